@@ -1,0 +1,28 @@
+// Package kickstart parses, lints, formats and rewrites Anaconda kickstart
+// files.
+//
+// It is hand-written because the reference checker, pykickstart's
+// ksvalidator, is Python: Debian does not package it, Cobbler 3 quietly
+// stopped running it, and no Go library understands the language. kickstand
+// renders a kickstart for every host it installs, so it needs a checker it
+// can run in-process on every render, fast enough to lint thousands of
+// kickstarts a second.
+//
+// Parity with ksvalidator is the goal, not a re-implementation of Anaconda:
+//   - the line state machine (sections, %end, %include, %ksappend) follows
+//     pykickstart's parser, including its quirks (no line continuation, an
+//     indented %end closes a %post body);
+//   - options are parsed by a small emulation of Python 3.11's argparse
+//     (unambiguous prefixes, nargs, types, choices, required and mutually
+//     exclusive options), because that is what decides most verdicts;
+//   - the per-release option tables (tables_gen.go) are data extracted from
+//     pykickstart's handler definitions by tools/gentables.py, one entry per
+//     pykickstart class, each citing the class it mirrors;
+//   - the checks argparse cannot express (checks.go) are written by hand,
+//     each citing the pykickstart class whose behaviour it mirrors.
+//
+// Every ksvalidator problem is an error, deprecations included, as
+// ksvalidator treats them. kickstand adds a few warnings of its own (a
+// malformed --ipv6 address, a second rootpw, cdrom together with url); they
+// never change the exit status unless the caller asks for strictness.
+package kickstart

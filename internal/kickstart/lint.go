@@ -1,0 +1,341 @@
+package kickstart
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Severity of a Problem.
+type Severity string
+
+const (
+	SeverityError   Severity = "error"
+	SeverityWarning Severity = "warning"
+)
+
+// Problem is one finding, at a file and line.
+type Problem struct {
+	File     string   `json:"file"`
+	Line     int      `json:"line"`
+	Severity Severity `json:"severity"`
+	Message  string   `json:"message"`
+	// Deprecation marks ksvalidator deprecation warnings, which are
+	// errors unless LintOptions.AllowDeprecated is set.
+	Deprecation bool `json:"deprecation,omitempty"`
+	// Kickstand marks checks ksvalidator does not make.
+	Kickstand bool `json:"kickstand,omitempty"`
+}
+
+func (p Problem) String() string {
+	return fmt.Sprintf("%s:%d: %s: %s", p.File, p.Line, p.Severity, p.Message)
+}
+
+// LintOptions tunes Lint.
+type LintOptions struct {
+	// AllowDeprecated reports deprecations as warnings instead of errors.
+	AllowDeprecated bool
+	// Parse controls %include/%ksappend following.
+	Parse ParseOptions
+}
+
+// Lint checks a kickstart for the given release the way ksvalidator does,
+// plus kickstand's own warnings.
+func Lint(src []byte, name string, v Version, opts LintOptions) []Problem {
+	return LintContext(context.Background(), src, name, v, opts)
+}
+
+// LintContext is Lint with a context for fetching includes.
+func LintContext(ctx context.Context, src []byte, name string, v Version, opts LintOptions) []Problem {
+	return LintFile(Parse(ctx, src, name, opts.Parse), v, opts)
+}
+
+// LintFile checks an already parsed kickstart.
+func LintFile(f *File, v Version, opts LintOptions) []Problem {
+	cmds, secs := v.tables()
+	if cmds == nil {
+		return []Problem{{File: f.Name, Severity: SeverityError, Message: fmt.Sprintf("unsupported kickstart version %v", v)}}
+	}
+	l := &linter{
+		v: v, cmds: cmds, secs: secs, opts: opts, rc: regexCache{},
+		seen: map[*cmdSpec]bool{}, defined: map[string]bool{},
+	}
+	l.walk(f)
+	l.finish()
+	return l.probs
+}
+
+// HasErrors reports whether problems should fail a lint run: any error,
+// or any warning when strict.
+func HasErrors(probs []Problem, strict bool) bool {
+	for _, p := range probs {
+		if p.Severity == SeverityError || strict {
+			return true
+		}
+	}
+	return false
+}
+
+type linter struct {
+	v     Version
+	cmds  map[string]*cmdSpec
+	secs  map[string]*cmdSpec
+	opts  LintOptions
+	rc    regexCache
+	probs []Problem
+	seen  map[*cmdSpec]bool
+	// defined holds "kind\x00key" for pykickstart's "already defined"
+	// checks.
+	defined map[string]bool
+	// kickstand's own cross-line checks
+	rootpw      []Pos
+	cdrom, url  []Pos
+	stopped     bool
+	sawPackages bool
+}
+
+func (l *linter) add(pos Pos, sev Severity, msg string) {
+	l.probs = append(l.probs, Problem{File: pos.File, Line: pos.Line, Severity: sev, Message: msg})
+}
+
+func (l *linter) deprecated(pos Pos, msg string) {
+	sev := SeverityError
+	if l.opts.AllowDeprecated {
+		sev = SeverityWarning
+	}
+	l.probs = append(l.probs, Problem{File: pos.File, Line: pos.Line, Severity: sev, Message: msg, Deprecation: true})
+}
+
+func (l *linter) warn(pos Pos, msg string) {
+	l.probs = append(l.probs, Problem{File: pos.File, Line: pos.Line, Severity: SeverityWarning, Message: msg, Kickstand: true})
+}
+
+func (l *linter) report(pos Pos, err *parseError) {
+	switch {
+	case err.deprecatedOpt != "":
+		l.deprecated(pos, fmt.Sprintf("Ignoring deprecated option on line %d: The %s option has been deprecated and no longer has any effect. It may be removed from future releases, which will result in a fatal error from kickstart. Please modify your kickstart file to remove this option.", pos.Line, err.deprecatedOpt))
+	case err.isDeprecation:
+		l.deprecated(pos, err.msg)
+	default:
+		l.add(pos, SeverityError, err.msg)
+	}
+}
+
+func (l *linter) fatal(p *Problem) {
+	l.probs = append(l.probs, *p)
+	l.stopped = true
+}
+
+func (l *linter) walk(f *File) {
+	for _, n := range f.Nodes {
+		if l.stopped {
+			return
+		}
+		switch n.Kind {
+		case NodeCommand:
+			if n.Fatal == nil {
+				l.command(n)
+			}
+		case NodeSection:
+			l.section(n)
+		case NodeInclude, NodeKsappend:
+			if n.Included != nil && n.Fatal == nil {
+				l.walk(n.Included)
+			}
+		}
+		if n.Fatal != nil && !l.stopped {
+			l.fatal(n.Fatal)
+		}
+	}
+}
+
+func (l *linter) command(n *Node) {
+	name, args := n.Args[0], n.Args[1:]
+	spec, ok := l.cmds[name]
+	if !ok {
+		l.add(n.Pos, SeverityError, "Unknown command: "+name)
+		return
+	}
+	l.seen[spec] = true
+	for _, c := range spec.conflicts {
+		if cs, ok := l.cmds[c]; ok && l.seen[cs] && cs != spec {
+			l.add(n.Pos, SeverityError, fmt.Sprintf("The %s and %s commands can't be used at the same time.", name, c))
+			return
+		}
+	}
+	c := &cmdCtx{l: l, n: n, name: name, args: args, spec: spec}
+	if err := c.run(); err != nil {
+		l.report(n.Pos, err)
+		return
+	}
+	l.kickstandCommand(c)
+}
+
+// cmdCtx is one command line being checked.
+type cmdCtx struct {
+	l    *linter
+	n    *Node
+	name string
+	args []string
+	spec *cmdSpec
+	res  *parseResult
+}
+
+func (c *cmdCtx) run() *parseError {
+	switch c.spec.style {
+	case styleDeprecated:
+		return &parseError{isDeprecation: true, msg: fmt.Sprintf("Ignoring deprecated command on line %d:  The %s command has been deprecated and no longer has any effect.  It may be removed from future releases, which will result in a fatal error from kickstart.  Please modify your kickstart file to remove this command.", c.n.Pos.Line, c.name)}
+	case styleRemoved:
+		return errorf("%s has been removed.", c.name)
+	case styleNoImpl:
+		return errorf("parse() not implemented for KickstartCommand")
+	case styleNoArgs:
+		if len(c.args) > 0 {
+			return errorf("Kickstart command %s does not take any arguments", c.name)
+		}
+		return nil
+	case styleRaw:
+		return c.check()
+	}
+	res, err := c.spec.parse(c.args, c.spec.style == styleStrict, c.l.rc)
+	if err != nil {
+		return err
+	}
+	c.res = res
+	return c.check()
+}
+
+// str returns the last value given for dest.
+func (c *cmdCtx) str(dest string) string {
+	v, _ := c.res.value(c.spec, dest)
+	return v
+}
+
+// set reports whether any option with dest was given.
+func (c *cmdCtx) set(dest string) bool { return c.res.has(c.spec, dest) }
+
+// all returns every value given for dest (append/extend actions).
+func (c *cmdCtx) all(dest string) []string {
+	var out []string
+	for i, a := range c.spec.acts {
+		if a.dest == dest {
+			out = append(out, c.res.vals[i]...)
+		}
+	}
+	return out
+}
+
+func (c *cmdCtx) pos(dest string) []string { return c.res.positional(c.spec, dest) }
+
+func (c *cmdCtx) className() string {
+	if i := strings.LastIndexByte(c.spec.class, ' '); i >= 0 {
+		return c.spec.class[i+1:]
+	}
+	return c.spec.class
+}
+
+func (c *cmdCtx) unexpected(command string) *parseError {
+	return errorf("Unexpected arguments to %s command: %s", command, pyList(c.res.extra))
+}
+
+// define records a key for an "already defined" check and reports
+// whether it was new.
+func (l *linter) define(kind, key string) bool {
+	k := kind + "\x00" + key
+	if l.defined[k] {
+		return false
+	}
+	l.defined[k] = true
+	return true
+}
+
+func (l *linter) section(n *Node) {
+	name := n.Args[0]
+	spec, ok := l.secs[name]
+	if !ok {
+		return // unknown section: Node.Fatal reports it
+	}
+	if spec.style != styleRaw {
+		res, err := spec.parse(n.Args[1:], true, l.rc)
+		if err == nil {
+			err = l.sectionHeaderCheck(n, spec, res)
+		}
+		if err != nil {
+			l.report(n.Pos, err)
+		}
+	}
+	if name == "%packages" {
+		l.sawPackages = true
+		for _, b := range n.Body {
+			if p := packageLineProblem(b); p != nil {
+				if n.Fatal == nil {
+					l.fatal(p)
+				}
+				return
+			}
+		}
+	}
+	if name == "%certificate" && n.End != nil && n.Fatal == nil {
+		empty := true
+		for _, b := range n.Body {
+			if strings.TrimFunc(b.Raw, pySpace) != "" {
+				empty = false
+			}
+		}
+		if empty {
+			l.fatal(&Problem{File: n.End.Pos.File, Line: n.End.Pos.Line, Severity: SeverityError, Message: "The %certificate section is empty"})
+		}
+	}
+	if name == "%pre" || name == "%post" || name == "%pre-install" || name == "%onerror" || name == "%traceback" {
+		l.kickstandScript(n)
+	}
+}
+
+// packageLineProblem mirrors the fatal errors pykickstart's Packages.add
+// raises on a %packages body line.
+func packageLineProblem(b BodyLine) *Problem {
+	if isBlankOrComment(b.Raw) {
+		return nil
+	}
+	line := b.Raw
+	if i := strings.IndexByte(line, '#'); i >= 0 {
+		line = line[:i]
+	}
+	s := strings.TrimFunc(line, pySpace)
+	fail := func(msg string) *Problem {
+		return &Problem{File: b.Pos.File, Line: b.Pos.Line, Severity: SeverityError, Message: msg}
+	}
+	switch {
+	case s == "":
+		return fail("General error in input file:  string index out of range")
+	case s == "-":
+		return fail("General error in input file:  string index out of range")
+	case strings.HasPrefix(s, "@") && !strings.HasPrefix(s, "@^"):
+		words := pyFields(s[1:])
+		nodef, opt := false, false
+		for _, w := range words {
+			switch {
+			case w == "--nodefaults" || (len(w) > 2 && strings.HasPrefix("--nodefaults", w) && !strings.HasPrefix("--optional", w)):
+				nodef = true
+			case w == "--optional" || (len(w) > 2 && strings.HasPrefix("--optional", w) && !strings.HasPrefix("--nodefaults", w)):
+				opt = true
+			}
+		}
+		if nodef && opt {
+			return fail("Group cannot specify both --nodefaults and --optional")
+		}
+	}
+	return nil
+}
+
+func (l *linter) finish() {
+	// kickstand-only cross-line warnings
+	if len(l.rootpw) > 1 {
+		for _, p := range l.rootpw[1:] {
+			l.warn(p, fmt.Sprintf("rootpw given again (first at line %d); the last one wins", l.rootpw[0].Line))
+		}
+	}
+	if len(l.cdrom) > 0 && len(l.url) > 0 {
+		l.warn(l.cdrom[0], fmt.Sprintf("cdrom together with url (line %d): only one install source is used", l.url[0].Line))
+	}
+}
