@@ -1,0 +1,68 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/kickstand/kickstand/internal/kickstart"
+)
+
+// newKSCmd is `kickstand ks`: lint, rewrite and format kickstarts. The
+// logic lives in internal/kickstart; lint failures come back as
+// *kickstart.ExitError for the root command to turn into an exit status.
+func newKSCmd() *cobra.Command {
+	ks := &cobra.Command{
+		Use:   "ks",
+		Short: "Lint, rewrite and format kickstart files",
+	}
+
+	var lint kickstart.LintCommand
+	var output string
+	lintCmd := &cobra.Command{
+		Use:   "lint [--release rhel9] [--allow-deprecated] [--strict] [--output json] FILE...",
+		Short: "Check kickstarts like ksvalidator for a release (exit 1 on problems)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lint.Out = cmd.OutOrStdout()
+			lint.JSON = output == "json"
+			cmd.SilenceUsage = true
+			return lint.Run(cmd.Context(), args)
+		},
+	}
+	lintCmd.Flags().StringVar(&lint.Release, "release", kickstart.DefaultRelease, "release to validate against (rhel6..rhel10, rhel7.2, centos7, fedora40, ...)")
+	lintCmd.Flags().BoolVar(&lint.AllowDeprecated, "allow-deprecated", false, "report deprecated commands and options as warnings")
+	lintCmd.Flags().BoolVar(&lint.Strict, "strict", false, "fail on kickstand's warnings too")
+	lintCmd.Flags().BoolVar(&lint.FollowIncludes, "follow-includes", false, "read %include and %ksappend targets")
+	lintCmd.Flags().StringVar(&output, "output", "text", "output format: text or json")
+
+	var rw kickstart.RewriteCommand
+	rewriteCmd := &cobra.Command{
+		Use:   "rewrite --platform xen|kvm|baremetal [--source url=URL|nfs=server:/dir] [--release R] FILE",
+		Short: "Rewrite a kickstart for a platform and install source; prints a unified diff",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rw.Out = cmd.OutOrStdout()
+			cmd.SilenceUsage = true
+			return rw.Run(cmd.Context(), args[0])
+		},
+	}
+	rewriteCmd.Flags().StringVar(&rw.Platform, "platform", "baremetal", "target platform: xen, kvm or baremetal")
+	rewriteCmd.Flags().StringVar(&rw.Source, "source", "", "install source replacing cdrom: url=http://... or nfs=server:/dir")
+	rewriteCmd.Flags().StringVar(&rw.Release, "release", "", "target release (timezone --ntpservers becomes timesource from rhel9)")
+	rewriteCmd.Flags().BoolVar(&rw.Write, "write", false, "write the result back to FILE instead of printing a diff")
+
+	var f kickstart.FmtCommand
+	fmtCmd := &cobra.Command{
+		Use:   "fmt FILE",
+		Short: "Print a kickstart with normalised whitespace",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f.Out = cmd.OutOrStdout()
+			cmd.SilenceUsage = true
+			return f.Run(cmd.Context(), args[0])
+		},
+	}
+	fmtCmd.Flags().BoolVarP(&f.Write, "write", "w", false, "write the result back to FILE")
+
+	ks.AddCommand(lintCmd, rewriteCmd, fmtCmd)
+	return ks
+}

@@ -1,0 +1,169 @@
+package kickstart
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+)
+
+// ExitError carries the process exit status a CLI command wants; the
+// kickstand root command maps it to os.Exit.
+type ExitError struct{ Code int }
+
+func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
+// DefaultRelease is what `ks lint` checks against without --release.
+const DefaultRelease = "RHEL9"
+
+// LintCommand is `kickstand ks lint`.
+type LintCommand struct {
+	Release         string
+	AllowDeprecated bool
+	Strict          bool
+	JSON            bool
+	FollowIncludes  bool
+	Out             io.Writer
+}
+
+// jsonReport is the --output json shape.
+type jsonReport struct {
+	Release  string    `json:"release"`
+	Valid    bool      `json:"valid"`
+	Problems []Problem `json:"problems"`
+}
+
+// Run lints every file. It returns an *ExitError with code 1 when any
+// file has an error (or, with Strict, a warning).
+func (c LintCommand) Run(ctx context.Context, files []string) error {
+	if len(files) == 0 {
+		return fmt.Errorf("ks lint: no kickstart files given")
+	}
+	rel := c.Release
+	if rel == "" {
+		rel = DefaultRelease
+	}
+	v, err := ParseVersion(rel)
+	if err != nil {
+		return fmt.Errorf("ks lint: %w", err)
+	}
+	var all []Problem
+	for _, name := range files {
+		src, err := os.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("ks lint: %w", err)
+		}
+		probs := LintContext(ctx, src, name, v, LintOptions{
+			AllowDeprecated: c.AllowDeprecated,
+			Parse:           ParseOptions{FollowIncludes: c.FollowIncludes},
+		})
+		all = append(all, probs...)
+	}
+	failed := HasErrors(all, c.Strict)
+	if c.JSON {
+		if all == nil {
+			all = []Problem{}
+		}
+		enc := json.NewEncoder(c.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(jsonReport{Release: v.String(), Valid: !failed, Problems: all}); err != nil {
+			return fmt.Errorf("ks lint: write report: %w", err)
+		}
+	} else {
+		for _, p := range all {
+			if _, err := fmt.Fprintln(c.Out, p.String()); err != nil {
+				return fmt.Errorf("ks lint: write report: %w", err)
+			}
+		}
+	}
+	if failed {
+		return &ExitError{Code: 1}
+	}
+	return nil
+}
+
+// RewriteCommand is `kickstand ks rewrite`.
+type RewriteCommand struct {
+	Platform string
+	Source   string
+	Release  string
+	Write    bool
+	Out      io.Writer
+}
+
+// Run rewrites one file, printing the unified diff (or writing the file
+// in place with Write).
+func (c RewriteCommand) Run(ctx context.Context, file string) error {
+	plat, err := ParsePlatform(c.Platform)
+	if err != nil {
+		return fmt.Errorf("ks rewrite: %w", err)
+	}
+	opts := RewriteOptions{Platform: plat}
+	if c.Source != "" {
+		s, err := ParseSource(c.Source)
+		if err != nil {
+			return fmt.Errorf("ks rewrite: %w", err)
+		}
+		opts.Source = &s
+	}
+	if c.Release != "" {
+		if opts.Version, err = ParseVersion(c.Release); err != nil {
+			return fmt.Errorf("ks rewrite: %w", err)
+		}
+	}
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("ks rewrite: %w", err)
+	}
+	out, diff, err := RewriteSource(src, file, opts)
+	if err != nil {
+		return fmt.Errorf("ks rewrite %s: %w", file, err)
+	}
+	if c.Write {
+		if diff == "" {
+			return nil
+		}
+		st, err := os.Stat(file)
+		if err != nil {
+			return fmt.Errorf("ks rewrite: %w", err)
+		}
+		if err := os.WriteFile(file, out, st.Mode().Perm()); err != nil {
+			return fmt.Errorf("ks rewrite: %w", err)
+		}
+		return nil
+	}
+	if _, err := io.WriteString(c.Out, diff); err != nil {
+		return fmt.Errorf("ks rewrite: write diff: %w", err)
+	}
+	return nil
+}
+
+// FmtCommand is `kickstand ks fmt`.
+type FmtCommand struct {
+	Write bool
+	Out   io.Writer
+}
+
+// Run prints (or with Write, rewrites) the normalised kickstart.
+func (c FmtCommand) Run(ctx context.Context, file string) error {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("ks fmt: %w", err)
+	}
+	out := Format(Parse(ctx, src, file, ParseOptions{}))
+	if c.Write {
+		st, err := os.Stat(file)
+		if err != nil {
+			return fmt.Errorf("ks fmt: %w", err)
+		}
+		if err := os.WriteFile(file, out, st.Mode().Perm()); err != nil {
+			return fmt.Errorf("ks fmt: %w", err)
+		}
+		return nil
+	}
+	if _, err := c.Out.Write(out); err != nil {
+		return fmt.Errorf("ks fmt: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,69 @@
+package kickstart
+
+import (
+	"strings"
+)
+
+// Format prints a parsed kickstart back. Commands, section headers and
+// %end lines get single spaces between words with the author's quoting
+// kept; blank and comment lines lose surrounding whitespace; script and
+// certificate bodies are printed verbatim because whitespace there can
+// matter (heredocs, Python). %packages lines are trimmed. Included files
+// are not inlined: the %include line is printed as written.
+func Format(f *File) []byte {
+	var b strings.Builder
+	for _, n := range f.Nodes {
+		switch n.Kind {
+		case NodeBlank:
+			b.WriteString("\n")
+		case NodeComment:
+			b.WriteString(strings.TrimFunc(n.Raw, pySpace))
+			b.WriteString("\n")
+		case NodeCommand, NodeInclude, NodeKsappend:
+			b.WriteString(formatWords(n.Raw, n.toks, n.comment))
+			b.WriteString("\n")
+		case NodeSection:
+			b.WriteString(formatWords(n.Raw, n.toks, n.comment))
+			b.WriteString("\n")
+			packages := n.Args[0] == "%packages"
+			for _, l := range n.Body {
+				if packages {
+					b.WriteString(strings.TrimFunc(l.Raw, pySpace))
+				} else {
+					b.WriteString(l.Raw)
+				}
+				b.WriteString("\n")
+			}
+			if n.End != nil {
+				toks, comment, err := shlexSplit(n.End.Raw, true)
+				if err != nil {
+					b.WriteString(n.End.Raw)
+				} else {
+					b.WriteString(formatWords(n.End.Raw, toks, comment))
+				}
+				b.WriteString("\n")
+			}
+		}
+	}
+	return []byte(b.String())
+}
+
+// formatWords joins the words of a line, each spelled as in the source,
+// with one space, and keeps a trailing comment. A line that did not lex
+// is printed unchanged.
+func formatWords(raw string, toks []token, comment int) string {
+	if len(toks) == 0 && comment < 0 {
+		return strings.TrimFunc(raw, pySpace)
+	}
+	if _, _, err := shlexSplit(raw, true); err != nil {
+		return raw
+	}
+	parts := make([]string, 0, len(toks)+1)
+	for _, t := range toks {
+		parts = append(parts, raw[t.Start:t.End])
+	}
+	if comment >= 0 {
+		parts = append(parts, strings.TrimRightFunc(raw[comment:], pySpace))
+	}
+	return strings.Join(parts, " ")
+}
