@@ -1,0 +1,7 @@
+package main
+
+import "github.com/spf13/cobra"
+
+// addExtraCommands registers the subcommands that live in their own files.
+func addExtraCommands(root *cobra.Command) {
+}

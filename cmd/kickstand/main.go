@@ -1,0 +1,339 @@
+// Command kickstand takes machines from power-on to an installed OS over the
+// network: DHCP, TFTP, HTTP, boot menus and kickstarts from one binary.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kickstand/kickstand/internal/boot"
+	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/render"
+	"github.com/kickstand/kickstand/internal/server"
+)
+
+func main() {
+	root := newRootCmd()
+	if err := root.Execute(); err != nil {
+		var ee interface{ ExitCode() int }
+		if errors.As(err, &ee) {
+			os.Exit(ee.ExitCode())
+		}
+		fmt.Fprintln(os.Stderr, "kickstand:", err)
+		os.Exit(1)
+	}
+}
+
+// globals are the flags every subcommand shares.
+type globals struct {
+	config string
+	data   string
+	output string
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:           "kickstand",
+		Short:         "Network installs from power-on to installed OS",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVarP(&g.config, "config", "c", "/etc/kickstand/kickstand.yaml", "inventory file")
+	pf.StringVar(&g.data, "data", "", "data directory (default: the config's server.data_dir)")
+	pf.StringVarP(&g.output, "output", "o", "text", "output format for listings: text or json")
+	root.AddCommand(newServeCmd(g), newRenderCmd(g), newHostCmd(g), newVersionCmd())
+	addExtraCommands(root)
+	return root
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, rev := "devel", ""
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+					v = bi.Main.Version
+				}
+				for _, s := range bi.Settings {
+					if s.Key == "vcs.revision" {
+						rev = " " + s.Value
+					}
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "kickstand %s%s\n", v, rev)
+			return nil
+		},
+	}
+}
+
+func newServeCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the DHCP, TFTP and HTTP servers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+			in, err := server.Open(ctx, g.config, server.Options{CheckFiles: true, DataDir: g.data, Log: log})
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			go in.Watch(ctx, hup, 2*time.Second)
+			return in.Serve(ctx, nil)
+		},
+	}
+}
+
+// openPreview opens the inventory for commands that read it. The live
+// store is used when it exists, so previews show real states and tokens;
+// otherwise a throwaway in-memory store, so previews never create files.
+func openPreview(ctx context.Context, g *globals) (*server.Instance, error) {
+	data := g.data
+	if data == "" {
+		cfg, err := inventory.Load(g.config)
+		if err != nil {
+			return nil, err
+		}
+		data = cfg.Abs(cfg.Server.DataDir)
+	}
+	if _, err := os.Stat(filepath.Join(data, "kickstand.db")); err != nil {
+		data = "-"
+	}
+	return server.Open(ctx, g.config, server.Options{DataDir: data, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+}
+
+func newRenderCmd(g *globals) *cobra.Command {
+	var firmware string
+	var family int
+	var explain bool
+	cmd := &cobra.Command{
+		Use:   "render {ipxe|grub|pxelinux|kickstart|cmdline} HOST",
+		Short: "Print exactly what the server would send a host",
+		Long: "Print exactly what the server would send a host. With --explain, also say why\n" +
+			"(which state, syntax and fixes apply); `render --explain HOST` prints only that.",
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind, host := "", args[len(args)-1]
+			if len(args) == 2 {
+				kind = args[0]
+			} else if !explain {
+				return fmt.Errorf("render: name what to render: ipxe, grub, pxelinux, kickstart or cmdline")
+			}
+			ctx := cmd.Context()
+			in, err := openPreview(ctx, g)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			t, err := in.Booter.TargetByName(ctx, host)
+			if err != nil {
+				return fmt.Errorf("render %s: %w", host, err)
+			}
+			f := boot.Facts{Firmware: boot.FirmwareIPXE, Arch: boot.ArchNone, UUID: t.Record.UUID, Family: family}
+			if len(t.Record.MACs) > 0 {
+				f.MAC = t.Record.MACs[0]
+			}
+			if f.Family == 0 {
+				f.Family = 4
+				if _, ok := t.Record.Addr4(); !ok {
+					f.Family = 6
+				}
+			}
+			switch firmware {
+			case "bios":
+				f.Arch = boot.ArchBIOS
+			case "uefi":
+				f.Arch = boot.ArchEFIX64
+			case "":
+			default:
+				return fmt.Errorf("render: --firmware: want bios or uefi, not %q", firmware)
+			}
+			switch kind {
+			case "grub":
+				f.Firmware = boot.FirmwareGRUB
+			case "pxelinux":
+				f.Firmware = boot.FirmwarePXELINUX
+			}
+			p, err := in.Booter.BootSpec(ctx, f)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if explain {
+				for _, e := range p.Explain {
+					fmt.Fprintln(out, "# "+e)
+				}
+			}
+			switch kind {
+			case "":
+			case "ipxe":
+				out.Write(render.IPXE(p))
+			case "grub":
+				out.Write(render.GRUB(p))
+			case "pxelinux":
+				out.Write(render.PXELINUX(p))
+			case "cmdline":
+				if p.Action != boot.ActionInstall {
+					return fmt.Errorf("render cmdline %s: host is not installing (action %s): run `kickstand host build %s`", host, p.Action, host)
+				}
+				fmt.Fprintln(out, p.Cmdline)
+			case "kickstart":
+				// A preview renders the kickstart whatever the state, so
+				// an operator can check it before building the host.
+				if p.Action != boot.ActionInstall {
+					in2, err := in.Booter.Inputs(ctx, f)
+					if err != nil {
+						return err
+					}
+					in2.Target = t
+					t.Record.State = inventory.StateInstall
+					t.Record.TokenExpires = time.Now().Add(time.Hour)
+					if t.Record.Token == "" {
+						t.Record.Token = "<token>"
+					}
+					p = boot.Decide(f, in2)
+				}
+				b, err := render.Kickstart(in.Config().Abs(in.Config().Server.Templates), t, p)
+				if err != nil {
+					return err
+				}
+				out.Write(b)
+			default:
+				return fmt.Errorf("render: unknown kind %q: want ipxe, grub, pxelinux, kickstart or cmdline", kind)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&firmware, "firmware", "", "firmware to preview for: bios or uefi")
+	cmd.Flags().IntVar(&family, "family", 0, "address family the request arrives on: 4 or 6 (default: the host's)")
+	cmd.Flags().BoolVar(&explain, "explain", false, "say why the plan is what it is")
+	return cmd
+}
+
+func newHostCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "host", Short: "List and change hosts"}
+	open := func(ctx context.Context) (*server.Instance, error) {
+		return server.Open(ctx, g.config, server.Options{DataDir: g.data, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List hosts and their netboot state",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in, err := openPreview(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			hosts, err := in.Store.Hosts(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), hosts)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSTATE\tPROFILE\tMACS\tIPV4\tIPV6\tORIGIN")
+			for _, h := range hosts {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Name, h.State, h.Profile, strings.Join(h.MACs, ","), dash(h.IPv4), dash(h.IPv6), h.Origin)
+			}
+			return tw.Flush()
+		},
+	}, &cobra.Command{
+		Use:   "show HOST",
+		Short: "Show one host",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, err := openPreview(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			h, err := in.Store.Host(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), h)
+			}
+			b, _ := json.MarshalIndent(h, "", "  ")
+			fmt.Fprintln(cmd.OutOrStdout(), string(b))
+			return nil
+		},
+	}, &cobra.Command{
+		Use:   "set-state HOST {install|local|menu}",
+		Short: "Change a host's netboot state; the next boot request sees it",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, err := open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			var h *inventory.HostRecord
+			if args[1] == inventory.StateInstall {
+				h, err = in.BuildHost(cmd.Context(), args[0])
+			} else {
+				h, err = in.Store.SetState(cmd.Context(), args[0], args[1], "", time.Time{})
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", h.Name, h.State)
+			return nil
+		},
+	}, &cobra.Command{
+		Use:   "build HOST",
+		Short: "Put a host in install state with a fresh build token",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, err := open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			h, err := in.BuildHost(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: install (token valid until %s)\n", h.Name, h.TokenExpires.Format(time.RFC3339))
+			return nil
+		},
+	})
+	return cmd
+}
+
+func writeJSON(w io.Writer, v any) error {
+	e := json.NewEncoder(w)
+	e.SetIndent("", "  ")
+	return e.Encode(v)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,224 @@
+package bootfiles
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/kickstand/kickstand/internal/boot"
+	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/render"
+	"github.com/kickstand/kickstand/internal/store"
+)
+
+// ErrNotFound is returned for names that do not exist or may not be served.
+// Escapes get it too: telling an attacker "forbidden" confirms the file.
+var ErrNotFound = fs.ErrNotExist
+
+// File is an open file, real or rendered.
+type File interface {
+	io.ReadSeeker
+	io.ReaderAt
+	io.Closer
+	Size() int64
+	ModTime() time.Time
+}
+
+// Kind classifies what was served, for logs and the install timeline.
+type Kind string
+
+const (
+	KindConfig Kind = "config"
+	KindKernel Kind = "kernel"
+	KindInitrd Kind = "initrd"
+	KindStage2 Kind = "stage2"
+	KindRepo   Kind = "repo"
+	KindFile   Kind = "file"
+)
+
+// Files resolves names in the shared namespace:
+//
+//	pxelinux.cfg/*, grub.cfg*     rendered per request by the boot decision
+//	distros/<name>/<path>         the distro's tree
+//	<path>                        the operator's root directory (loaders etc.)
+type Files struct {
+	Booter *boot.Booter
+	Store  store.Store
+	Config func() *inventory.Config
+}
+
+// Request is one lookup.
+type Request struct {
+	Name   string
+	Client netip.Addr
+	Local  netip.Addr // the server address the request arrived on
+}
+
+// Open returns the file for a request, or an error wrapping ErrNotFound.
+func (f *Files) Open(ctx context.Context, r Request) (File, Kind, error) {
+	name, ok := CleanName(r.Name)
+	if !ok {
+		return nil, "", fmt.Errorf("open %q: %w", r.Name, ErrNotFound)
+	}
+	if cn, ok := ParseConfigName(name); ok {
+		b, err := f.config(ctx, cn, r)
+		if err != nil {
+			return nil, KindConfig, fmt.Errorf("open %s: %w", name, err)
+		}
+		return newMemFile(b), KindConfig, nil
+	}
+	cfg := f.Config()
+	if rest, ok := strings.CutPrefix(name, "distros/"); ok {
+		dname, fpath, _ := strings.Cut(rest, "/")
+		d, err := f.Store.Distro(ctx, dname)
+		if err != nil || d.Tree == "" || fpath == "" {
+			return nil, "", fmt.Errorf("open %s: %w", name, ErrNotFound)
+		}
+		file, err := openIn(cfg.Abs(d.Tree), fpath)
+		if err != nil {
+			return nil, "", fmt.Errorf("open %s: %w", name, err)
+		}
+		return file, classify(d, fpath), nil
+	}
+	if cfg.Server.Root == "" {
+		return nil, "", fmt.Errorf("open %s: %w", name, ErrNotFound)
+	}
+	file, err := openIn(cfg.Abs(cfg.Server.Root), name)
+	if err != nil {
+		return nil, "", fmt.Errorf("open %s: %w", name, err)
+	}
+	return file, KindFile, nil
+}
+
+// CleanName normalises a requested name and refuses anything that tries to
+// climb out: ".." segments, NUL bytes and backslashes. Leading slashes are
+// dropped, as TFTP clients send both "/x" and "x".
+func CleanName(name string) (string, bool) {
+	if strings.ContainsAny(name, "\x00\\") {
+		return "", false
+	}
+	for _, seg := range strings.Split(name, "/") {
+		if seg == ".." {
+			return "", false
+		}
+	}
+	c := strings.TrimLeft(path.Clean("/"+name), "/")
+	return c, c != "" && c != "."
+}
+
+// openIn opens a file beneath dir; os.Root refuses symlinks and paths that
+// resolve outside it.
+func openIn(dir, name string) (File, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	defer root.Close()
+	fh, err := root.Open(name)
+	if err != nil {
+		return nil, ErrNotFound
+	}
+	st, err := fh.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		fh.Close()
+		return nil, ErrNotFound
+	}
+	return &osFile{File: fh, size: st.Size(), mod: st.ModTime()}, nil
+}
+
+func classify(d *inventory.Distro, p string) Kind {
+	switch {
+	case p == d.Kernel:
+		return KindKernel
+	case containsStr(d.Initrds, p):
+		return KindInitrd
+	case strings.Contains(p, "LiveOS/") || strings.HasSuffix(p, "install.img"):
+		return KindStage2
+	}
+	return KindRepo
+}
+
+func containsStr(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// config renders a loader config. A name that identifies a machine
+// kickstand does not know is "not found", so the loader moves on to the
+// next name in its lookup order, ending at default/grub.cfg.
+func (f *Files) config(ctx context.Context, cn ConfigName, r Request) ([]byte, error) {
+	facts := boot.Facts{Firmware: cn.Firmware, Arch: boot.ArchNone, ServerIP: r.Local, Family: family(r.Local)}
+	switch {
+	case cn.MAC != "":
+		facts.MAC = cn.MAC
+	case cn.UUID != "":
+		facts.UUID = cn.UUID
+	case cn.IP.IsValid():
+		if cn.IP != r.Client.WithZone("") {
+			return nil, ErrNotFound
+		}
+		facts.ClientIP = cn.IP
+	case cn.HexIP != "":
+		if !cn.MatchesClient(r.Client) {
+			return nil, ErrNotFound
+		}
+		facts.ClientIP = r.Client.Unmap()
+	default:
+		facts.ClientIP = r.Client.Unmap()
+	}
+	p, err := f.Booter.BootSpec(ctx, facts)
+	if err != nil {
+		return nil, err
+	}
+	if p.Action == boot.ActionNone || (!cn.Default && p.Host == "") {
+		return nil, ErrNotFound
+	}
+	if cn.Firmware == boot.FirmwareGRUB {
+		return render.GRUB(p), nil
+	}
+	return render.PXELINUX(p), nil
+}
+
+func family(a netip.Addr) int {
+	if a.Unmap().Is4() {
+		return 4
+	}
+	if a.IsValid() {
+		return 6
+	}
+	return 4
+}
+
+type osFile struct {
+	*os.File
+	size int64
+	mod  time.Time
+}
+
+func (f *osFile) Size() int64        { return f.size }
+func (f *osFile) ModTime() time.Time { return f.mod }
+
+type memFile struct {
+	*bytes.Reader
+	mod time.Time
+}
+
+func newMemFile(b []byte) *memFile { return &memFile{Reader: bytes.NewReader(b), mod: time.Now()} }
+
+func (m *memFile) Close() error       { return nil }
+func (m *memFile) ModTime() time.Time { return m.mod }
+
+// IsNotFound reports whether err means "no such file" to a client.
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

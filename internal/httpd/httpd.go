@@ -1,0 +1,235 @@
+// Package httpd is kickstand's HTTP side: iPXE scripts, kickstarts, loader
+// configs, distro trees and files. It decides nothing about booting; it
+// parses each request into boot.Facts and asks the Booter.
+package httpd
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kickstand/kickstand/internal/boot"
+	"github.com/kickstand/kickstand/internal/bootfiles"
+	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/render"
+	"github.com/kickstand/kickstand/internal/store"
+)
+
+// Server holds what the handlers need.
+type Server struct {
+	Booter *boot.Booter
+	Files  *bootfiles.Files
+	Store  store.Store
+	Config func() *inventory.Config
+	Log    *slog.Logger
+	Now    func() time.Time
+}
+
+// Handler returns the router with access logging.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /boot.ipxe", s.ipxe)
+	mux.HandleFunc("GET /ks/{token}", s.kickstart)
+	mux.HandleFunc("GET /", s.file)
+	return s.accessLog(mux)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.Store.Profiles(r.Context()); err != nil {
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Write([]byte("ok\n"))
+}
+
+// Facts parses an HTTP request into boot facts: the query carries what iPXE
+// knows (mac, uuid, arch), the connection carries the addresses.
+func Facts(r *http.Request) boot.Facts {
+	q := r.URL.Query()
+	f := boot.Facts{
+		Firmware: boot.FirmwareIPXE,
+		MAC:      inventory.NormalMAC(q.Get("mac")),
+		UUID:     inventory.NormalUUID(q.Get("uuid")),
+		Arch:     boot.ArchNone,
+		Chosen:   q.Get("host"),
+	}
+	if a, err := strconv.ParseUint(q.Get("arch"), 10, 16); err == nil {
+		f.Arch = boot.Arch(a)
+	}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		f.ClientIP = ap.Addr().Unmap()
+	}
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if ap, err := netip.ParseAddrPort(la.String()); err == nil {
+			f.ServerIP = ap.Addr().Unmap().WithZone("")
+		}
+	}
+	f.Family = 4
+	if f.ServerIP.Is6() {
+		f.Family = 6
+	}
+	return f
+}
+
+func (s *Server) ipxe(w http.ResponseWriter, r *http.Request) {
+	p, err := s.Booter.BootSpec(r.Context(), Facts(r))
+	if err != nil {
+		s.fail(w, r, "boot decision", err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write(render.IPXE(p))
+}
+
+// kickstart serves a host's kickstart only under its unexpired build token.
+// Anything else is a plain 404 that says nothing about which hosts exist.
+func (s *Server) kickstart(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	rec, err := s.Store.HostByToken(ctx, r.PathValue("token"))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (rec.State != inventory.StateInstall || !rec.TokenValid(s.now()))) {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, "kickstart", err)
+		return
+	}
+	t, err := s.Booter.TargetByName(ctx, rec.Name)
+	if err != nil {
+		s.fail(w, r, "kickstart", err)
+		return
+	}
+	f := Facts(r)
+	f.MAC, f.UUID, f.Chosen = "", "", ""
+	in, err := s.Booter.Inputs(ctx, f)
+	if err != nil {
+		s.fail(w, r, "kickstart", err)
+		return
+	}
+	in.Target = t
+	p := boot.Decide(f, in)
+	b, err := render.Kickstart(s.Config().Abs(s.Config().Server.Templates), t, p)
+	if err != nil {
+		s.fail(w, r, "kickstart "+rec.Name, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write(b)
+}
+
+func (s *Server) file(w http.ResponseWriter, r *http.Request) {
+	f := Facts(r)
+	file, _, err := s.Files.Open(r.Context(), bootfiles.Request{Name: r.URL.Path, Client: f.ClientIP, Local: f.ServerIP})
+	if bootfiles.IsNotFound(err) {
+		http.NotFound(w, r)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, "file", err)
+		return
+	}
+	defer file.Close()
+	// ServeContent handles Range and always sends Content-Length, which
+	// iPXE needs to download at full speed.
+	http.ServeContent(w, r, r.URL.Path, file.ModTime(), file)
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.Log.ErrorContext(r.Context(), what+" failed", "path", redact(r.URL.Path), "err", err)
+	http.Error(w, "internal error: "+what, http.StatusInternalServerError)
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps sendfile on the fast path for large files.
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := io.Copy(w.ResponseWriter, r)
+	w.bytes += n
+	return n, err
+}
+
+func (s *Server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		s.Log.LogAttrs(r.Context(), slog.LevelInfo, "http",
+			slog.String("remote", r.RemoteAddr), slog.String("method", r.Method),
+			slog.String("path", redact(r.URL.Path)), slog.Int("status", sw.status),
+			slog.Int64("bytes", sw.bytes), slog.Duration("dur", time.Since(start)))
+	})
+}
+
+// redact hides build tokens: a kickstart URL in a log is a credential.
+func redact(p string) string {
+	if strings.HasPrefix(p, "/ks/") {
+		return "/ks/<token>"
+	}
+	return p
+}
+
+// Listen serves until ctx ends, then drains in-flight requests.
+func Listen(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (net.Addr, <-chan error, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		done <- err
+	}()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	return ln.Addr(), done, nil
+}

@@ -1,0 +1,140 @@
+// Package inventory holds kickstand's object model (distros, profiles, hosts,
+// the menu) and loads it from the declarative YAML file.
+//
+// Validation happens here, before anything is stored or served, so that a bad
+// edit is rejected with the file, line and field at fault and the running
+// server keeps its previous state.
+package inventory
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Netboot states a host can be in.
+const (
+	StateInstall = "install" // next PXE boot installs the OS
+	StateLocal   = "local"   // next PXE boot chains to the local disk
+	StateMenu    = "menu"    // next PXE boot shows the menu
+)
+
+// Platforms a host can run on; the kickstart rewriter and the VM installer
+// key disk names and command lines on it.
+const (
+	PlatformBaremetal = "baremetal"
+	PlatformKVM       = "kvm"
+	PlatformXen       = "xen"
+)
+
+// Loaders a profile may prefer.
+const (
+	LoaderIPXE     = "ipxe"
+	LoaderGRUB     = "grub"
+	LoaderPXELINUX = "pxelinux"
+)
+
+// Distro is an installable tree: kernel, initrds, stage2 and repo.
+type Distro struct {
+	Name    string   `yaml:"name" json:"name"`
+	Release string   `yaml:"release" json:"release"`
+	Arch    string   `yaml:"arch,omitempty" json:"arch,omitempty"`
+	Tree    string   `yaml:"tree,omitempty" json:"tree,omitempty"` // directory served at /distros/<name>/
+	Kernel  string   `yaml:"kernel" json:"kernel"`                 // relative to Tree
+	Initrds []string `yaml:"initrd" json:"initrd"`                 // relative to Tree
+	// Stage2 is a URL, or a path relative to Tree, of the directory holding
+	// LiveOS/squashfs.img. Empty means "use the repo" (inst.repo=).
+	Stage2 string `yaml:"stage2,omitempty" json:"stage2,omitempty"`
+	// Repo is the package source. Empty means the tree itself.
+	Repo string `yaml:"repo,omitempty" json:"repo,omitempty"`
+}
+
+// Profile is how a class of hosts installs: which distro, which kickstart
+// template, which extra kernel arguments and which loader.
+type Profile struct {
+	Name       string `yaml:"name" json:"name"`
+	Distro     string `yaml:"distro" json:"distro"`
+	Kickstart  string `yaml:"kickstart,omitempty" json:"kickstart,omitempty"` // template name
+	KernelArgs string `yaml:"kernel_args,omitempty" json:"kernel_args,omitempty"`
+	Loader     string `yaml:"loader,omitempty" json:"loader,omitempty"` // ipxe (default), grub, pxelinux
+}
+
+// Host is one machine kickstand knows by MAC, UUID or address.
+type Host struct {
+	Name        string            `yaml:"name" json:"name"`
+	MACs        []string          `yaml:"macs,omitempty" json:"macs,omitempty"`
+	UUID        string            `yaml:"uuid,omitempty" json:"uuid,omitempty"`
+	IPv4        string            `yaml:"ipv4,omitempty" json:"ipv4,omitempty"` // address/prefix
+	Gateway4    string            `yaml:"gateway4,omitempty" json:"gateway4,omitempty"`
+	IPv6        string            `yaml:"ipv6,omitempty" json:"ipv6,omitempty"` // address/prefix
+	Gateway6    string            `yaml:"gateway6,omitempty" json:"gateway6,omitempty"`
+	Nameservers []string          `yaml:"nameservers,omitempty" json:"nameservers,omitempty"`
+	NTP         []string          `yaml:"ntp,omitempty" json:"ntp,omitempty"`
+	Timezone    string            `yaml:"timezone,omitempty" json:"timezone,omitempty"`
+	Interface   string            `yaml:"interface,omitempty" json:"interface,omitempty"`
+	Platform    string            `yaml:"platform,omitempty" json:"platform,omitempty"`
+	Profile     string            `yaml:"profile" json:"profile"`
+	Netboot     string            `yaml:"netboot,omitempty" json:"netboot,omitempty"`
+	Vars        map[string]string `yaml:"vars,omitempty" json:"vars,omitempty"`
+}
+
+// Menu is what unknown machines, and hosts in the menu state, are shown.
+type Menu struct {
+	// Unknown is what a machine kickstand does not know gets: "menu" or
+	// "ignore" (no DHCP boot options, no config).
+	Unknown string `yaml:"unknown,omitempty" json:"unknown,omitempty"`
+	Title   string `yaml:"title,omitempty" json:"title,omitempty"`
+	Timeout int    `yaml:"timeout,omitempty" json:"timeout,omitempty"` // seconds before local boot
+	// Hosts lists the hosts offered; empty means every host in install state.
+	Hosts []string `yaml:"hosts,omitempty" json:"hosts,omitempty"`
+}
+
+// Addr4 returns the host's IPv4 address and prefix, if it has one.
+func (h *Host) Addr4() (netip.Prefix, bool) { return parsePrefix(h.IPv4) }
+
+// Addr6 returns the host's IPv6 address and prefix, if it has one.
+func (h *Host) Addr6() (netip.Prefix, bool) { return parsePrefix(h.IPv6) }
+
+func parsePrefix(s string) (netip.Prefix, bool) {
+	if s == "" {
+		return netip.Prefix{}, false
+	}
+	p, err := netip.ParsePrefix(s)
+	return p, err == nil
+}
+
+// NormalMAC lower-cases and colon-separates a MAC so that every lookup uses
+// one spelling. It returns "" for anything that is not a 6-byte MAC.
+func NormalMAC(s string) string {
+	hw, err := net.ParseMAC(strings.TrimSpace(s))
+	if err != nil || len(hw) != 6 {
+		return ""
+	}
+	return hw.String()
+}
+
+// NormalUUID lower-cases a SMBIOS UUID; firmware and configs differ in case.
+func NormalUUID(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// Origins of stored objects: who owns them (see the README's ownership rule).
+const (
+	OriginFile = "file" // declared in the YAML file; the file wins
+	OriginLive = "live" // created through the CLI or API; the store wins
+)
+
+// HostRecord is a host as the store keeps it: its definition plus the live
+// netboot state and build token, which change without editing any file.
+type HostRecord struct {
+	Host
+	State        string    `json:"state"`
+	Token        string    `json:"-"` // a secret: never logged or listed
+	TokenExpires time.Time `json:"token_expires,omitzero"`
+	Origin       string    `json:"origin"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// TokenValid reports whether the host has a build token usable at now.
+func (r *HostRecord) TokenValid(now time.Time) bool {
+	return r.Token != "" && now.Before(r.TokenExpires)
+}

@@ -1,0 +1,141 @@
+package render
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+
+	"github.com/kickstand/kickstand/internal/boot"
+	"github.com/kickstand/kickstand/internal/inventory"
+)
+
+//go:embed builtin
+var builtin embed.FS
+
+// DefaultKickstart is the template used by profiles that name none.
+const DefaultKickstart = "default.ks"
+
+// Kickstart renders a host's kickstart from its profile's template.
+//
+// Templates run with missingkey=error over plain maps, so a misspelt
+// variable stops the render with the template name, line and variable
+// instead of silently producing an empty string in a root password or a
+// partition size.
+func Kickstart(templatesDir string, t *boot.Target, p boot.Plan) ([]byte, error) {
+	name := t.Profile.Kickstart
+	if name == "" {
+		name = DefaultKickstart
+	}
+	src, err := readTemplate(templatesDir, name)
+	if err != nil {
+		return nil, fmt.Errorf("kickstart for %s: %w", t.Record.Name, err)
+	}
+	data := TemplateData(t, p)
+	var tmpl *template.Template
+	funcs := template.FuncMap{
+		"join": strings.Join,
+		"snippet": func(n string) (string, error) {
+			s, err := readTemplate(templatesDir, "snippets/"+n)
+			if err != nil {
+				return "", fmt.Errorf("snippet %q: %w", n, err)
+			}
+			st, err := tmpl.New("snippets/" + n).Parse(s)
+			if err != nil {
+				return "", err
+			}
+			var b bytes.Buffer
+			if err := st.Execute(&b, data); err != nil {
+				return "", err
+			}
+			return strings.TrimRight(b.String(), "\n"), nil
+		},
+	}
+	tmpl, err = template.New(name).Option("missingkey=error").Funcs(funcs).Parse(src)
+	if err != nil {
+		return nil, fmt.Errorf("kickstart for %s: %w", t.Record.Name, err)
+	}
+	var b bytes.Buffer
+	if err := tmpl.Execute(&b, data); err != nil {
+		return nil, fmt.Errorf("kickstart for %s: %w", t.Record.Name, err)
+	}
+	return b.Bytes(), nil
+}
+
+// readTemplate reads a template from the operator's directory, falling back
+// to the built-in ones, and never from outside the directory.
+func readTemplate(dir, name string) (string, error) {
+	clean := filepath.ToSlash(filepath.Clean(name))
+	if filepath.IsAbs(name) || clean == ".." || strings.HasPrefix(clean, "../") {
+		return "", fmt.Errorf("template %q: outside the templates directory", name)
+	}
+	if dir != "" {
+		root, err := os.OpenRoot(dir)
+		if err == nil {
+			defer root.Close()
+			b, err := fs.ReadFile(root.FS(), clean)
+			if err == nil {
+				return string(b), nil
+			}
+			if !errors.Is(err, fs.ErrNotExist) {
+				return "", fmt.Errorf("template %s: %w", name, err)
+			}
+		}
+	}
+	b, err := builtin.ReadFile("builtin/" + clean)
+	if err != nil {
+		return "", fmt.Errorf("template %s: not in %s and not built in", name, dir)
+	}
+	return string(b), nil
+}
+
+// TemplateData is what templates see. Keys are always present (nil when not
+// applicable) so {{ if .network.v6 }} works under missingkey=error.
+func TemplateData(t *boot.Target, p boot.Plan) map[string]any {
+	h := t.Record.Host
+	rel, _ := inventory.ParseRelease(t.Distro.Release)
+	netw := map[string]any{
+		"hostname": h.Name, "device": h.Interface, "nameservers": h.Nameservers,
+		"v4": nil, "v6": nil,
+	}
+	if a, ok := h.Addr4(); ok {
+		netw["v4"] = map[string]any{
+			"address": a.Addr().String(), "prefix": a.Bits(),
+			"netmask": net.IP(net.CIDRMask(a.Bits(), 32)).String(), "gateway": h.Gateway4,
+		}
+	}
+	if a, ok := h.Addr6(); ok {
+		netw["v6"] = map[string]any{"address": a.Addr().String(), "prefix": a.Bits(), "gateway": h.Gateway6}
+	}
+	vars := map[string]any{}
+	for k, v := range h.Vars {
+		vars[k] = v
+	}
+	repo := p.BaseURL + "/distros/" + t.Distro.Name + "/"
+	if strings.Contains(t.Distro.Repo, "://") {
+		repo = t.Distro.Repo
+	}
+	return map[string]any{
+		"host": map[string]any{
+			"name": h.Name, "macs": h.MACs, "uuid": h.UUID, "platform": h.Platform,
+			"timezone": h.Timezone, "ntp": h.NTP, "interface": h.Interface, "vars": vars,
+		},
+		"profile": map[string]any{"name": t.Profile.Name, "kernel_args": t.Profile.KernelArgs},
+		"distro":  map[string]any{"name": t.Distro.Name, "arch": t.Distro.Arch, "release": t.Distro.Release},
+		"release": map[string]any{
+			"name": rel.String(), "family": rel.Family, "major": rel.Major, "minor": rel.Minor,
+			"dracut": rel.Dracut(),
+			// timesource replaced timezone --ntpservers in RHEL 9 (REFERENCE §6).
+			"timesource": (rel.Family == "rhel" && rel.Major >= 9) || (rel.Family == "fedora" && rel.Major >= 33),
+		},
+		"network": netw,
+		"install": map[string]any{"url": repo},
+		"server":  map[string]any{"url": p.BaseURL, "ks_url": p.KickstartURL},
+	}
+}

@@ -1,0 +1,204 @@
+// Package server wires kickstand together: it loads the config, keeps the
+// store in step with it, reloads on SIGHUP or a file change, and runs the
+// protocol servers. It holds the only mutable "current config" pointer, so
+// a reload is one atomic swap and in-flight requests finish on the config
+// they started with.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kickstand/kickstand/internal/boot"
+	"github.com/kickstand/kickstand/internal/bootfiles"
+	"github.com/kickstand/kickstand/internal/httpd"
+	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/store"
+)
+
+// Instance is a loaded kickstand: config, store and the decision.
+type Instance struct {
+	Path   string
+	Store  store.Store
+	Booter *boot.Booter
+	Files  *bootfiles.Files
+	Log    *slog.Logger
+
+	cfg    atomic.Pointer[inventory.Config]
+	mu     sync.Mutex // serialises reloads
+	mtime  time.Time
+	strict bool // check that files exist (serve), or syntax only (render)
+}
+
+// Options control Open.
+type Options struct {
+	// CheckFiles makes a missing kernel, initrd or template an error.
+	CheckFiles bool
+	// DataDir overrides the config's data directory. "-" means an
+	// in-memory store (previews that must not write anything).
+	DataDir string
+	Log     *slog.Logger
+}
+
+// Open loads the config, opens the store and syncs the file into it. Bad
+// config fails here, before anything listens.
+func Open(ctx context.Context, path string, o Options) (*Instance, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	cfg, mtime, err := load(path, o.CheckFiles)
+	if err != nil {
+		return nil, err
+	}
+	dir := o.DataDir
+	if dir == "" {
+		dir = cfg.Abs(cfg.Server.DataDir)
+	}
+	var st store.Store
+	if dir == "-" {
+		st, err = store.OpenSQLiteMemory(ctx)
+	} else {
+		st, err = store.OpenSQLite(ctx, dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	in := &Instance{Path: path, Store: st, Log: o.Log, mtime: mtime, strict: o.CheckFiles}
+	in.Booter = &boot.Booter{Store: st, Config: in.Config}
+	in.Files = &bootfiles.Files{Booter: in.Booter, Store: st, Config: in.Config}
+	for _, w := range cfg.Warnings {
+		in.Log.Warn("config", "warning", w)
+	}
+	if _, err := in.sync(ctx, cfg); err != nil {
+		st.Close()
+		return nil, err
+	}
+	in.cfg.Store(cfg)
+	return in, nil
+}
+
+// Config returns the config in force.
+func (in *Instance) Config() *inventory.Config { return in.cfg.Load() }
+
+// Close releases the store.
+func (in *Instance) Close() error { return in.Store.Close() }
+
+func load(path string, checkFiles bool) (*inventory.Config, time.Time, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := inventory.Load(path)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if checkFiles {
+		if err := cfg.CheckFiles(); err != nil {
+			return nil, time.Time{}, err
+		}
+	}
+	return cfg, st.ModTime(), nil
+}
+
+func (in *Instance) sync(ctx context.Context, cfg *inventory.Config) (store.SyncReport, error) {
+	rep, err := in.Store.SyncDeclared(ctx, store.Declared{
+		Distros: cfg.Distros, Profiles: cfg.Profiles, Hosts: cfg.Hosts,
+		Now: time.Now(), TokenTTL: time.Duration(cfg.Server.TokenTTL), NewToken: NewToken,
+	})
+	if err != nil {
+		return rep, fmt.Errorf("%s: %w", cfg.Path, err)
+	}
+	for _, group := range []struct {
+		what string
+		l    []string
+	}{{"added", rep.Added}, {"updated", rep.Updated}, {"removed", rep.Removed}, {"taken over from live edits", rep.TakenOver}, {"state set by the file", rep.StateFromFile}} {
+		for _, x := range group.l {
+			in.Log.Info("inventory "+group.what, "object", x)
+		}
+	}
+	return rep, nil
+}
+
+// Reload re-reads the config. On any error the previous config and store
+// contents stay in force and the error is returned (and logged).
+func (in *Instance) Reload(ctx context.Context) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	cfg, mtime, err := load(in.Path, in.strict)
+	if err == nil {
+		_, err = in.sync(ctx, cfg)
+	}
+	if err != nil {
+		in.Log.Error("reload rejected; keeping the previous config", "err", err)
+		return err
+	}
+	in.mtime = mtime
+	in.cfg.Store(cfg)
+	in.Log.Info("config reloaded", "path", in.Path)
+	return nil
+}
+
+// Watch reloads on SIGHUP (sent on hup) and when the file's mtime changes.
+// Polling is used rather than inotify because editors replace files by
+// rename, which a watch on the old inode misses.
+func (in *Instance) Watch(ctx context.Context, hup <-chan os.Signal, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			in.Reload(ctx)
+		case <-t.C:
+			st, err := os.Stat(in.Path)
+			in.mu.Lock()
+			changed := err == nil && !st.ModTime().Equal(in.mtime)
+			in.mu.Unlock()
+			if changed {
+				in.Reload(ctx)
+			}
+		}
+	}
+}
+
+// Serve runs the protocol servers until ctx ends.
+func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) error {
+	h := &httpd.Server{Booter: in.Booter, Files: in.Files, Store: in.Store, Config: in.Config, Log: in.Log}
+	addr, done, err := httpd.Listen(ctx, in.Config().Server.HTTP, h.Handler(), in.Log)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	in.Log.Info("http listening", "addr", addr.String())
+	if ready != nil {
+		ready(addr)
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		err := <-done
+		if errors.Is(err, context.Canceled) {
+			err = nil
+		}
+		return err
+	}
+}
+
+// NewToken makes a build token: 26 characters of base32 from crypto/rand,
+// 130 bits, unguessable and safe in a URL path.
+func NewToken() string { return rand.Text() }
+
+// BuildHost puts a host into install state with a fresh token.
+func (in *Instance) BuildHost(ctx context.Context, name string) (*inventory.HostRecord, error) {
+	ttl := time.Duration(in.Config().Server.TokenTTL)
+	return in.Store.SetState(ctx, name, inventory.StateInstall, NewToken(), time.Now().Add(ttl))
+}

@@ -1,0 +1,503 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kickstand/kickstand/internal/inventory"
+)
+
+// SQL implements Store on database/sql. The SQL is kept to what SQLite and
+// PostgreSQL both accept; the only dialect difference, placeholders, is
+// handled by rebind.
+type SQL struct {
+	db       *sql.DB
+	dollar   bool // PostgreSQL-style $1 placeholders
+	closeFns []func() error
+}
+
+// migrations are applied in order, each once, recorded in schema_version.
+// Append only: never edit a migration that has shipped.
+var migrations = []string{
+	`CREATE TABLE distros (name TEXT PRIMARY KEY, origin TEXT NOT NULL, spec TEXT NOT NULL);
+	 CREATE TABLE profiles (name TEXT PRIMARY KEY, origin TEXT NOT NULL, spec TEXT NOT NULL);
+	 CREATE TABLE hosts (
+		name TEXT PRIMARY KEY, origin TEXT NOT NULL, spec TEXT NOT NULL,
+		uuid TEXT, state TEXT NOT NULL, declared_state TEXT NOT NULL,
+		token TEXT, token_expires BIGINT NOT NULL DEFAULT 0, updated_at BIGINT NOT NULL);
+	 CREATE UNIQUE INDEX hosts_token ON hosts (token);
+	 CREATE INDEX hosts_uuid ON hosts (uuid);
+	 CREATE TABLE host_macs (mac TEXT PRIMARY KEY, host TEXT NOT NULL);
+	 CREATE TABLE host_addrs (addr TEXT PRIMARY KEY, host TEXT NOT NULL);`,
+}
+
+func (s *SQL) rebind(q string) string {
+	if !s.dollar {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// migrate brings the schema up to date inside one transaction per step, so a
+// crash mid-migration leaves the previous version intact.
+func (s *SQL) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	var v int
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v); err != nil {
+		return fmt.Errorf("migrate: read version: %w", err)
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("migrate: store schema version %d is newer than this kickstand (%d): upgrade kickstand", v, len(migrations))
+	}
+	for i := v; i < len(migrations); i++ {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			for _, stmt := range strings.Split(migrations[i], ";") {
+				if strings.TrimSpace(stmt) == "" {
+					continue
+				}
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return err
+				}
+			}
+			_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO schema_version (version) VALUES (?)`), i+1)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate to version %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+func (s *SQL) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Close closes the database.
+func (s *SQL) Close() error {
+	err := s.db.Close()
+	for _, f := range s.closeFns {
+		err = errors.Join(err, f())
+	}
+	return err
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+}
+
+const hostCols = `name, origin, spec, state, declared_state, COALESCE(token, ''), token_expires, updated_at`
+
+func scanHost(rows *sql.Rows) (*inventory.HostRecord, string, error) {
+	var r inventory.HostRecord
+	var spec, declared string
+	var exp, upd int64
+	if err := rows.Scan(&r.Name, &r.Origin, &spec, &r.State, &declared, &r.Token, &exp, &upd); err != nil {
+		return nil, "", err
+	}
+	name := r.Name
+	if err := json.Unmarshal([]byte(spec), &r.Host); err != nil {
+		return nil, "", fmt.Errorf("host %s: bad stored spec: %w", name, err)
+	}
+	r.Name = name
+	if exp != 0 {
+		r.TokenExpires = time.UnixMilli(exp)
+	}
+	r.UpdatedAt = time.UnixMilli(upd)
+	return &r, declared, nil
+}
+
+func (s *SQL) hostsWhere(ctx context.Context, q querier, where string, args ...any) ([]inventory.HostRecord, error) {
+	rows, err := q.QueryContext(ctx, s.rebind(`SELECT `+hostCols+` FROM hosts `+where), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []inventory.HostRecord
+	for rows.Next() {
+		r, _, err := scanHost(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *r)
+	}
+	return out, rows.Err()
+}
+
+func (s *SQL) oneHost(ctx context.Context, what, where string, args ...any) (*inventory.HostRecord, error) {
+	hs, err := s.hostsWhere(ctx, s.db, where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("host by %s: %w", what, err)
+	}
+	if len(hs) == 0 {
+		return nil, fmt.Errorf("host by %s: %w", what, ErrNotFound)
+	}
+	return &hs[0], nil
+}
+
+func (s *SQL) Host(ctx context.Context, name string) (*inventory.HostRecord, error) {
+	return s.oneHost(ctx, "name "+name, `WHERE name = ?`, name)
+}
+
+func (s *SQL) HostByMAC(ctx context.Context, mac string) (*inventory.HostRecord, error) {
+	return s.oneHost(ctx, "mac "+mac, `WHERE name = (SELECT host FROM host_macs WHERE mac = ?)`, inventory.NormalMAC(mac))
+}
+
+func (s *SQL) HostByUUID(ctx context.Context, uuid string) (*inventory.HostRecord, error) {
+	return s.oneHost(ctx, "uuid "+uuid, `WHERE uuid = ?`, inventory.NormalUUID(uuid))
+}
+
+func (s *SQL) HostByAddr(ctx context.Context, a netip.Addr) (*inventory.HostRecord, error) {
+	return s.oneHost(ctx, "address "+a.String(), `WHERE name = (SELECT host FROM host_addrs WHERE addr = ?)`, a.Unmap().String())
+}
+
+func (s *SQL) HostByToken(ctx context.Context, token string) (*inventory.HostRecord, error) {
+	if token == "" {
+		return nil, fmt.Errorf("host by token: %w", ErrNotFound)
+	}
+	// The token is a secret: it never goes into an error message.
+	return s.oneHost(ctx, "token", `WHERE token = ?`, token)
+}
+
+func (s *SQL) Hosts(ctx context.Context) ([]inventory.HostRecord, error) {
+	hs, err := s.hostsWhere(ctx, s.db, `ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list hosts: %w", err)
+	}
+	return hs, nil
+}
+
+func (s *SQL) SetState(ctx context.Context, name, state, token string, expires time.Time) (*inventory.HostRecord, error) {
+	switch state {
+	case inventory.StateInstall, inventory.StateLocal, inventory.StateMenu:
+	default:
+		return nil, fmt.Errorf("set state of %s: unknown state %q (want install, local or menu)", name, state)
+	}
+	q := `UPDATE hosts SET state = ?, updated_at = ? WHERE name = ?`
+	args := []any{state, time.Now().UnixMilli(), name}
+	if token != "" {
+		q = `UPDATE hosts SET state = ?, updated_at = ?, token = ?, token_expires = ? WHERE name = ?`
+		args = []any{state, time.Now().UnixMilli(), token, expires.UnixMilli(), name}
+	}
+	res, err := s.db.ExecContext(ctx, s.rebind(q), args...)
+	if err != nil {
+		return nil, fmt.Errorf("set state of %s: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil, fmt.Errorf("set state of %s: %w", name, ErrNotFound)
+	}
+	return s.Host(ctx, name)
+}
+
+// specs reads one of the JSON-spec tables into a name-keyed map.
+func (s *SQL) specs(ctx context.Context, q querier, table string) (map[string][2]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT name, origin, spec FROM `+table)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", table, err)
+	}
+	defer rows.Close()
+	out := map[string][2]string{}
+	for rows.Next() {
+		var n, o, sp string
+		if err := rows.Scan(&n, &o, &sp); err != nil {
+			return nil, err
+		}
+		out[n] = [2]string{o, sp}
+	}
+	return out, rows.Err()
+}
+
+func getSpec[T any](ctx context.Context, s *SQL, table, name string) (*T, error) {
+	var spec string
+	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT spec FROM `+table+` WHERE name = ?`), name).Scan(&spec)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%s %s: %w", strings.TrimSuffix(table, "s"), name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", strings.TrimSuffix(table, "s"), name, err)
+	}
+	var v T
+	if err := json.Unmarshal([]byte(spec), &v); err != nil {
+		return nil, fmt.Errorf("%s %s: bad stored spec: %w", strings.TrimSuffix(table, "s"), name, err)
+	}
+	return &v, nil
+}
+
+func listSpecs[T any](ctx context.Context, s *SQL, table string) ([]T, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT spec FROM `+table+` ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", table, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var spec string
+		var v T
+		if err := rows.Scan(&spec); err != nil {
+			return nil, fmt.Errorf("list %s: %w", table, err)
+		}
+		if err := json.Unmarshal([]byte(spec), &v); err != nil {
+			return nil, fmt.Errorf("list %s: bad stored spec: %w", table, err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func (s *SQL) Profile(ctx context.Context, name string) (*inventory.Profile, error) {
+	return getSpec[inventory.Profile](ctx, s, "profiles", name)
+}
+func (s *SQL) Profiles(ctx context.Context) ([]inventory.Profile, error) {
+	return listSpecs[inventory.Profile](ctx, s, "profiles")
+}
+func (s *SQL) Distro(ctx context.Context, name string) (*inventory.Distro, error) {
+	return getSpec[inventory.Distro](ctx, s, "distros", name)
+}
+func (s *SQL) Distros(ctx context.Context) ([]inventory.Distro, error) {
+	return listSpecs[inventory.Distro](ctx, s, "distros")
+}
+
+// SyncDeclared applies the ownership rule: objects the file declares are
+// owned by the file (their definition is replaced, live copies are taken
+// over); file-owned objects the file no longer declares are removed; live
+// objects are left alone. A host's netboot state is live: the file's value
+// is applied when the host first appears and whenever the file's value
+// changes, and otherwise the live state (set by the CLI or API) is kept.
+func (s *SQL) SyncDeclared(ctx context.Context, d Declared) (SyncReport, error) {
+	var rep SyncReport
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rep = SyncReport{}
+		if err := syncSpecs(ctx, s, tx, "distros", "distro", d.Distros, func(x inventory.Distro) string { return x.Name }, &rep); err != nil {
+			return err
+		}
+		if err := syncSpecs(ctx, s, tx, "profiles", "profile", d.Profiles, func(x inventory.Profile) string { return x.Name }, &rep); err != nil {
+			return err
+		}
+		return s.syncHosts(ctx, tx, d, &rep)
+	})
+	if err != nil {
+		return SyncReport{}, fmt.Errorf("sync inventory: %w", err)
+	}
+	return rep, nil
+}
+
+func syncSpecs[T any](ctx context.Context, s *SQL, tx *sql.Tx, table, kind string, want []T, name func(T) string, rep *SyncReport) error {
+	have, err := s.specs(ctx, tx, table)
+	if err != nil {
+		return err
+	}
+	declared := map[string]bool{}
+	for _, x := range want {
+		n := name(x)
+		declared[n] = true
+		b, err := json.Marshal(x)
+		if err != nil {
+			return err
+		}
+		old, ok := have[n]
+		switch {
+		case !ok:
+			_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO `+table+` (name, origin, spec) VALUES (?, ?, ?)`), n, inventory.OriginFile, string(b))
+			rep.Added = append(rep.Added, kind+" "+n)
+		case old[0] != inventory.OriginFile || !jsonEqual(old[1], string(b)):
+			if old[0] != inventory.OriginFile {
+				rep.TakenOver = append(rep.TakenOver, kind+" "+n)
+			} else {
+				rep.Updated = append(rep.Updated, kind+" "+n)
+			}
+			_, err = tx.ExecContext(ctx, s.rebind(`UPDATE `+table+` SET origin = ?, spec = ? WHERE name = ?`), inventory.OriginFile, string(b), n)
+		}
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", kind, n, err)
+		}
+	}
+	for n, old := range have {
+		if old[0] == inventory.OriginFile && !declared[n] {
+			if _, err := tx.ExecContext(ctx, s.rebind(`DELETE FROM `+table+` WHERE name = ?`), n); err != nil {
+				return fmt.Errorf("%s %s: %w", kind, n, err)
+			}
+			rep.Removed = append(rep.Removed, kind+" "+n)
+		}
+	}
+	return nil
+}
+
+func (s *SQL) syncHosts(ctx context.Context, tx *sql.Tx, d Declared, rep *SyncReport) error {
+	existing, err := s.hostsWhere(ctx, tx, ``)
+	if err != nil {
+		return err
+	}
+	declaredStates := map[string]string{}
+	rows, err := tx.QueryContext(ctx, `SELECT name, declared_state FROM hosts`)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var n, ds string
+		if err := rows.Scan(&n, &ds); err != nil {
+			rows.Close()
+			return err
+		}
+		declaredStates[n] = ds
+	}
+	rows.Close()
+	have := map[string]*inventory.HostRecord{}
+	for i := range existing {
+		have[existing[i].Name] = &existing[i]
+	}
+	want := map[string]bool{}
+	for _, h := range d.Hosts {
+		want[h.Name] = true
+	}
+	// Remove first, so a MAC moved from a removed host to a new one is free.
+	for n, r := range have {
+		if r.Origin == inventory.OriginFile && !want[n] {
+			if err := s.deleteHost(ctx, tx, n); err != nil {
+				return err
+			}
+			rep.Removed = append(rep.Removed, "host "+n)
+		}
+	}
+	now := d.Now.UnixMilli()
+	for _, h := range d.Hosts {
+		spec, err := json.Marshal(h)
+		if err != nil {
+			return err
+		}
+		old := have[h.Name]
+		newToken := func() (any, int64) {
+			if h.Netboot != inventory.StateInstall || d.NewToken == nil {
+				return nil, 0
+			}
+			return d.NewToken(), d.Now.Add(d.TokenTTL).UnixMilli()
+		}
+		switch {
+		case old == nil:
+			tok, exp := newToken()
+			_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO hosts (name, origin, spec, uuid, state, declared_state, token, token_expires, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+				h.Name, inventory.OriginFile, string(spec), nullable(h.UUID), h.Netboot, h.Netboot, tok, exp, now)
+			rep.Added = append(rep.Added, "host "+h.Name)
+		default:
+			oldSpec, _ := json.Marshal(old.Host)
+			specChanged := !jsonEqual(string(oldSpec), string(spec))
+			switch {
+			case old.Origin != inventory.OriginFile:
+				rep.TakenOver = append(rep.TakenOver, "host "+h.Name)
+			case specChanged:
+				rep.Updated = append(rep.Updated, "host "+h.Name)
+			}
+			_, err = tx.ExecContext(ctx, s.rebind(`UPDATE hosts SET origin = ?, spec = ?, uuid = ? WHERE name = ?`),
+				inventory.OriginFile, string(spec), nullable(h.UUID), h.Name)
+			if err == nil && declaredStates[h.Name] != h.Netboot {
+				// The file's value changed since we last saw it: the
+				// newer edit wins over the live state.
+				tok, exp := newToken()
+				q := `UPDATE hosts SET state = ?, declared_state = ?, updated_at = ? WHERE name = ?`
+				args := []any{h.Netboot, h.Netboot, now, h.Name}
+				if tok != nil {
+					q = `UPDATE hosts SET state = ?, declared_state = ?, updated_at = ?, token = ?, token_expires = ? WHERE name = ?`
+					args = []any{h.Netboot, h.Netboot, now, tok, exp, h.Name}
+				}
+				_, err = tx.ExecContext(ctx, s.rebind(q), args...)
+				if old.State != h.Netboot {
+					rep.StateFromFile = append(rep.StateFromFile, fmt.Sprintf("host %s: %s -> %s", h.Name, old.State, h.Netboot))
+				}
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("host %s: %w", h.Name, err)
+		}
+		if err := s.indexHost(ctx, tx, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *SQL) deleteHost(ctx context.Context, tx *sql.Tx, name string) error {
+	for _, q := range []string{`DELETE FROM host_macs WHERE host = ?`, `DELETE FROM host_addrs WHERE host = ?`, `DELETE FROM hosts WHERE name = ?`} {
+		if _, err := tx.ExecContext(ctx, s.rebind(q), name); err != nil {
+			return fmt.Errorf("remove host %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// indexHost rewrites a host's MAC and address lookup rows, refusing ones
+// that another host (for example a live one) already holds.
+func (s *SQL) indexHost(ctx context.Context, tx *sql.Tx, h inventory.Host) error {
+	for _, q := range []string{`DELETE FROM host_macs WHERE host = ?`, `DELETE FROM host_addrs WHERE host = ?`} {
+		if _, err := tx.ExecContext(ctx, s.rebind(q), h.Name); err != nil {
+			return fmt.Errorf("host %s: %w", h.Name, err)
+		}
+	}
+	var addrs []string
+	for _, p := range []string{h.IPv4, h.IPv6} {
+		if pr, err := netip.ParsePrefix(p); err == nil {
+			addrs = append(addrs, pr.Addr().String())
+		}
+	}
+	for _, ix := range []struct {
+		table, col string
+		vals       []string
+	}{{"host_macs", "mac", h.MACs}, {"host_addrs", "addr", addrs}} {
+		for _, v := range ix.vals {
+			var other string
+			err := tx.QueryRowContext(ctx, s.rebind(`SELECT host FROM `+ix.table+` WHERE `+ix.col+` = ?`), v).Scan(&other)
+			if err == nil {
+				return fmt.Errorf("host %s: %s %s is already used by host %s", h.Name, ix.col, v, other)
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("host %s: %w", h.Name, err)
+			}
+			if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO `+ix.table+` (`+ix.col+`, host) VALUES (?, ?)`), v, h.Name); err != nil {
+				return fmt.Errorf("host %s: %w", h.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func jsonEqual(a, b string) bool {
+	var x, y any
+	if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
+		return a == b
+	}
+	return reflect.DeepEqual(x, y)
+}

@@ -1,0 +1,68 @@
+// Package store keeps kickstand's live state behind one interface, so the
+// embedded SQLite store and the shared PostgreSQL one are interchangeable and
+// one test suite (storetest) holds them, a fake and a broken store to the
+// same contract (matchbox's storage/testfakes model).
+package store
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/kickstand/kickstand/internal/inventory"
+)
+
+// ErrNotFound is returned when an object does not exist. Callers turn it
+// into 404s and "unknown host" messages; anything else is a store failure.
+var ErrNotFound = errors.New("not found")
+
+// Store is kickstand's state.
+type Store interface {
+	// SyncDeclared makes the store agree with the YAML file, in one
+	// transaction: a failure leaves the previous state untouched.
+	SyncDeclared(ctx context.Context, d Declared) (SyncReport, error)
+
+	Host(ctx context.Context, name string) (*inventory.HostRecord, error)
+	HostByMAC(ctx context.Context, mac string) (*inventory.HostRecord, error)
+	HostByUUID(ctx context.Context, uuid string) (*inventory.HostRecord, error)
+	HostByAddr(ctx context.Context, a netip.Addr) (*inventory.HostRecord, error)
+	HostByToken(ctx context.Context, token string) (*inventory.HostRecord, error)
+	Hosts(ctx context.Context) ([]inventory.HostRecord, error)
+	// SetState changes a host's netboot state. A non-empty token replaces
+	// the build token; an empty one keeps it.
+	SetState(ctx context.Context, name, state, token string, expires time.Time) (*inventory.HostRecord, error)
+
+	Profile(ctx context.Context, name string) (*inventory.Profile, error)
+	Profiles(ctx context.Context) ([]inventory.Profile, error)
+	Distro(ctx context.Context, name string) (*inventory.Distro, error)
+	Distros(ctx context.Context) ([]inventory.Distro, error)
+
+	Close() error
+}
+
+// Declared is the file-owned part of the inventory.
+type Declared struct {
+	Distros  []inventory.Distro
+	Profiles []inventory.Profile
+	Hosts    []inventory.Host
+	Now      time.Time
+	TokenTTL time.Duration
+	// NewToken makes build tokens for hosts the file puts in install.
+	NewToken func() string
+}
+
+// SyncReport says what a sync changed, so nothing changes silently.
+type SyncReport struct {
+	Added, Updated, Removed []string // "host newbox", "profile el8", ...
+	// StateFromFile lists hosts whose live state was replaced because the
+	// file's netboot value changed since the last sync.
+	StateFromFile []string
+	// TakenOver lists live objects that the file now declares.
+	TakenOver []string
+}
+
+// Changed reports whether the sync altered anything.
+func (r SyncReport) Changed() bool {
+	return len(r.Added)+len(r.Updated)+len(r.Removed)+len(r.StateFromFile)+len(r.TakenOver) > 0
+}

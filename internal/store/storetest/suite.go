@@ -1,0 +1,194 @@
+// Package storetest is the contract every store.Store must meet, plus a fake
+// and a broken store for other packages' tests. The same suite runs against
+// SQLite, PostgreSQL and the fake, so they cannot drift apart.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/store"
+)
+
+// Opener opens a fresh, empty store. reopen, when not nil, closes and
+// reopens the same store, to check durability.
+type Opener func(t *testing.T) (s store.Store, reopen func() store.Store)
+
+// Declared returns a small file inventory used by the suite.
+func Declared(now time.Time) store.Declared {
+	n := 0
+	return store.Declared{
+		Distros:  []inventory.Distro{{Name: "el9", Release: "rhel9", Kernel: "vmlinuz", Initrds: []string{"initrd.img"}}},
+		Profiles: []inventory.Profile{{Name: "p", Distro: "el9", Loader: "ipxe"}},
+		Hosts: []inventory.Host{
+			{Name: "a", MACs: []string{"52:54:00:00:00:0a"}, UUID: "00000000-0000-0000-0000-00000000000a", IPv4: "192.0.2.10/24", Profile: "p", Netboot: inventory.StateInstall},
+			{Name: "b", MACs: []string{"52:54:00:00:00:0b"}, IPv6: "2001:db8::b/64", Profile: "p", Netboot: inventory.StateLocal},
+		},
+		Now: now, TokenTTL: time.Hour,
+		NewToken: func() string { n++; return fmt.Sprintf("tok%d", n) },
+	}
+}
+
+// Run runs the contract against a store implementation.
+func Run(t *testing.T, open Opener) {
+	ctx := context.Background()
+	now := time.UnixMilli(time.Now().UnixMilli())
+
+	t.Run("SyncAndLookups", func(t *testing.T) {
+		s, _ := open(t)
+		rep, err := s.SyncDeclared(ctx, Declared(now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Added) != 4 {
+			t.Errorf("added = %v, want 4 objects", rep.Added)
+		}
+		a, err := s.HostByMAC(ctx, "52-54-00-00-00-0A")
+		if err != nil || a.Name != "a" {
+			t.Fatalf("HostByMAC = %v, %v", a, err)
+		}
+		if a.State != inventory.StateInstall || a.Token != "tok1" || !a.TokenExpires.Equal(now.Add(time.Hour)) {
+			t.Errorf("a = state %s token %q expires %v", a.State, a.Token, a.TokenExpires)
+		}
+		if r, err := s.HostByUUID(ctx, "00000000-0000-0000-0000-00000000000A"); err != nil || r.Name != "a" {
+			t.Errorf("HostByUUID = %v, %v", r, err)
+		}
+		if r, err := s.HostByAddr(ctx, netip.MustParseAddr("2001:db8::b")); err != nil || r.Name != "b" {
+			t.Errorf("HostByAddr = %v, %v", r, err)
+		}
+		if r, err := s.HostByToken(ctx, "tok1"); err != nil || r.Name != "a" {
+			t.Errorf("HostByToken = %v, %v", r, err)
+		}
+		for _, f := range []func() error{
+			func() error { _, err := s.HostByToken(ctx, ""); return err },
+			func() error { _, err := s.HostByToken(ctx, "nope"); return err },
+			func() error { _, err := s.HostByMAC(ctx, "52:54:00:99:99:99"); return err },
+			func() error { _, err := s.Host(ctx, "zzz"); return err },
+			func() error { _, err := s.Profile(ctx, "zzz"); return err },
+			func() error { _, err := s.Distro(ctx, "zzz"); return err },
+		} {
+			if err := f(); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("lookup of a missing object: err = %v, want ErrNotFound", err)
+			}
+		}
+		if p, err := s.Profile(ctx, "p"); err != nil || p.Distro != "el9" {
+			t.Errorf("Profile = %v, %v", p, err)
+		}
+		hs, err := s.Hosts(ctx)
+		if err != nil || len(hs) != 2 || hs[0].Name != "a" {
+			t.Errorf("Hosts = %v, %v", hs, err)
+		}
+	})
+
+	t.Run("LiveStateSurvivesResyncButFileEditWins", func(t *testing.T) {
+		s, _ := open(t)
+		d := Declared(now)
+		if _, err := s.SyncDeclared(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetState(ctx, "a", inventory.StateLocal, "", time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := s.SyncDeclared(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Changed() {
+			t.Errorf("resync of an unchanged file reported changes: %+v", rep)
+		}
+		if h, _ := s.Host(ctx, "a"); h.State != inventory.StateLocal {
+			t.Errorf("live state lost on resync: %s", h.State)
+		}
+		d.Hosts[1].Netboot = inventory.StateInstall
+		rep, err = s.SyncDeclared(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.StateFromFile) != 1 {
+			t.Errorf("StateFromFile = %v", rep.StateFromFile)
+		}
+		if h, _ := s.Host(ctx, "b"); h.State != inventory.StateInstall || h.Token == "" {
+			t.Errorf("file edit of b's state not applied: %+v", h)
+		}
+	})
+
+	t.Run("RemovedAndMovedMAC", func(t *testing.T) {
+		s, _ := open(t)
+		d := Declared(now)
+		if _, err := s.SyncDeclared(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		d.Hosts = []inventory.Host{{Name: "c", MACs: []string{"52:54:00:00:00:0a"}, Profile: "p", Netboot: inventory.StateLocal}}
+		rep, err := s.SyncDeclared(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Removed) != 2 || len(rep.Added) != 1 {
+			t.Errorf("report = %+v", rep)
+		}
+		if r, err := s.HostByMAC(ctx, "52:54:00:00:00:0a"); err != nil || r.Name != "c" {
+			t.Errorf("moved MAC: %v, %v", r, err)
+		}
+	})
+
+	t.Run("FailedSyncKeepsPreviousState", func(t *testing.T) {
+		s, _ := open(t)
+		d := Declared(now)
+		if _, err := s.SyncDeclared(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		bad := Declared(now)
+		bad.Hosts = append(bad.Hosts, inventory.Host{Name: "dup", MACs: []string{"52:54:00:00:00:0b"}, Profile: "p", Netboot: "local"})
+		bad.Hosts[0].Netboot = inventory.StateMenu
+		if _, err := s.SyncDeclared(ctx, bad); err == nil {
+			t.Fatal("sync with a MAC used twice succeeded")
+		}
+		if _, err := s.Host(ctx, "dup"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("half-applied sync: dup exists (%v)", err)
+		}
+		if h, _ := s.Host(ctx, "a"); h.State != inventory.StateInstall {
+			t.Errorf("half-applied sync: a is %s", h.State)
+		}
+	})
+
+	t.Run("SetState", func(t *testing.T) {
+		s, _ := open(t)
+		if _, err := s.SyncDeclared(ctx, Declared(now)); err != nil {
+			t.Fatal(err)
+		}
+		exp := now.Add(2 * time.Hour)
+		h, err := s.SetState(ctx, "b", inventory.StateInstall, "fresh", exp)
+		if err != nil || h.Token != "fresh" || !h.TokenExpires.Equal(exp) || h.State != inventory.StateInstall {
+			t.Fatalf("SetState = %+v, %v", h, err)
+		}
+		if _, err := s.SetState(ctx, "b", "bogus", "", time.Time{}); err == nil {
+			t.Error("SetState accepted a bogus state")
+		}
+		if _, err := s.SetState(ctx, "nope", inventory.StateLocal, "", time.Time{}); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("SetState of a missing host: %v", err)
+		}
+	})
+
+	t.Run("Durable", func(t *testing.T) {
+		s, reopen := open(t)
+		if reopen == nil {
+			t.Skip("store is not durable by design")
+		}
+		if _, err := s.SyncDeclared(ctx, Declared(now)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetState(ctx, "a", inventory.StateLocal, "", time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		s = reopen()
+		h, err := s.Host(ctx, "a")
+		if err != nil || h.State != inventory.StateLocal || len(h.MACs) != 1 {
+			t.Fatalf("after reopen: %+v, %v", h, err)
+		}
+	})
+}

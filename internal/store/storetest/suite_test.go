@@ -1,0 +1,51 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/kickstand/kickstand/internal/store"
+)
+
+func TestFake(t *testing.T) {
+	Run(t, func(t *testing.T) (store.Store, func() store.Store) { return NewFake(), nil })
+}
+
+func TestSQLite(t *testing.T) {
+	Run(t, func(t *testing.T) (store.Store, func() store.Store) {
+		dir := t.TempDir()
+		s, err := store.OpenSQLite(context.Background(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur := store.Store(s)
+		t.Cleanup(func() { cur.Close() })
+		return s, func() store.Store {
+			cur.Close()
+			s2, err := store.OpenSQLite(context.Background(), dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cur = s2
+			return s2
+		}
+	})
+}
+
+func TestSQLiteMemory(t *testing.T) {
+	Run(t, func(t *testing.T) (store.Store, func() store.Store) {
+		s, err := store.OpenSQLiteMemory(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s, nil
+	})
+}
+
+// Compile-time checks that every implementation satisfies the interface.
+var (
+	_ store.Store = (*store.SQL)(nil)
+	_ store.Store = (*Fake)(nil)
+	_ store.Store = Broken{}
+)

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that kickstand's tests, demo and benchmarks use,
+# only when something is missing. Safe to run repeatedly; needs root for apt-get.
+set -euo pipefail
+
+# command-or-file -> package
+need=(
+  "qemu-system-x86_64:qemu-system-x86"
+  "/usr/lib/ipxe/qemu/efi-e1000.rom:ipxe-qemu"
+  "/usr/lib/ipxe/undionly.kpxe:ipxe"
+  "/usr/share/OVMF/OVMF_CODE_4M.fd:ovmf"
+  "/usr/lib/grub/x86_64-efi/monolithic/grubnetx64.efi:grub-efi-amd64-bin"
+  "/usr/lib/PXELINUX/pxelinux.0:pxelinux"
+  "/usr/lib/syslinux/modules/bios/ldlinux.c32:syslinux-common"
+  "/bin/busybox:busybox-static"
+  "dnsmasq:dnsmasq-base"
+  "dhclient:isc-dhcp-client"
+  "udhcpc:udhcpc"
+  "tftp:tftp-hpa"
+  "atftp:atftp"
+  "curl:curl"
+  "cpio:cpio"
+  "ip:iproute2"
+  "tc:iproute2"
+  "xorriso:xorriso"
+  "logger:bsdutils"
+  "radvd:radvd"
+  "perfdhcp:kea-admin"
+)
+
+missing=()
+for pair in "${need[@]}"; do
+  what=${pair%%:*}; pkg=${pair#*:}
+  if [[ $what == /* ]]; then [[ -e $what ]] && continue
+  else command -v "$what" >/dev/null 2>&1 && continue; fi
+  missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  echo "deps: installing ${missing[*]}" >&2
+  if [[ $(id -u) != 0 ]]; then echo "deps: need root to apt-get install ${missing[*]}" >&2; exit 1; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
