@@ -105,8 +105,8 @@ func (d *DirOpener) Close() error { return d.root.Close() }
 
 // Open opens req.Path under the root. Only regular files are served.
 func (d *DirOpener) Open(_ context.Context, req Request) (File, error) {
-	if !fs.ValidPath(req.Path) || req.Path == "." {
-		return nil, fmt.Errorf("tftp %s: %w", req.Path, ErrAccess)
+	if req.Path == "" || strings.HasPrefix(req.Path, "/") {
+		return nil, fmt.Errorf("tftp %q: not a relative path: %w", req.Path, ErrAccess)
 	}
 	f, err := d.root.Open(req.Path)
 	if err != nil {

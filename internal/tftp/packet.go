@@ -74,8 +74,10 @@ func parseRequest(b []byte) (request, error) {
 	seen := map[string]bool{}
 	for i := 2; i+1 < len(fields); i += 2 {
 		key := strings.ToLower(fields[i])
-		if key == "" || seen[key] {
-			continue // RFC 2347 gives no meaning to repeats; the first one wins
+		if key == "" || fields[i+1] == "" || seen[key] {
+			// RFC 2347 options have non-empty names and values, and gives
+			// no meaning to repeats; the first one wins.
+			continue
 		}
 		seen[key] = true
 		r.options = append(r.options, option{name: fields[i], value: fields[i+1]})
