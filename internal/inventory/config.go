@@ -53,6 +53,8 @@ type Config struct {
 	Profiles []Profile `yaml:"profiles" json:"profiles"`
 	Hosts    []Host    `yaml:"hosts" json:"hosts"`
 	Menu     Menu      `yaml:"menu" json:"menu"`
+	DHCP     DHCP      `yaml:"dhcp" json:"dhcp"`
+	TFTP     TFTP      `yaml:"tftp" json:"tftp"`
 
 	// Path is the file the config came from; relative paths in it are
 	// resolved against its directory.
@@ -144,6 +146,23 @@ func (c *Config) applyDefaults() {
 			}
 		}
 		h.UUID = NormalUUID(h.UUID)
+	}
+	if c.DHCP.Mode == "" {
+		c.DHCP.Mode = "server"
+	}
+	if c.DHCP.Workers == 0 {
+		c.DHCP.Workers = 64
+	}
+	for i := range c.DHCP.Subnets {
+		if c.DHCP.Subnets[i].LeaseTime == 0 {
+			c.DHCP.Subnets[i].LeaseTime = Duration(time.Hour)
+		}
+	}
+	if c.TFTP.Listen == "" {
+		c.TFTP.Listen = ":69"
+	}
+	if c.TFTP.MaxTransfers == 0 {
+		c.TFTP.MaxTransfers = 512
 	}
 	for i := range c.Profiles {
 		if c.Profiles[i].Loader == "" {
@@ -404,6 +423,8 @@ func (v *validator) check(c *Config) {
 		}
 	}
 
+	v.checkDHCP(&c.DHCP)
+
 	switch c.Menu.Unknown {
 	case "menu", "ignore":
 	default:
@@ -457,4 +478,55 @@ func cleanRel(p string) bool {
 	}
 	c := filepath.Clean(p)
 	return c != ".." && !strings.HasPrefix(c, "../")
+}
+
+func (v *validator) checkDHCP(d *DHCP) {
+	switch d.Mode {
+	case "server", "proxy":
+	default:
+		v.errf([]any{"dhcp", "mode"}, "want server or proxy, not %q", d.Mode)
+	}
+	if d.Enabled && len(d.Interfaces) == 0 {
+		v.errf([]any{"dhcp", "interfaces"}, "dhcp is enabled but names no interfaces: kickstand never serves DHCP on every interface")
+	}
+	if d.Enabled && d.Mode == "server" && len(d.Subnets) == 0 {
+		v.errf([]any{"dhcp", "subnets"}, "dhcp server mode needs at least one subnet")
+	}
+	for i, s := range d.Subnets {
+		at := func(f ...any) []any { return append([]any{"dhcp", "subnets", i}, f...) }
+		pfx, err := netip.ParsePrefix(s.Subnet)
+		if err != nil || !pfx.Addr().Is4() {
+			v.errf(at("subnet"), "%q is not an IPv4 network such as 192.0.2.0/24", s.Subnet)
+			continue
+		}
+		if s.Pool != "" {
+			lo, hi, err := ParsePool(s.Pool)
+			switch {
+			case err != nil:
+				v.errf(at("pool"), "%v", err)
+			case !pfx.Contains(lo) || !pfx.Contains(hi):
+				v.errf(at("pool"), "pool %s is not inside subnet %s", s.Pool, pfx)
+			}
+		}
+		for j, r := range s.Routers {
+			v.checkIP(at("routers", j), r, 4)
+		}
+		for j, r := range s.DNS {
+			v.checkIP(at("dns", j), r, 4)
+		}
+		for j, r := range s.NTP {
+			v.checkIP(at("ntp", j), r, 4)
+		}
+	}
+}
+
+// ParsePool parses "first-last" into two IPv4 addresses, first <= last.
+func ParsePool(s string) (netip.Addr, netip.Addr, error) {
+	a, b, ok := strings.Cut(s, "-")
+	lo, err1 := netip.ParseAddr(strings.TrimSpace(a))
+	hi, err2 := netip.ParseAddr(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || !lo.Is4() || !hi.Is4() || hi.Less(lo) {
+		return netip.Addr{}, netip.Addr{}, fmt.Errorf("pool %q: want first-last IPv4 addresses, such as 192.0.2.100-192.0.2.199", s)
+	}
+	return lo, hi, nil
 }

@@ -1,0 +1,17 @@
+package store
+
+// migrations are applied in order, each once, recorded in schema_version.
+// Append only: never edit a migration that has shipped.
+var migrations = []string{
+	`CREATE TABLE distros (name TEXT PRIMARY KEY, origin TEXT NOT NULL, spec TEXT NOT NULL);
+	 CREATE TABLE profiles (name TEXT PRIMARY KEY, origin TEXT NOT NULL, spec TEXT NOT NULL);
+	 CREATE TABLE hosts (
+		name TEXT PRIMARY KEY, origin TEXT NOT NULL, spec TEXT NOT NULL,
+		uuid TEXT, state TEXT NOT NULL, declared_state TEXT NOT NULL,
+		token TEXT, token_expires BIGINT NOT NULL DEFAULT 0, updated_at BIGINT NOT NULL);
+	 CREATE UNIQUE INDEX hosts_token ON hosts (token);
+	 CREATE INDEX hosts_uuid ON hosts (uuid);
+	 CREATE TABLE host_macs (mac TEXT PRIMARY KEY, host TEXT NOT NULL);
+	 CREATE TABLE host_addrs (addr TEXT PRIMARY KEY, host TEXT NOT NULL);`,
+}
+
