@@ -14,4 +14,3 @@ var migrations = []string{
 	 CREATE TABLE host_macs (mac TEXT PRIMARY KEY, host TEXT NOT NULL);
 	 CREATE TABLE host_addrs (addr TEXT PRIMARY KEY, host TEXT NOT NULL);`,
 }
-

@@ -225,7 +225,9 @@ func list[T any](f *Fake, m map[string]entry[T]) []T {
 func (f *Fake) Profile(_ context.Context, n string) (*inventory.Profile, error) {
 	return get(f, f.profiles, "profile", n)
 }
-func (f *Fake) Profiles(context.Context) ([]inventory.Profile, error) { return list(f, f.profiles), nil }
+func (f *Fake) Profiles(context.Context) ([]inventory.Profile, error) {
+	return list(f, f.profiles), nil
+}
 func (f *Fake) Distro(_ context.Context, n string) (*inventory.Distro, error) {
 	return get(f, f.distros, "distro", n)
 }
@@ -242,7 +244,7 @@ type Broken struct{}
 func (Broken) SyncDeclared(context.Context, store.Declared) (store.SyncReport, error) {
 	return store.SyncReport{}, ErrBroken
 }
-func (Broken) Host(context.Context, string) (*inventory.HostRecord, error)  { return nil, ErrBroken }
+func (Broken) Host(context.Context, string) (*inventory.HostRecord, error) { return nil, ErrBroken }
 func (Broken) HostByMAC(context.Context, string) (*inventory.HostRecord, error) {
 	return nil, ErrBroken
 }
