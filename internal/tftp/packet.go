@@ -164,7 +164,10 @@ func negotiate(opts []option, size int64, lim limits) negotiated {
 			n.blockSize = v
 			n.oack = append(n.oack, option{o.name, strconv.Itoa(v)})
 		case "tsize":
-			if size < 0 {
+			// An unknown size is not acknowledged. Neither is 0: curl
+			// rejects an OACK with tsize 0 as invalid, and a client that
+			// gets no tsize simply reads until the short block.
+			if size <= 0 {
 				continue
 			}
 			n.tsize = true

@@ -116,7 +116,8 @@ func TestNegotiate(t *testing.T) {
 		{opts("blksize", "65465"), 10, lim, 65464, 1, "[{blksize 65464}]"},
 		{opts("blksize", "1468"), 10, limits{maxBlock: 1024, maxWindow: 64, maxWindowBytes: 1 << 20}, 1024, 1, "[{blksize 1024}]"},
 		{opts("tsize", "0"), -1, lim, 512, 1, "[]"},
-		{opts("tsize", "0"), 0, lim, 512, 1, "[{tsize 0}]"},
+		{opts("tsize", "0"), 0, lim, 512, 1, "[]"},
+		{opts("tsize", "0"), 1, lim, 512, 1, "[{tsize 1}]"},
 		{opts("timeout", "255", "windowsize", "65535"), 1, lim, 512, 64, "[{timeout 255} {windowsize 64}]"},
 		{opts("timeout", "256", "windowsize", "0"), 1, lim, 512, 1, "[]"},
 		// windowsize before blksize: the memory cap uses the final blksize.
