@@ -543,7 +543,7 @@ func checkURL(c *cmdCtx) *parseError {
 	if c.className() == "RHEL6_Url" || c.className() == "FC3_Url" {
 		return nil
 	}
-	return exclusiveRequired(c, "url", [][2]string{{"url", "--url"}, {"mirrorlist", "--mirrorlist"}, {"metalink", "--metalink"}})
+	return exclusiveRequired(c, "url", [][2]string{{"mirrorlist", "--mirrorlist"}, {"url", "--url"}, {"metalink", "--metalink"}})
 }
 
 func checkTimesource(c *cmdCtx) *parseError {
@@ -558,7 +558,8 @@ func checkServices(c *cmdCtx) *parseError {
 	return nil
 }
 
-// pykickstart: commands/ignoredisk.py RHEL6_IgnoreDisk, F8_IgnoreDisk.
+// pykickstart: commands/ignoredisk.py RHEL6_IgnoreDisk, F8_IgnoreDisk
+// (the message names --interactive while the option exists).
 func checkIgnoredisk(c *cmdCtx) *parseError {
 	n := 0
 	if len(commaList(c.str("ignoredisk"))) > 0 {
@@ -571,7 +572,7 @@ func checkIgnoredisk(c *cmdCtx) *parseError {
 		n++
 	}
 	if n != 1 {
-		if c.l.v == RHEL6 {
+		if i := c.actIndex("interactive"); i >= 0 && !c.spec.acts[i].deprecated {
 			return errorf("One of --drives , --only-use , or --interactive must be specified for ignoredisk command.")
 		}
 		return errorf("One of --drives or --only-use must be specified for ignoredisk command.")
