@@ -18,6 +18,8 @@ need=(
   "udhcpc:udhcpc"
   "tftp:tftp-hpa"
   "atftp:atftp"
+  "in.tftpd:tftpd-hpa"
+  "nft:nftables"
   "curl:curl"
   "cpio:cpio"
   "ip:iproute2"
