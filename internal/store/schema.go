@@ -13,4 +13,13 @@ var migrations = []string{
 	 CREATE INDEX hosts_uuid ON hosts (uuid);
 	 CREATE TABLE host_macs (mac TEXT PRIMARY KEY, host TEXT NOT NULL);
 	 CREATE TABLE host_addrs (addr TEXT PRIMARY KEY, host TEXT NOT NULL);`,
+	// 2: DHCPv4 leases. num is the address as an integer (ranges, order,
+	// uniqueness); addr is the same address for people reading the table.
+	`CREATE TABLE leases (
+		num BIGINT PRIMARY KEY, addr TEXT NOT NULL,
+		mac TEXT NOT NULL, client_id TEXT NOT NULL, host TEXT NOT NULL,
+		state TEXT NOT NULL, expires BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+	 CREATE INDEX leases_mac ON leases (mac);
+	 CREATE INDEX leases_client_id ON leases (client_id);
+	 CREATE INDEX leases_expires ON leases (expires);`,
 }

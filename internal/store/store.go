@@ -38,6 +38,17 @@ type Store interface {
 	Distro(ctx context.Context, name string) (*inventory.Distro, error)
 	Distros(ctx context.Context) ([]inventory.Distro, error)
 
+	// CommitLeases applies a batch of DHCPv4 lease changes in one
+	// transaction (the DHCP server's group commit) and returns one result
+	// per op. When err is nil every successful op is durable, so the
+	// server may ACK; a per-op failure (ErrNoAddress, ErrAddressTaken,
+	// ErrNotInPool, ErrNotFound) is in that op's result.
+	CommitLeases(ctx context.Context, ops []LeaseOp) ([]LeaseResult, error)
+	// Lease returns the lease row of one address (ErrNotFound if none).
+	Lease(ctx context.Context, addr netip.Addr) (*Lease, error)
+	// Leases lists every lease row in address order.
+	Leases(ctx context.Context) ([]Lease, error)
+
 	Close() error
 }
 

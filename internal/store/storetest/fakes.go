@@ -22,6 +22,7 @@ type Fake struct {
 	distros  map[string]entry[inventory.Distro]
 	profiles map[string]entry[inventory.Profile]
 	hosts    map[string]*fakeHost
+	leases   map[int64]store.Lease // see leases.go; created on first use
 }
 
 type entry[T any] struct {

@@ -8,11 +8,13 @@ import (
 )
 
 func TestFake(t *testing.T) {
-	Run(t, func(t *testing.T) (store.Store, func() store.Store) { return NewFake(), nil })
+	open := func(t *testing.T) (store.Store, func() store.Store) { return NewFake(), nil }
+	Run(t, open)
+	RunLeases(t, open)
 }
 
 func TestSQLite(t *testing.T) {
-	Run(t, func(t *testing.T) (store.Store, func() store.Store) {
+	open := Opener(func(t *testing.T) (store.Store, func() store.Store) {
 		dir := t.TempDir()
 		s, err := store.OpenSQLite(context.Background(), dir)
 		if err != nil {
@@ -30,10 +32,12 @@ func TestSQLite(t *testing.T) {
 			return s2
 		}
 	})
+	Run(t, open)
+	RunLeases(t, open)
 }
 
 func TestSQLiteMemory(t *testing.T) {
-	Run(t, func(t *testing.T) (store.Store, func() store.Store) {
+	open := Opener(func(t *testing.T) (store.Store, func() store.Store) {
 		s, err := store.OpenSQLiteMemory(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -41,6 +45,8 @@ func TestSQLiteMemory(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s, nil
 	})
+	Run(t, open)
+	RunLeases(t, open)
 }
 
 // Compile-time checks that every implementation satisfies the interface.

@@ -1,0 +1,434 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Lease states. A lease row is never deleted: an expired, released or
+// declined row is what lets an address be reused, and the MAC it keeps
+// gives a returning client its old address back.
+const (
+	LeaseOffered  = "offered"  // held briefly between OFFER and REQUEST
+	LeaseBound    = "bound"    // ACKed
+	LeaseReleased = "released" // given back by the client
+	LeaseDeclined = "declined" // the client found it in use: quarantined until Expires
+)
+
+// Lease is one IPv4 address and who holds it until when.
+type Lease struct {
+	Addr      netip.Addr
+	MAC       string
+	ClientID  string // option 61, hex; empty when the client sent none
+	Host      string // the inventory host, when the client is one
+	State     string
+	Expires   time.Time
+	UpdatedAt time.Time
+}
+
+// Active reports whether the lease still holds its address at now.
+func (l Lease) Active(now time.Time) bool { return now.Before(l.Expires) }
+
+// LeaseOpKind is what a LeaseOp asks for.
+type LeaseOpKind int
+
+const (
+	// LeaseOffer picks an address for the client and holds it until Until:
+	// the reservation, else the client's previous address, else the one it
+	// asked for, else a free one from the pool.
+	LeaseOffer LeaseOpKind = iota + 1
+	// LeaseBind binds Addr to the client until Until (REQUEST -> ACK).
+	LeaseBind
+	// LeaseRelease gives Addr back.
+	LeaseRelease
+	// LeaseDecline quarantines Addr until Until: something else answers ARP
+	// for it, so handing it out again would break two machines.
+	LeaseDecline
+)
+
+// LeaseOp is one lease change. CommitLeases applies a batch of them in one
+// transaction, which is how the DHCP server group-commits.
+type LeaseOp struct {
+	Kind     LeaseOpKind
+	MAC      string
+	ClientID string
+	Host     string
+	// Addr is the address to bind, release or decline; for an offer, the
+	// address the client asked for (a hint) or its reservation.
+	Addr netip.Addr
+	// Reserved says Addr is the client's reservation: the client gets
+	// exactly that address or nothing, and the pool is not used.
+	Reserved bool
+	// PoolFirst and PoolLast bound the dynamic pool; invalid when the
+	// subnet has reservations only.
+	PoolFirst, PoolLast netip.Addr
+	Until               time.Time
+	Now                 time.Time
+}
+
+// Errors a single LeaseOp can fail with; the DHCP server turns them into a
+// NAK or silence. Other errors fail the whole batch.
+var (
+	ErrNoAddress    = errors.New("no free address in the pool")
+	ErrAddressTaken = errors.New("address held by another client")
+	ErrNotInPool    = errors.New("address not in the pool")
+)
+
+// LeaseResult is the outcome of one LeaseOp.
+type LeaseResult struct {
+	Lease Lease
+	Err   error
+}
+
+// InPool reports whether a is inside the op's dynamic pool.
+func (op *LeaseOp) InPool(a netip.Addr) bool {
+	return op.PoolFirst.IsValid() && op.PoolLast.IsValid() && a.Is4() &&
+		!a.Less(op.PoolFirst) && !op.PoolLast.Less(a)
+}
+
+// Owns reports whether a stored lease belongs to the op's client. The MAC
+// alone is enough: Anaconda's second DHCP may send another client-id but
+// must get the same address.
+func (op *LeaseOp) Owns(l *Lease) bool {
+	return (l.MAC != "" && l.MAC == op.MAC) || (l.ClientID != "" && l.ClientID == op.ClientID)
+}
+
+// AddrNum is an IPv4 address as an integer, the column ranges and order use.
+func AddrNum(a netip.Addr) int64 {
+	b := a.As4()
+	return int64(b[0])<<24 | int64(b[1])<<16 | int64(b[2])<<8 | int64(b[3])
+}
+
+// NumAddr is the inverse of AddrNum.
+func NumAddr(n int64) netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
+const leaseCols = `addr, mac, client_id, host, state, expires, updated_at`
+
+func scanLease(row interface{ Scan(...any) error }) (Lease, error) {
+	var l Lease
+	var addr string
+	var exp, upd int64
+	if err := row.Scan(&addr, &l.MAC, &l.ClientID, &l.Host, &l.State, &exp, &upd); err != nil {
+		return l, err
+	}
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return l, fmt.Errorf("lease: bad stored address %q: %w", addr, err)
+	}
+	l.Addr = a
+	l.Expires = time.UnixMilli(exp)
+	l.UpdatedAt = time.UnixMilli(upd)
+	return l, nil
+}
+
+// Leases lists every lease row, in address order.
+func (s *SQL) Leases(ctx context.Context) ([]Lease, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+leaseCols+` FROM leases ORDER BY num`)
+	if err != nil {
+		return nil, fmt.Errorf("list leases: %w", err)
+	}
+	defer rows.Close()
+	var out []Lease
+	for rows.Next() {
+		l, err := scanLease(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list leases: %w", err)
+		}
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list leases: %w", err)
+	}
+	return out, nil
+}
+
+// Lease returns the lease row of one address.
+func (s *SQL) Lease(ctx context.Context, a netip.Addr) (*Lease, error) {
+	l, err := scanLease(s.db.QueryRowContext(ctx, s.rebind(`SELECT `+leaseCols+` FROM leases WHERE num = ?`), AddrNum(a)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("lease %s: %w", a, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lease %s: %w", a, err)
+	}
+	return &l, nil
+}
+
+// CommitLeases applies ops in one transaction and returns one result per op.
+// The results are valid only when err is nil: then every successful op is
+// durable (SQLite commits with synchronous=FULL), so the caller may ACK.
+//
+// Every claim of an address is a conditional write (INSERT ... ON CONFLICT
+// DO NOTHING, or an UPDATE that re-checks the row it read), retried on
+// conflict, so two servers sharing one PostgreSQL database cannot hand one
+// address to two clients (coredhcp#142).
+func (s *SQL) CommitLeases(ctx context.Context, ops []LeaseOp) ([]LeaseResult, error) {
+	var res []LeaseResult
+	var err error
+	// A whole-batch failure is usually a write conflict with another
+	// writer (SQLite's BUSY_SNAPSHOT, a PostgreSQL serialization error):
+	// retrying the batch is safe because nothing of it was committed.
+	for attempt := 0; attempt < 8; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Duration(attempt) * time.Millisecond):
+			}
+		}
+		res = make([]LeaseResult, len(ops))
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			// Write first: SQLite then takes the write lock before it has a
+			// read snapshot, so a concurrent writer makes it wait
+			// (busy_timeout) instead of failing at the first INSERT with
+			// SQLITE_BUSY. A no-op on PostgreSQL.
+			if _, err := tx.ExecContext(ctx, `UPDATE leases SET state = state WHERE num < 0`); err != nil {
+				return err
+			}
+			for i := range ops {
+				l, err := s.applyLease(ctx, tx, &ops[i])
+				if err != nil && !isLeaseErr(err) {
+					return err
+				}
+				res[i] = LeaseResult{Lease: l, Err: err}
+			}
+			return nil
+		})
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("commit %d lease changes: %w", len(ops), err)
+	}
+	return res, nil
+}
+
+func isLeaseErr(err error) bool {
+	return errors.Is(err, ErrNoAddress) || errors.Is(err, ErrAddressTaken) ||
+		errors.Is(err, ErrNotInPool) || errors.Is(err, ErrNotFound)
+}
+
+func (s *SQL) applyLease(ctx context.Context, tx *sql.Tx, op *LeaseOp) (Lease, error) {
+	switch op.Kind {
+	case LeaseOffer:
+		return s.offer(ctx, tx, op)
+	case LeaseBind:
+		if !op.Reserved && !op.InPool(op.Addr) {
+			return Lease{}, fmt.Errorf("bind %s: %w", op.Addr, ErrNotInPool)
+		}
+		return s.claim(ctx, tx, op, op.Addr, LeaseBound)
+	case LeaseRelease, LeaseDecline:
+		return s.giveBack(ctx, tx, op)
+	}
+	return Lease{}, fmt.Errorf("lease op %d: unknown kind", op.Kind)
+}
+
+func (s *SQL) leaseAt(ctx context.Context, tx *sql.Tx, num int64) (*Lease, error) {
+	l, err := scanLease(tx.QueryRowContext(ctx, s.rebind(`SELECT `+leaseCols+` FROM leases WHERE num = ?`), num))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// reservedForOther reports whether a is some other host's reservation, which
+// the pool must never hand out.
+func (s *SQL) reservedForOther(ctx context.Context, tx *sql.Tx, a netip.Addr, host string) (bool, error) {
+	var owner string
+	err := tx.QueryRowContext(ctx, s.rebind(`SELECT host FROM host_addrs WHERE addr = ?`), a.String()).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return owner != host, nil
+}
+
+// claim gives address a to the op's client in the given state, if it is
+// free, expired or already the client's.
+func (s *SQL) claim(ctx context.Context, tx *sql.Tx, op *LeaseOp, a netip.Addr, state string) (Lease, error) {
+	if !op.Reserved {
+		other, err := s.reservedForOther(ctx, tx, a, op.Host)
+		if err != nil {
+			return Lease{}, err
+		}
+		if other {
+			return Lease{}, fmt.Errorf("%s is reserved for another host: %w", a, ErrAddressTaken)
+		}
+	}
+	num := AddrNum(a)
+	now := op.Now.UnixMilli()
+	want := Lease{Addr: a, MAC: op.MAC, ClientID: op.ClientID, Host: op.Host, State: state, Expires: op.Until, UpdatedAt: time.UnixMilli(now)}
+	for try := 0; try < 4; try++ {
+		cur, err := s.leaseAt(ctx, tx, num)
+		if err != nil {
+			return Lease{}, err
+		}
+		if cur == nil {
+			r, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO leases (addr, num, mac, client_id, host, state, expires, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (num) DO NOTHING`),
+				a.String(), num, op.MAC, op.ClientID, op.Host, state, op.Until.UnixMilli(), now)
+			if err != nil {
+				return Lease{}, err
+			}
+			if n, _ := r.RowsAffected(); n == 1 {
+				return want, nil
+			}
+			continue // another server inserted it first: look again
+		}
+		mine := op.Owns(cur) && cur.State != LeaseDeclined
+		if !mine && cur.Active(op.Now) {
+			return Lease{}, fmt.Errorf("%s is held by %s until %s: %w", a, cur.MAC, cur.Expires.UTC().Format(time.RFC3339), ErrAddressTaken)
+		}
+		if mine && state == LeaseOffered && cur.State == LeaseBound && !cur.Expires.Before(op.Until) {
+			return *cur, nil // an offer never shortens a bound lease
+		}
+		// Write only if the row is still what was read.
+		r, err := tx.ExecContext(ctx, s.rebind(`UPDATE leases SET mac = ?, client_id = ?, host = ?, state = ?, expires = ?, updated_at = ?
+			WHERE num = ? AND mac = ? AND client_id = ? AND state = ? AND expires = ?`),
+			op.MAC, op.ClientID, op.Host, state, op.Until.UnixMilli(), now,
+			num, cur.MAC, cur.ClientID, cur.State, cur.Expires.UnixMilli())
+		if err != nil {
+			return Lease{}, err
+		}
+		if n, _ := r.RowsAffected(); n == 1 {
+			return want, nil
+		}
+	}
+	return Lease{}, fmt.Errorf("%s: changed under us repeatedly: %w", a, ErrAddressTaken)
+}
+
+// offer chooses an address. The order keeps addresses stable: a client that
+// comes back (a reinstall, Anaconda's second DHCP) gets what it had.
+func (s *SQL) offer(ctx context.Context, tx *sql.Tx, op *LeaseOp) (Lease, error) {
+	if op.Reserved {
+		return s.claim(ctx, tx, op, op.Addr, LeaseOffered)
+	}
+	if !op.PoolFirst.IsValid() {
+		return Lease{}, ErrNoAddress
+	}
+	lo, hi := AddrNum(op.PoolFirst), AddrNum(op.PoolLast)
+	try := func(a netip.Addr) (Lease, bool, error) {
+		l, err := s.claim(ctx, tx, op, a, LeaseOffered)
+		if errors.Is(err, ErrAddressTaken) {
+			return l, false, nil
+		}
+		return l, err == nil, err
+	}
+	// 1. The client's previous address in this pool.
+	var prev string
+	err := tx.QueryRowContext(ctx, s.rebind(`SELECT addr FROM leases WHERE num BETWEEN ? AND ? AND state <> ?
+		AND (mac = ? OR (client_id <> '' AND client_id = ?)) ORDER BY updated_at DESC LIMIT 1`),
+		lo, hi, LeaseDeclined, op.MAC, op.ClientID).Scan(&prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return Lease{}, err
+	}
+	if a, perr := netip.ParseAddr(prev); err == nil && perr == nil {
+		if l, ok, err := try(a); ok || err != nil {
+			return l, err
+		}
+	}
+	// 2. The address it asked for.
+	if op.Addr.IsValid() && op.InPool(op.Addr) {
+		if l, ok, err := try(op.Addr); ok || err != nil {
+			return l, err
+		}
+	}
+	// 3. An address never used: above the highest one handed out so far.
+	var max sql.NullInt64
+	if err := tx.QueryRowContext(ctx, s.rebind(`SELECT MAX(num) FROM leases WHERE num BETWEEN ? AND ?`), lo, hi).Scan(&max); err != nil {
+		return Lease{}, err
+	}
+	next := lo
+	if max.Valid {
+		next = max.Int64 + 1
+	}
+	for ; next <= hi; next++ {
+		if l, ok, err := try(NumAddr(next)); ok || err != nil {
+			return l, err
+		}
+	}
+	// 4. The address that expired longest ago.
+	rows, err := tx.QueryContext(ctx, s.rebind(`SELECT num FROM leases WHERE num BETWEEN ? AND ? AND expires <= ? ORDER BY expires LIMIT 16`),
+		lo, hi, op.Now.UnixMilli())
+	if err != nil {
+		return Lease{}, err
+	}
+	var cands []int64
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return Lease{}, err
+		}
+		cands = append(cands, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return Lease{}, err
+	}
+	for _, n := range cands {
+		if l, ok, err := try(NumAddr(n)); ok || err != nil {
+			return l, err
+		}
+	}
+	// 5. A hole below the highest address (left by requested addresses).
+	from := lo
+	for i := 0; i < 64 && from <= hi; i++ {
+		var gap sql.NullInt64
+		err := tx.QueryRowContext(ctx, s.rebind(`SELECT MIN(c) FROM (
+				SELECT CAST(? AS BIGINT) AS c WHERE NOT EXISTS (SELECT 1 FROM leases WHERE num = ?)
+				UNION ALL
+				SELECT a.num + 1 AS c FROM leases a WHERE a.num >= ? AND a.num < ?
+					AND NOT EXISTS (SELECT 1 FROM leases b WHERE b.num = a.num + 1)
+			) gaps`), from, from, from, hi).Scan(&gap)
+		if err != nil {
+			return Lease{}, err
+		}
+		if !gap.Valid {
+			break
+		}
+		if l, ok, err := try(NumAddr(gap.Int64)); ok || err != nil {
+			return l, err
+		}
+		from = gap.Int64 + 1
+	}
+	return Lease{}, ErrNoAddress
+}
+
+// giveBack releases or declines an address, but only for the client that
+// holds it: a forged RELEASE must not free someone else's address.
+func (s *SQL) giveBack(ctx context.Context, tx *sql.Tx, op *LeaseOp) (Lease, error) {
+	num := AddrNum(op.Addr)
+	cur, err := s.leaseAt(ctx, tx, num)
+	if err != nil {
+		return Lease{}, err
+	}
+	if cur == nil || !op.Owns(cur) || cur.State == LeaseDeclined {
+		return Lease{}, fmt.Errorf("lease %s of %s: %w", op.Addr, op.MAC, ErrNotFound)
+	}
+	l := *cur
+	l.UpdatedAt = time.UnixMilli(op.Now.UnixMilli())
+	if op.Kind == LeaseRelease {
+		// Keep the MAC: the client gets the same address when it returns.
+		l.State, l.Expires = LeaseReleased, l.UpdatedAt
+	} else {
+		l.State, l.Expires, l.MAC, l.ClientID, l.Host = LeaseDeclined, op.Until, "", "", ""
+	}
+	_, err = tx.ExecContext(ctx, s.rebind(`UPDATE leases SET mac = ?, client_id = ?, host = ?, state = ?, expires = ?, updated_at = ? WHERE num = ?`),
+		l.MAC, l.ClientID, l.Host, l.State, l.Expires.UnixMilli(), l.UpdatedAt.UnixMilli(), num)
+	if err != nil {
+		return Lease{}, err
+	}
+	return l, nil
+}
