@@ -4,4 +4,5 @@ import "github.com/spf13/cobra"
 
 // addExtraCommands registers the subcommands that live in their own files.
 func addExtraCommands(root *cobra.Command) {
+	root.AddCommand(newKSCmd())
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/kickstart"
 	"github.com/kickstand/kickstand/internal/render"
 	"github.com/kickstand/kickstand/internal/server"
 )
@@ -29,9 +30,9 @@ import (
 func main() {
 	root := newRootCmd()
 	if err := root.Execute(); err != nil {
-		var ee interface{ ExitCode() int }
+		var ee *kickstart.ExitError
 		if errors.As(err, &ee) {
-			os.Exit(ee.ExitCode())
+			os.Exit(ee.Code) // the command already said why
 		}
 		fmt.Fprintln(os.Stderr, "kickstand:", err)
 		os.Exit(1)

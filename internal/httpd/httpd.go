@@ -39,7 +39,20 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /boot.ipxe", s.ipxe)
 	mux.HandleFunc("GET /ks/{token}", s.kickstart)
 	mux.HandleFunc("GET /", s.file)
-	return s.accessLog(mux)
+	return s.accessLog(refuseEscapes(mux))
+}
+
+// refuseEscapes answers 404 to any path with a ".." or empty segment
+// (after percent-decoding), before ServeMux would redirect it to a cleaned
+// path: a path that tries to climb gets nothing, not a hint.
+func refuseEscapes(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := bootfiles.CleanName(r.URL.Path); !ok && r.URL.Path != "/" || strings.Contains(r.URL.Path, "//") {
+			http.NotFound(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/server"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// run runs the CLI in-process and returns stdout.
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRootCmd()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+// labStore syncs examples/lab.yaml into a fresh data dir and gives every
+// host a fixed build token, so rendered output is stable.
+func labStore(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	in, err := server.Open(context.Background(), "../../examples/lab.yaml", server.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	exp := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	hosts, _ := in.Store.Hosts(context.Background())
+	for _, h := range hosts {
+		tok := "TOKEN-" + strings.Split(h.Name, ".")[0]
+		if _, err := in.Store.SetState(context.Background(), h.Name, inventory.StateInstall, tok, exp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestGolden covers every renderer for the four lab hosts: IPv4 EL8, the
+// seed-000 IPv6-only EL7, EL6 (legacy syntax) and a Xen EL7 guest.
+func TestGolden(t *testing.T) {
+	data := labStore(t)
+	hosts := []string{"el8.example.com", "newbox.wann.net", "el6.example.com", "xen7.example.com"}
+	for _, h := range hosts {
+		for _, kind := range []string{"ipxe", "grub", "pxelinux", "cmdline", "kickstart", "explain"} {
+			t.Run(h+"/"+kind, func(t *testing.T) {
+				args := []string{"render", kind, "--config", "../../examples/lab.yaml", "--data", data, h}
+				if kind == "explain" {
+					args = []string{"render", "--explain", "--config", "../../examples/lab.yaml", "--data", data, h}
+				}
+				out, err := run(t, args...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				golden := filepath.Join("testdata", "golden", strings.Split(h, ".")[0]+"."+kind)
+				if *update {
+					os.MkdirAll(filepath.Dir(golden), 0o755)
+					if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatalf("%v (run go test -update to create)", err)
+				}
+				if out != string(want) {
+					t.Errorf("render %s %s differs from %s:\n--- got\n%s\n--- want\n%s", kind, h, golden, out, want)
+				}
+			})
+		}
+	}
+}
+
+// TestSeed000Cmdline is the core issue's example: every word of the
+// seed's own dracut line must be there.
+func TestSeed000Cmdline(t *testing.T) {
+	out, err := run(t, "render", "cmdline", "--config", "../../examples/seed000.yaml", "--data", "-", "newbox.wann.net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Fields(out)
+	for _, w := range strings.Fields("noipv4 ip=[2401:beef:11::31:0]:::64:::none nameserver=2401:beef:11:a53 nameserver=2401:beef:11:b53 net.ifnames=0 biosdevname=0 inst.ssh") {
+		if !contains(got, w) {
+			t.Errorf("cmdline lacks %q:\n%s", w, out)
+		}
+	}
+	if !strings.Contains(out, "inst.ks=http://[2401:beef:20::20]/ks/") {
+		t.Errorf("cmdline lacks the v6 kickstart URL:\n%s", out)
+	}
+}
+
+func TestRenderUnknownHost(t *testing.T) {
+	_, err := run(t, "render", "cmdline", "--config", "../../examples/lab.yaml", "--data", "-", "nope.example.com")
+	if err == nil || !strings.Contains(err.Error(), "nope.example.com") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
