@@ -19,12 +19,18 @@ func Format(f *File) []byte {
 		case NodeComment:
 			b.WriteString(strings.TrimFunc(n.Raw, pySpace))
 			b.WriteString("\n")
-		case NodeCommand, NodeInclude, NodeKsappend:
-			b.WriteString(formatWords(n.Raw, n.toks, n.comment))
-			b.WriteString("\n")
-		case NodeSection:
-			b.WriteString(formatWords(n.Raw, n.toks, n.comment))
-			b.WriteString("\n")
+		case NodeCommand, NodeInclude, NodeKsappend, NodeSection:
+			if wordsInTerminator(n) {
+				// a word ends in an odd line terminator: print verbatim
+				// (eol is empty only on the last line, left unterminated)
+				b.WriteString(n.Raw + n.eol)
+			} else {
+				b.WriteString(formatWords(n.Raw, n.toks, n.comment))
+				b.WriteString("\n")
+			}
+			if n.Kind != NodeSection {
+				continue
+			}
 			packages := n.Args[0] == "%packages"
 			for _, l := range n.Body {
 				if packages {
@@ -32,7 +38,7 @@ func Format(f *File) []byte {
 				} else {
 					b.WriteString(l.Raw)
 				}
-				b.WriteString("\n")
+				b.WriteString(newline(l.eol))
 			}
 			if n.End != nil {
 				toks, comment, err := shlexSplit(n.End.Raw, true)
@@ -46,6 +52,40 @@ func Format(f *File) []byte {
 		}
 	}
 	return []byte(b.String())
+}
+
+// newline keeps an unusual line terminator (\v, \f, U+2028...), which
+// can change how the next line is read, and normalises the rest to \n.
+func newline(eol string) string {
+	switch eol {
+	case "", "\n", "\r\n", "\r":
+		return "\n"
+	}
+	return eol
+}
+
+// wordsInTerminator reports lines that cannot be re-spelled safely: a
+// word runs into the line terminator, or (on a last line without one)
+// adding "\n" would change the words, as after a trailing backslash.
+func wordsInTerminator(n *Node) bool {
+	for _, t := range n.toks {
+		if t.End > len(n.Raw) {
+			return true
+		}
+	}
+	if n.eol == "" {
+		a, _, errA := shlexSplit(n.Raw, true)
+		b, _, errB := shlexSplit(n.Raw+"\n", true)
+		if (errA == nil) != (errB == nil) || len(a) != len(b) {
+			return true
+		}
+		for i := range a {
+			if a[i].Val != b[i].Val {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // formatWords joins the words of a line, each spelled as in the source,

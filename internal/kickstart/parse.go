@@ -46,6 +46,9 @@ type Node struct {
 	toks []token
 	// comment is the byte offset of a trailing comment in Raw, or -1.
 	comment int
+	// eol is the line terminator; Python ends lines at \f, \v and more,
+	// and shlex then keeps such a character inside the last word.
+	eol string
 	// Body holds a section's lines between the header and %end.
 	Body []BodyLine
 	// End is the %end line, nil when the section is not terminated.
@@ -61,6 +64,7 @@ type Node struct {
 type BodyLine struct {
 	Pos Pos
 	Raw string
+	eol string
 	// Included holds the lines of a followed %include inside a section.
 	Included []BodyLine
 }
@@ -220,7 +224,7 @@ func (p *parser) run(f *File, lines []srcLine) {
 	for i := 0; i < len(lines); i++ {
 		l := lines[i]
 		raw := chomp(l.raw)
-		n := &Node{Pos: l.pos, Raw: raw, comment: -1}
+		n := &Node{Pos: l.pos, Raw: raw, comment: -1, eol: l.raw[len(raw):]}
 		f.Nodes = append(f.Nodes, n)
 		if isBlankOrComment(l.raw) {
 			if strings.TrimFunc(l.raw, pySpace) == "" {
@@ -280,7 +284,7 @@ func (p *parser) readSection(f *File, n *Node, lines []srcLine, i int, setFatal 
 				toks, _, err := shlexSplit(l.raw, false)
 				if err != nil {
 					setFatal(n, l.pos, "General error in input file:  "+err.Error())
-					n.Body = append(n.Body, BodyLine{Pos: l.pos, Raw: chomp(l.raw)})
+					n.Body = append(n.Body, bodyLine(l))
 					continue
 				}
 				args := tokenValues(toks)
@@ -289,7 +293,7 @@ func (p *parser) readSection(f *File, n *Node, lines []srcLine, i int, setFatal 
 					n.End = &BodyLine{Pos: l.pos, Raw: chomp(l.raw)}
 					return i + 1
 				case len(args) > 0 && args[0] == "%include":
-					bl := BodyLine{Pos: l.pos, Raw: chomp(l.raw)}
+					bl := bodyLine(l)
 					if len(args) < 2 || args[1] == "" {
 						setFatal(n, l.pos, "Missing file name for %include")
 					} else if p.opts.FollowIncludes {
@@ -311,7 +315,7 @@ func (p *parser) readSection(f *File, n *Node, lines []srcLine, i int, setFatal 
 				}
 			}
 		}
-		n.Body = append(n.Body, BodyLine{Pos: l.pos, Raw: chomp(l.raw)})
+		n.Body = append(n.Body, bodyLine(l))
 	}
 	last := n.Pos
 	if len(lines) > 0 {
@@ -321,6 +325,11 @@ func (p *parser) readSection(f *File, n *Node, lines []srcLine, i int, setFatal 
 		setFatal(n, last, fmt.Sprintf("Section %s does not end with %%end.", n.Args[0]))
 	}
 	return i
+}
+
+func bodyLine(l srcLine) BodyLine {
+	raw := chomp(l.raw)
+	return BodyLine{Pos: l.pos, Raw: raw, eol: l.raw[len(raw):]}
 }
 
 func (p *parser) include(f *File, n *Node) {

@@ -1,0 +1,105 @@
+package kickstart
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeTemp(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLintCommand(t *testing.T) {
+	ctx := context.Background()
+	bad := writeTemp(t, "seed.ks", seed000)
+	var out bytes.Buffer
+	err := LintCommand{Release: "rhel7", Out: &out}.Run(ctx, []string{bad})
+	if err != nil || out.Len() != 0 {
+		t.Fatalf("rhel7: err %v, output %q", err, out.String())
+	}
+	out.Reset()
+	err = LintCommand{Release: "rhel9", Out: &out}.Run(ctx, []string{bad})
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.Code != 1 {
+		t.Fatalf("rhel9: want exit 1, got %v", err)
+	}
+	if !strings.HasPrefix(out.String(), bad+":3: error: The option --isUtc will be deprecated") {
+		t.Fatalf("rhel9 output: %q", out.String())
+	}
+	out.Reset()
+	if err := (LintCommand{Release: "rhel9", AllowDeprecated: true, Out: &out}).Run(ctx, []string{bad}); err != nil {
+		t.Fatalf("allow-deprecated: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), ":3: warning: The option --isUtc") {
+		t.Fatalf("allow-deprecated output: %q", out.String())
+	}
+
+	warnOnly := writeTemp(t, "w.ks", seed000+"rootpw --plaintext again\n")
+	out.Reset()
+	if err := (LintCommand{Release: "rhel7", Out: &out}).Run(ctx, []string{warnOnly}); err != nil {
+		t.Fatalf("warnings must not fail: %v", err)
+	}
+	if err := (LintCommand{Release: "rhel7", Strict: true, Out: &out}).Run(ctx, []string{warnOnly}); !errors.As(err, &ee) {
+		t.Fatalf("strict must fail on warnings: %v", err)
+	}
+
+	out.Reset()
+	err = LintCommand{Release: "rhel9", JSON: true, Out: &out}.Run(ctx, []string{bad})
+	if !errors.As(err, &ee) {
+		t.Fatalf("json: %v", err)
+	}
+	var rep jsonReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("json output: %v\n%s", err, out.String())
+	}
+	if rep.Release != "RHEL9" || rep.Valid || len(rep.Problems) == 0 || rep.Problems[0].Line != 3 || rep.Problems[0].Severity != SeverityError {
+		t.Fatalf("json report: %+v", rep)
+	}
+	if err := (LintCommand{Release: "rhel99", Out: &out}).Run(ctx, []string{bad}); err == nil || errors.As(err, &ee) {
+		t.Fatalf("bad release should be a plain error: %v", err)
+	}
+}
+
+func TestRewriteAndFmtCommands(t *testing.T) {
+	ctx := context.Background()
+	src, err := os.ReadFile(filepath.Join("testdata", "ks", "80-xen-seed001.ks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := writeTemp(t, "80-xen-seed001.ks", string(src))
+	var out bytes.Buffer
+	if err := (RewriteCommand{Platform: "xen", Source: "nfs=192.0.2.1:/var/xen/install", Release: "rhel6", Out: &out}).Run(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "+nfs --server=192.0.2.1 --dir=/var/xen/install") {
+		t.Fatalf("diff: %s", out.String())
+	}
+	if err := (RewriteCommand{Platform: "xen", Source: "nfs=192.0.2.1:/var/xen/install", Write: true}).Run(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(p)
+	want, _ := os.ReadFile(filepath.Join("testdata", "golden", "seed001-xen-nfs.ks"))
+	if string(got) != string(want) {
+		t.Fatalf("--write result differs from golden:\n%s", UnifiedDiff("want", "got", want, got))
+	}
+	if err := (RewriteCommand{Platform: "sparc"}).Run(ctx, p); err == nil {
+		t.Fatal("bad platform accepted")
+	}
+
+	f := writeTemp(t, "f.ks", "lang   en_US  \n")
+	out.Reset()
+	if err := (FmtCommand{Out: &out}).Run(ctx, f); err != nil || out.String() != "lang en_US\n" {
+		t.Fatalf("fmt: %v %q", err, out.String())
+	}
+}
