@@ -87,7 +87,7 @@ type VMResult struct {
 func (r *VMResult) Markers() []string { return markers(r.Serial) }
 
 // Find returns the first serial line matching re, or "".
-func (r *VMResult) Find(re *regexp.Regexp) string { return findLine([]byte(r.Serial), 0, re) }
+func (r *VMResult) Find(re *regexp.Regexp) string { return findLine([]byte(r.Serial), 0, re, false) }
 
 func markers(serial string) []string {
 	var out []string
@@ -240,7 +240,9 @@ func (vm *VM) WaitFor(ctx context.Context, re *regexp.Regexp) (string, error) {
 func (vm *VM) WaitForFrom(ctx context.Context, offset int, re *regexp.Regexp) (string, error) {
 	for {
 		vm.mu.Lock()
-		line := findLine(vm.serial, offset, re)
+		// Until QEMU exits, a match counts only once its line is complete, so callers never see
+		// half a marker.
+		line := findLine(vm.serial, offset, re, !vm.exited)
 		changed, exited := vm.changed, vm.exited
 		vm.mu.Unlock()
 		if line != "" {
@@ -257,8 +259,9 @@ func (vm *VM) WaitForFrom(ctx context.Context, offset int, re *regexp.Regexp) (s
 	}
 }
 
-// findLine returns the whole line around re's first match at or after offset.
-func findLine(buf []byte, offset int, re *regexp.Regexp) string {
+// findLine returns the whole line around re's first match at or after offset; with complete set,
+// a match on the last, unterminated line does not count yet.
+func findLine(buf []byte, offset int, re *regexp.Regexp, complete bool) string {
 	if offset > len(buf) {
 		return ""
 	}
@@ -274,6 +277,8 @@ func findLine(buf []byte, offset int, re *regexp.Regexp) string {
 	}
 	if i := bytes.IndexByte(buf[end:], '\n'); i >= 0 {
 		end += i
+	} else if complete {
+		return ""
 	} else {
 		end = len(buf)
 	}

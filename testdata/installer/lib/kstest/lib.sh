@@ -196,9 +196,10 @@ wait_for() {
 
 has_iface() { [ -e "/sys/class/net/$1" ]; }
 has_carrier() { [ "$(cat "/sys/class/net/$1/carrier" 2>/dev/null)" = 1 ]; }
-no_tentative6() { [ -z "$(ip -6 addr show dev "$1" tentative 2>/dev/null)" ]; }
-has_default6() { [ -n "$(ip -6 route show default 2>/dev/null)" ]; }
-has_global6() { [ -n "$(ip -6 addr show dev "$1" scope global -tentative 2>/dev/null)" ]; }
+# busybox ip has no "tentative"/"-tentative" address filters, so read the flags from the listing.
+no_tentative6() { ! ip -6 addr show dev "$1" 2>/dev/null | grep -q tentative; }
+has_default6() { ip -6 route show 2>/dev/null | grep -q '^default'; }
+has_global6() { ip -6 addr show dev "$1" 2>/dev/null | grep 'scope global' | grep -v tentative | grep -q inet6; }
 
 # net_report prints addresses and routes as markers, the first thing to read when a fetch fails.
 net_report() {
