@@ -216,11 +216,14 @@ func newRenderCmd(g *globals) *cobra.Command {
 					}
 					p = boot.Decide(f, in2)
 				}
-				b, err := render.Kickstart(in.Config().Abs(in.Config().Server.Templates), t, p)
+				b, probs, err := render.Kickstart(in.Config().Abs(in.Config().Server.Templates), t, p)
 				if err != nil {
 					return err
 				}
 				out.Write(b)
+				for _, pr := range probs {
+					fmt.Fprintln(cmd.ErrOrStderr(), pr.String())
+				}
 			default:
 				return fmt.Errorf("render: unknown kind %q: want ipxe, grub, pxelinux, kickstart or cmdline", kind)
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/bootfiles"
 	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/kickstart"
 	"github.com/kickstand/kickstand/internal/render"
 	"github.com/kickstand/kickstand/internal/store"
 )
@@ -129,10 +130,18 @@ func (s *Server) kickstart(w http.ResponseWriter, r *http.Request) {
 	}
 	in.Target = t
 	p := boot.Decide(f, in)
-	b, err := render.Kickstart(s.Config().Abs(s.Config().Server.Templates), t, p)
+	b, probs, err := render.Kickstart(s.Config().Abs(s.Config().Server.Templates), t, p)
 	if err != nil {
 		s.fail(w, r, "kickstart "+rec.Name, err)
 		return
+	}
+	if kickstart.HasErrors(probs, false) {
+		// Served anyway: the operator decides. Said loudly, per host.
+		msgs := make([]string, len(probs))
+		for i, pr := range probs {
+			msgs[i] = pr.String()
+		}
+		s.Log.ErrorContext(ctx, "served a kickstart that fails lint", "host", rec.Name, "release", t.Distro.Release, "problems", msgs)
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write(b)

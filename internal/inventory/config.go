@@ -348,6 +348,11 @@ func (v *validator) check(c *Config) {
 		default:
 			v.errf(at("loader"), "unknown loader %q (want ipxe, grub or pxelinux)", p.Loader)
 		}
+		switch p.Platform {
+		case "", PlatformBaremetal, PlatformKVM, PlatformXen:
+		default:
+			v.errf(at("platform"), "unknown platform %q (want baremetal, kvm or xen)", p.Platform)
+		}
 		if p.Kickstart != "" && !cleanRel(p.Kickstart) {
 			v.errf(at("kickstart"), "%q must be a path inside the templates directory", p.Kickstart)
 		}

@@ -58,6 +58,9 @@ type Profile struct {
 	Kickstart  string `yaml:"kickstart,omitempty" json:"kickstart,omitempty"` // template name
 	KernelArgs string `yaml:"kernel_args,omitempty" json:"kernel_args,omitempty"`
 	Loader     string `yaml:"loader,omitempty" json:"loader,omitempty"` // ipxe (default), grub, pxelinux
+	// Platform, when set, overrides the hosts' platform for kickstart
+	// rewrites (disk names): a profile for Xen guests says xen once.
+	Platform string `yaml:"platform,omitempty" json:"platform,omitempty"`
 }
 
 // Host is one machine kickstand knows by MAC, UUID or address.

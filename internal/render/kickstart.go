@@ -14,6 +14,7 @@ import (
 
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/kickstart"
 )
 
 //go:embed builtin
@@ -22,13 +23,45 @@ var builtin embed.FS
 // DefaultKickstart is the template used by profiles that name none.
 const DefaultKickstart = "default.ks"
 
-// Kickstart renders a host's kickstart from its profile's template.
+// Kickstart renders a host's kickstart from its profile's template, rewrites
+// it for the host's platform and release (disk names, install source,
+// timesource), and lints the result for that release. Problems are returned,
+// not fatal: the operator decides whether a kickstart that fails lint is
+// served (it is, and the problems are logged against the host).
 //
 // Templates run with missingkey=error over plain maps, so a misspelt
 // variable stops the render with the template name, line and variable
 // instead of silently producing an empty string in a root password or a
 // partition size.
-func Kickstart(templatesDir string, t *boot.Target, p boot.Plan) ([]byte, error) {
+func Kickstart(templatesDir string, t *boot.Target, p boot.Plan) ([]byte, []kickstart.Problem, error) {
+	b, err := renderTemplate(templatesDir, t, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	name := t.Record.Name + ".ks"
+	ver, verErr := kickstart.ParseVersion(t.Distro.Release)
+	platform := t.Record.Platform
+	if t.Profile.Platform != "" {
+		platform = t.Profile.Platform
+	}
+	opts := kickstart.RewriteOptions{Platform: kickstart.Platform(platform)}
+	if verErr == nil {
+		opts.Version = ver
+	}
+	if p.BaseURL != "" {
+		opts.Source = &kickstart.Source{URL: TemplateData(t, p)["install"].(map[string]any)["url"].(string)}
+	}
+	b, _, err = kickstart.RewriteSource(b, name, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kickstart for %s: rewrite: %w", t.Record.Name, err)
+	}
+	if verErr != nil {
+		return b, []kickstart.Problem{{File: name, Severity: kickstart.SeverityWarning, Message: fmt.Sprintf("not linted: %v", verErr), Kickstand: true}}, nil
+	}
+	return b, kickstart.Lint(b, name, ver, kickstart.LintOptions{}), nil
+}
+
+func renderTemplate(templatesDir string, t *boot.Target, p boot.Plan) ([]byte, error) {
 	name := t.Profile.Kickstart
 	if name == "" {
 		name = DefaultKickstart
