@@ -22,4 +22,11 @@ var migrations = []string{
 	 CREATE INDEX leases_mac ON leases (mac);
 	 CREATE INDEX leases_client_id ON leases (client_id);
 	 CREATE INDEX leases_expires ON leases (expires);`,
+	// 3: the per-host timeline. data is JSON; host is "" for events no host
+	// could be matched to (still kept: they are how "unknown machine" shows).
+	`CREATE TABLE events (
+		id INTEGER PRIMARY KEY, host TEXT NOT NULL, at BIGINT NOT NULL,
+		kind TEXT NOT NULL, detail TEXT NOT NULL, data TEXT NOT NULL);
+	 CREATE INDEX events_host ON events (host, id);
+	 CREATE INDEX events_at ON events (at);`,
 }

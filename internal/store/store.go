@@ -49,7 +49,31 @@ type Store interface {
 	// Leases lists every lease row in address order.
 	Leases(ctx context.Context) ([]Lease, error)
 
+	// RegisterDistro adds or replaces a live distro, and its default
+	// profile when p is not nil, in one transaction: an import either
+	// registers both or neither. Objects owned by the file are refused.
+	RegisterDistro(ctx context.Context, d inventory.Distro, p *inventory.Profile) error
+
+	// AppendEvents records timeline events durably, in order.
+	AppendEvents(ctx context.Context, evs []Event) error
+	// Events returns events after afterID in order; host "" means all
+	// hosts. limit <= 0 means no limit.
+	Events(ctx context.Context, host string, afterID int64, limit int) ([]Event, error)
+	// PruneEvents keeps at most keep events per host and none older than
+	// before; it returns how many were removed.
+	PruneEvents(ctx context.Context, keep int, before time.Time) (int64, error)
+
 	Close() error
+}
+
+// Event is one entry of a host's install timeline.
+type Event struct {
+	ID     int64          `json:"id"`
+	Host   string         `json:"host,omitempty"`
+	At     time.Time      `json:"at"`
+	Kind   string         `json:"kind"` // e.g. dhcp.ack, tftp.file, http.kernel, syslog, callback.built, state
+	Detail string         `json:"detail"`
+	Data   map[string]any `json:"data,omitempty"`
 }
 
 // Declared is the file-owned part of the inventory.

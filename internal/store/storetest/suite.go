@@ -174,6 +174,8 @@ func Run(t *testing.T, open Opener) {
 		}
 	})
 
+	RunEvents(t, open)
+
 	t.Run("Durable", func(t *testing.T) {
 		s, reopen := open(t)
 		if reopen == nil {
