@@ -23,6 +23,7 @@ type Fake struct {
 	profiles map[string]entry[inventory.Profile]
 	hosts    map[string]*fakeHost
 	leases   map[int64]store.Lease // see leases.go; created on first use
+	events   fakeEvents
 }
 
 type entry[T any] struct {
