@@ -291,3 +291,77 @@ func TestBuildScriptCache(t *testing.T) {
 		t.Error("second run rewrote initrd.img")
 	}
 }
+
+// TestRunSections runs the installer's %post/%onerror handling on the host with busybox sh.
+func TestRunSections(t *testing.T) {
+	Need(t, "busybox")
+	lib := filepath.Join(installerSrc(t), "lib", "kstest", "lib.sh")
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(t *testing.T, ks, script string) string {
+		dir := t.TempDir()
+		bin := filepath.Join(dir, "bin")
+		if err := os.Mkdir(bin, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, applet := range []string{"sh", "timeout"} {
+			if err := os.Symlink(busybox, filepath.Join(bin, applet)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ksFile := filepath.Join(dir, "ks.cfg")
+		if err := os.WriteFile(ksFile, []byte(ks), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(busybox, "sh", "-c", ". "+lib+"; "+script)
+		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "KS_FILE="+ksFile,
+			"KS_TMP="+dir, "KS_LOG="+filepath.Join(dir, "log"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		return string(out)
+	}
+	ks := `text
+%pre --log=/tmp/pre.log
+echo in-pre
+%end
+%post
+echo in-post-1
+%end
+%post --nochroot --interpreter /usr/bin/python
+print("py")
+%end
+%post --erroronfail --interpreter=/bin/bash
+echo in-post-3; exit 4
+%packages
+@core
+%end
+%onerror
+echo in-onerror
+%end
+`
+	t.Run("post", func(t *testing.T) {
+		out := run(t, ks, `run_sections post; echo "ret=$?"`)
+		want := "KSTEST: post start n=1 header=%post\nin-post-1\nKSTEST: post rc=0 n=1\n" +
+			"KSTEST: post skipped n=2 interpreter=/usr/bin/python\n" +
+			"KSTEST: post start n=3 header=%post --erroronfail --interpreter=/bin/bash\nin-post-3\nKSTEST: post rc=4 n=3\nret=1\n"
+		if out != want {
+			t.Errorf("got:\n%s\nwant:\n%s", out, want)
+		}
+	})
+	t.Run("onerror", func(t *testing.T) {
+		out := run(t, ks, `run_sections onerror; echo "ret=$?"`)
+		want := "KSTEST: onerror start n=1 header=%onerror\nin-onerror\nKSTEST: onerror rc=0 n=1\nret=0\n"
+		if out != want {
+			t.Errorf("got:\n%s\nwant:\n%s", out, want)
+		}
+	})
+	t.Run("none", func(t *testing.T) {
+		if out := run(t, "text\n%packages\n%end\n", `run_sections post; echo "ret=$?"`); out != "ret=0\n" {
+			t.Errorf("got %q", out)
+		}
+	})
+}

@@ -395,4 +395,63 @@ option lease 600
 		default:
 		}
 	})
+	t.Run("bios-pxe-dnsmasq", func(t *testing.T) {
+		t.Parallel()
+		Need(t, "dnsmasq")
+		// The network-boot path of StartVM (no Kernel): SeaBIOS runs QEMU's iPXE ROM, which gets
+		// an iPXE script URL from dnsmasq (a stand-in until kickstand's DHCP exists) and loads the
+		// installer over HTTP; the installer then takes its address by DHCP too.
+		lab := newTestLab(t, "ksvt-px")
+		dir := t.TempDir()
+		dnsmasq := lab.Cmd(t.Context(), "srv", "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
+			"--user=root", "--port=0", "--no-resolv", "--bind-interfaces", "--interface="+lab.Bridge,
+			"--dhcp-range=192.0.2.100,192.0.2.199,255.255.255.0,10m", "--dhcp-host="+DefaultBIOSMAC+",192.0.2.10",
+			"--no-ping", "--dhcp-leasefile="+dir+"/leases", "--pid-file="+dir+"/pid",
+			"--dhcp-boot=http://192.0.2.1:8080/boot.ipxe")
+		if err := dnsmasq.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { dnsmasq.Process.Kill(); dnsmasq.Wait() })
+		ks := strings.ReplaceAll(testKickstart, "{{BASE}}", "http://192.0.2.1:8080")
+		srv := &ksServer{ks: ks, posts: map[string]string{}}
+		mux := http.NewServeMux()
+		mux.Handle("/", srv)
+		mux.HandleFunc("/boot.ipxe", func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, "#!ipxe\n"+
+				"kernel http://192.0.2.1:8080/vmlinuz console=ttyS0 net.ifnames=0 ip=dhcp inst.ks=http://192.0.2.1:8080/ks.cfg\n"+
+				"initrd http://192.0.2.1:8080/initrd.img\n"+
+				"boot\n")
+		})
+		mux.HandleFunc("/vmlinuz", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, kernel) })
+		mux.HandleFunc("/initrd.img", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, initrd) })
+		ln, err := lab.Listen("srv", "tcp", "192.0.2.1:8080")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := &http.Server{Handler: mux}
+		go hs.Serve(ln)
+		t.Cleanup(func() { hs.Close() })
+
+		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+		defer cancel()
+		res, err := BootVM(ctx, lab, VMOptions{Name: "px", Dir: t.TempDir(), Timeout: 3 * time.Minute})
+		if err != nil {
+			t.Fatalf("%v\n%s", err, res.Serial)
+		}
+		t.Logf("QEMU exit %d after %s", res.ExitCode, res.Elapsed.Round(100*time.Millisecond))
+		for _, re := range []string{
+			`iPXE`,
+			`KSTEST: dhcp4 iface=eth0 ip=192.0.2.10 `,
+			`KSTEST: ks-fetch ok bytes=`,
+			`KSTEST: post rc=0 n=1`,
+			`KSTEST: done `,
+		} {
+			if res.Find(regexp.MustCompile(re)) == "" {
+				t.Errorf("serial lacks /%s/; markers:\n%s", re, strings.Join(res.Markers(), "\n"))
+			}
+		}
+		if _, ok := srv.post("/cb/built"); !ok {
+			t.Error("no callback after a network boot")
+		}
+	})
 }

@@ -4,6 +4,8 @@
 # check the kernel command line parser without booting anything.
 
 KS_LOG=${KS_LOG:-/tmp/anaconda.log}
+KS_FILE=${KS_FILE:-/run/install/ks.cfg} # where the fetched kickstart goes, as in Anaconda
+KS_TMP=${KS_TMP:-/tmp}
 
 # say prints one serial-console marker. Tests match "KSTEST: <what> ..." lines, so every fact a
 # test may want goes through here; the copy in $KS_LOG is what %onerror snippets upload.
@@ -206,4 +208,61 @@ net_report() {
 	ip addr show 2>&1 | while IFS= read -r _l; do say "net addr $_l"; done
 	ip -4 route show 2>&1 | while IFS= read -r _l; do say "net route4 $_l"; done
 	ip -6 route show 2>&1 | while IFS= read -r _l; do say "net route6 $_l"; done
+}
+
+# extract_sections KIND writes the body of every %KIND section to /tmp/ks-KIND-N and its header
+# line to /tmp/ks-KIND-N.hdr; it prints N. Another section header also ends a section, as
+# Anaconda's older syntax allowed.
+extract_sections() {
+	_n=0 _in=0
+	while IFS= read -r _line || [ -n "$_line" ]; do
+		case $_line in
+		%end* | %pre* | %post* | %packages* | %onerror* | %traceback* | %addon* | %anaconda* | %ksappend*)
+			_in=0
+			;;
+		esac
+		case $_line in
+		"%$1" | "%$1 "* | "%$1	"*)
+			_n=$((_n + 1)) _in=1
+			printf '%s\n' "$_line" >"$KS_TMP/ks-$1-$_n.hdr"
+			: >"$KS_TMP/ks-$1-$_n"
+			continue
+			;;
+		esac
+		[ "$_in" = 1 ] && printf '%s\n' "$_line" >>"$KS_TMP/ks-$1-$_n"
+	done <"$KS_FILE"
+	echo "$_n"
+}
+
+# run_sections KIND runs each extracted section with busybox sh (bash-only syntax will fail, as it
+# would on a minimal image); the curl shim on PATH turns callback lines into busybox wget calls.
+# It returns 1 when a section with --erroronfail failed.
+run_sections() {
+	_count=$(extract_sections "$1")
+	_failed=0
+	_i=1
+	while [ "$_i" -le "$_count" ]; do
+		_hdr=$(cat "$KS_TMP/ks-$1-$_i.hdr")
+		case $_hdr in
+		*--interpreter* | *--interpreter=*)
+			_interp=$(echo "$_hdr" | sed -n 's/.*--interpreter[= ]\([^ ]*\).*/\1/p')
+			case ${_interp##*/} in
+			sh | bash | ash | dash) ;;
+			*)
+				say "$1 skipped n=$_i interpreter=$_interp"
+				_i=$((_i + 1))
+				continue
+				;;
+			esac
+			;;
+		esac
+		say "$1 start n=$_i header=$_hdr"
+		(cd "$KS_TMP" && timeout 300 sh "$KS_TMP/ks-$1-$_i"; echo $? >"$KS_TMP/ks-$1-$_i.rc") 2>&1 |
+			tee -a "$KS_LOG"
+		_rc=$(cat "$KS_TMP/ks-$1-$_i.rc")
+		say "$1 rc=$_rc n=$_i"
+		case $_hdr in *--erroronfail*) [ "$_rc" = 0 ] || _failed=1 ;; esac
+		_i=$((_i + 1))
+	done
+	return $_failed
 }

@@ -10,7 +10,7 @@ ks_fetch() {
 		say "ks-fetch skipped: no inst.ks= on the command line"
 		return 0
 	}
-	mkdir -p /run/install
+	mkdir -p "${KS_FILE%/*}"
 	case $KS_URL in
 	http://* | https://* | ftp://*) ;;
 	*)
@@ -18,7 +18,7 @@ ks_fetch() {
 		return 1
 		;;
 	esac
-	set -- -q -U "curl/7.29.0 (kickstand test installer)" -O /run/install/ks.cfg
+	set -- -q -U "curl/7.29.0 (kickstand test installer)" -O "$KS_FILE"
 	if cmdline_get inst.ks.sendmac >/dev/null || cmdline_get kssendmac >/dev/null; then
 		_i=0
 		for _n in /sys/class/net/*; do
@@ -30,11 +30,11 @@ ks_fetch() {
 	net_report
 	# busybox wget's own -T option crashes in Debian's busybox-static 1.35; bound it from outside.
 	if timeout 60 wget "$@" "$KS_URL" 2>/tmp/ks-fetch.err; then
-		say "ks-fetch ok bytes=$(wc -c </run/install/ks.cfg | tr -d ' ') url=$KS_URL"
+		say "ks-fetch ok bytes=$(wc -c <"$KS_FILE" | tr -d ' ') url=$KS_URL"
 		return 0
 	fi
 	_rc=$?
-	rm -f /run/install/ks.cfg
+	rm -f "$KS_FILE"
 	_err=$(tr '\n' ' ' </tmp/ks-fetch.err)
 	[ -n "$_err" ] || _err="wget exit $_rc"
 	echo "Warning: failed to fetch kickstart from $KS_URL"
