@@ -309,6 +309,33 @@ func newHostCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}, &cobra.Command{
+		Use:   "timeline HOST",
+		Short: "Show everything that happened to a host, in order",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, err := openPreview(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			if _, err := in.Store.Host(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			evs, err := in.Store.Events(cmd.Context(), args[0], 0, 0)
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), evs)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TIME\tEVENT\tDETAIL")
+			for _, e := range evs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", e.At.Format("2006-01-02 15:04:05.000"), e.Kind, e.Detail)
+			}
+			return tw.Flush()
+		},
+	}, &cobra.Command{
 		Use:   "build HOST",
 		Short: "Put a host in install state with a fresh build token",
 		Args:  cobra.ExactArgs(1),

@@ -31,6 +31,25 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
+func freeUDPPort(t *testing.T) int {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// needTool skips (or, under make test, fails) when a real client is missing.
+func needTool(t *testing.T, name string) {
+	if _, err := exec.LookPath(name); err != nil {
+		if os.Getenv("KICKSTAND_REQUIRE_PEERS") == "1" {
+			t.Fatalf("%s is required (make test installs it)", name)
+		}
+		t.Skipf("%s not installed", name)
+	}
+}
+
 func freePort(t *testing.T) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -41,6 +60,9 @@ func freePort(t *testing.T) int {
 }
 
 const serveConfig = `
+tftp:
+  enabled: true
+  listen: "127.0.0.1:%d"
 server:
   http: "127.0.0.1:%d"
   address_v4: 127.0.0.1
@@ -156,10 +178,10 @@ func rawGet(t *testing.T, addr, path string) int {
 func TestServeIntegration(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	port, tftpPort := freePort(t), freeUDPPort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	cfg := filepath.Join(dir, "kickstand.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(serveConfig, port)), 0o644)
+	os.WriteFile(cfg, []byte(fmt.Sprintf(serveConfig, tftpPort, port)), 0o644)
 	tree := filepath.Join(dir, "tree", "images", "pxeboot")
 	os.MkdirAll(tree, 0o755)
 	kernel := make([]byte, 1<<20)
@@ -248,6 +270,55 @@ func TestServeIntegration(t *testing.T) {
 		}
 	}
 
+	// The same names over TFTP, with a real client (curl), from the host's
+	// own address so the timeline can attribute them.
+	needTool(t, "curl")
+	tftpGet := func(name string) ([]byte, error) {
+		return exec.Command("curl", "-sS", "--fail", "--interface", "127.0.0.2", "--tftp-blksize", "1468",
+			fmt.Sprintf("tftp://127.0.0.1:%d/%s", tftpPort, name)).Output()
+	}
+	if b, err := tftpGet("pxelinux.cfg/01-52-54-00-00-00-20"); err != nil || !strings.Contains(string(b), install) {
+		t.Errorf("tftp pxelinux.cfg: %v\n%s", err, b)
+	}
+	if b, err := tftpGet("distros/el9/images/pxeboot/vmlinuz"); err != nil || !bytes.Equal(b, kernel) {
+		t.Errorf("tftp kernel: %v, %d bytes", err, len(b))
+	}
+	if b, err := tftpGet("distros/el9/escape"); err == nil {
+		t.Errorf("tftp served a symlink out of the tree: %q", b)
+	}
+	if _, err := os.Stat("/usr/lib/ipxe/undionly.kpxe"); err == nil {
+		want, _ := os.ReadFile("/usr/lib/ipxe/undionly.kpxe")
+		if b, err := tftpGet("undionly.kpxe"); err != nil || !bytes.Equal(b, want) {
+			t.Errorf("tftp loader undionly.kpxe: %v, %d bytes", err, len(b))
+		}
+	}
+
+	// The timeline has the host's requests, in order.
+	deadline := time.Now().Add(5 * time.Second)
+	var tl string
+	for time.Now().Before(deadline) {
+		out, _ := exec.Command(bin, "host", "timeline", "--config", cfg, "lo2.example.com").CombinedOutput()
+		tl = string(out)
+		if strings.Contains(tl, "tftp.file") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("timeline:\n%s", tl)
+	order := []string{"http.script", "http.config", "http.kickstart", "http.kernel", "tftp.file"}
+	last := -1
+	for _, k := range order {
+		i := strings.Index(tl, k)
+		if i < 0 || i < last {
+			t.Errorf("timeline lacks %s in order %v:\n%s", k, order, tl)
+			break
+		}
+		last = i
+	}
+	if strings.Contains(tl, ksURL[strings.LastIndex(ksURL, "/")+1:]) {
+		t.Errorf("timeline leaks the build token:\n%s", tl)
+	}
+
 	// A state change shows in the next config, with no sync step.
 	if out, err := exec.Command(bin, "host", "set-state", "--config", cfg, "lo2.example.com", "local").CombinedOutput(); err != nil {
 		t.Fatalf("set-state: %v\n%s", err, out)
@@ -264,7 +335,7 @@ func TestServeIntegration(t *testing.T) {
 	bad := strings.Replace(string(good), `"52:54:00:00:00:21"`, `"52:54:00:00:00:20"`, 1)
 	os.WriteFile(cfg, []byte(bad), 0o644)
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for !strings.Contains(p.log(), "reload rejected") && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -305,7 +376,7 @@ func TestServeRejectsBadConfig(t *testing.T) {
 	}
 	for name, edit := range cases {
 		t.Run(name, func(t *testing.T) {
-			src := fmt.Sprintf(serveConfig, freePort(t))
+			src := fmt.Sprintf(serveConfig, freeUDPPort(t), freePort(t))
 			src = strings.Replace(src, "profile: p\n    netboot: install\n  - name: other", "PLACEHOLDER\n    netboot: install\n  - name: other", 1)
 			src = strings.Replace(src, "profile: p", edit, 1) // edits the last host (index 1)
 			src = strings.Replace(src, "PLACEHOLDER", "profile: p", 1)

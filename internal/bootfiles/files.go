@@ -42,6 +42,7 @@ const (
 	KindStage2 Kind = "stage2"
 	KindRepo   Kind = "repo"
 	KindFile   Kind = "file"
+	KindLoader Kind = "loader"
 )
 
 // Files resolves names in the shared namespace:
@@ -88,14 +89,24 @@ func (f *Files) Open(ctx context.Context, r Request) (File, Kind, error) {
 		}
 		return file, classify(d, fpath), nil
 	}
-	if cfg.Server.Root == "" {
-		return nil, "", fmt.Errorf("open %s: %w", name, ErrNotFound)
+	if cfg.Server.Root != "" {
+		if file, err := openIn(cfg.Abs(cfg.Server.Root), name); err == nil {
+			if isLoader(name) {
+				return file, KindLoader, nil
+			}
+			return file, KindFile, nil
+		}
 	}
-	file, err := openIn(cfg.Abs(cfg.Server.Root), name)
-	if err != nil {
-		return nil, "", fmt.Errorf("open %s: %w", name, err)
+	if isLoader(name) {
+		var dirs []string
+		for _, d := range cfg.Server.Loaders {
+			dirs = append(dirs, cfg.Abs(d))
+		}
+		if file, err := openLoader(name, dirs); err == nil {
+			return file, KindLoader, nil
+		}
 	}
-	return file, KindFile, nil
+	return nil, "", fmt.Errorf("open %s: %w", name, ErrNotFound)
 }
 
 // CleanName normalises a requested name and refuses anything that tries to

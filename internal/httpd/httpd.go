@@ -21,6 +21,7 @@ import (
 	"github.com/kickstand/kickstand/internal/kickstart"
 	"github.com/kickstand/kickstand/internal/render"
 	"github.com/kickstand/kickstand/internal/store"
+	"github.com/kickstand/kickstand/internal/timeline"
 )
 
 // Server holds what the handlers need.
@@ -31,6 +32,8 @@ type Server struct {
 	Config func() *inventory.Config
 	Log    *slog.Logger
 	Now    func() time.Time
+	// Events receives an event per classified request (nil: none).
+	Events *timeline.Recorder
 }
 
 // Handler returns the router with access logging.
@@ -99,6 +102,7 @@ func (s *Server) ipxe(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "boot decision", err)
 		return
 	}
+	setClass(w, "script")
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write(render.IPXE(p))
 }
@@ -107,6 +111,7 @@ func (s *Server) ipxe(w http.ResponseWriter, r *http.Request) {
 // Anything else is a plain 404 that says nothing about which hosts exist.
 func (s *Server) kickstart(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	setClass(w, "kickstart")
 	rec, err := s.Store.HostByToken(ctx, r.PathValue("token"))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (rec.State != inventory.StateInstall || !rec.TokenValid(s.now()))) {
 		http.NotFound(w, r)
@@ -149,7 +154,8 @@ func (s *Server) kickstart(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) file(w http.ResponseWriter, r *http.Request) {
 	f := Facts(r)
-	file, _, err := s.Files.Open(r.Context(), bootfiles.Request{Name: r.URL.Path, Client: f.ClientIP, Local: f.ServerIP})
+	file, kind, err := s.Files.Open(r.Context(), bootfiles.Request{Name: r.URL.Path, Client: f.ClientIP, Local: f.ServerIP})
+	setClass(w, Class(kind, r.URL.Path))
 	if bootfiles.IsNotFound(err) {
 		http.NotFound(w, r)
 		return
@@ -180,6 +186,33 @@ type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	class  string // what was asked for, for the timeline
+}
+
+func setClass(w http.ResponseWriter, c string) {
+	if sw, ok := w.(*statusWriter); ok {
+		sw.class = c
+	}
+}
+
+// Class names what a served file is, in the words the timeline and the
+// diagnosis use.
+func Class(k bootfiles.Kind, path string) string {
+	switch k {
+	case "":
+		return "file"
+	case bootfiles.KindRepo:
+		switch {
+		case strings.HasSuffix(path, ".rpm"):
+			return "package"
+		case strings.Contains(path, "/repodata/") || strings.HasSuffix(path, "treeinfo"):
+			return "repodata"
+		case strings.HasSuffix(path, "updates.img"):
+			return "updates"
+		}
+		return "file"
+	}
+	return string(k)
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -215,6 +248,12 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			slog.String("remote", r.RemoteAddr), slog.String("method", r.Method),
 			slog.String("path", redact(r.URL.Path)), slog.Int("status", sw.status),
 			slog.Int64("bytes", sw.bytes), slog.Duration("dur", time.Since(start)))
+		if sw.class != "" && s.Events != nil {
+			f := Facts(r)
+			s.Events.Record(store.Event{Kind: "http." + sw.class, At: start, Detail: r.Method + " " + redact(r.URL.Path),
+				Data: map[string]any{"path": redact(r.URL.Path), "status": sw.status, "bytes": sw.bytes, "family": f.Family,
+					"client": f.ClientIP.String(), "mac": f.MAC, "duration_ms": time.Since(start).Milliseconds()}})
+		}
 	})
 }
 

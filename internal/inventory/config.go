@@ -24,10 +24,13 @@ type Server struct {
 	AddressV4 string `yaml:"address_v4,omitempty" json:"address_v4,omitempty"`
 	AddressV6 string `yaml:"address_v6,omitempty" json:"address_v6,omitempty"`
 	// HTTPPort is the port written into URLs; default: the HTTP listen port.
-	HTTPPort  int    `yaml:"http_port,omitempty" json:"http_port,omitempty"`
-	DataDir   string `yaml:"data_dir,omitempty" json:"data_dir,omitempty"`
-	Root      string `yaml:"root,omitempty" json:"root,omitempty"`           // served at /files/
-	Templates string `yaml:"templates,omitempty" json:"templates,omitempty"` // kickstart templates; snippets in snippets/
+	HTTPPort int    `yaml:"http_port,omitempty" json:"http_port,omitempty"`
+	DataDir  string `yaml:"data_dir,omitempty" json:"data_dir,omitempty"`
+	Root     string `yaml:"root,omitempty" json:"root,omitempty"` // served at / over HTTP and TFTP
+	// Loaders are extra directories searched for loaders (undionly.kpxe,
+	// ipxe.efi, grubx64.efi, pxelinux.0 ...) before Debian's standard paths.
+	Loaders   []string `yaml:"loaders,omitempty" json:"loaders,omitempty"`
+	Templates string   `yaml:"templates,omitempty" json:"templates,omitempty"` // kickstart templates; snippets in snippets/
 	// TokenTTL bounds how long a build token (and so a kickstart URL) is valid.
 	TokenTTL Duration `yaml:"token_ttl,omitempty" json:"token_ttl,omitempty"`
 }

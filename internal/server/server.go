@@ -8,7 +8,6 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -22,6 +21,8 @@ import (
 	"github.com/kickstand/kickstand/internal/httpd"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
+	"github.com/kickstand/kickstand/internal/tftp"
+	"github.com/kickstand/kickstand/internal/timeline"
 )
 
 // Instance is a loaded kickstand: config, store and the decision.
@@ -31,6 +32,8 @@ type Instance struct {
 	Booter *boot.Booter
 	Files  *bootfiles.Files
 	Log    *slog.Logger
+	// Events is the timeline recorder while Serve runs.
+	Events *timeline.Recorder
 
 	cfg    atomic.Pointer[inventory.Config]
 	mu     sync.Mutex // serialises reloads
@@ -170,27 +173,90 @@ func (in *Instance) Watch(ctx context.Context, hup <-chan os.Signal, every time.
 	}
 }
 
-// Serve runs the protocol servers until ctx ends.
+// Serve runs the protocol servers until ctx ends. If any of them fails,
+// the others are stopped and the first error is returned.
 func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) error {
-	h := &httpd.Server{Booter: in.Booter, Files: in.Files, Store: in.Store, Config: in.Config, Log: in.Log}
-	addr, done, err := httpd.Listen(ctx, in.Config().Server.HTTP, h.Handler(), in.Log)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cfg := in.Config()
+	rec := timeline.New(in.Store, in.Log)
+	in.Events = rec
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	run := func(name string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil && ctx.Err() == nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); rec.Run(ctx) }()
+
+	h := &httpd.Server{Booter: in.Booter, Files: in.Files, Store: in.Store, Config: in.Config, Log: in.Log, Events: rec}
+	addr, done, err := httpd.Listen(ctx, cfg.Server.HTTP, h.Handler(), in.Log)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
 	in.Log.Info("http listening", "addr", addr.String())
+	run("http", func() error { return <-done })
+
+	if cfg.TFTP.Enabled {
+		ts, err := tftp.New(tftp.Config{
+			Opener: tftp.OpenerFunc(in.openTFTP), Logger: in.Log,
+			MaxTransfers: cfg.TFTP.MaxTransfers,
+			OnTransfer:   func(ti tftp.TransferInfo) { in.recordTFTP(rec, ti) },
+		})
+		if err != nil {
+			return fmt.Errorf("tftp: %w", err)
+		}
+		in.Log.Info("tftp listening", "addr", cfg.TFTP.Listen)
+		run("tftp", func() error { return ts.ListenAndServe(ctx, cfg.TFTP.Listen) })
+	}
 	if ready != nil {
 		ready(addr)
 	}
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		err := <-done
-		if errors.Is(err, context.Canceled) {
-			err = nil
-		}
-		return err
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// openTFTP serves the same namespace as HTTP over TFTP.
+func (in *Instance) openTFTP(ctx context.Context, req tftp.Request) (tftp.File, error) {
+	f, _, err := in.Files.Open(ctx, bootfiles.Request{Name: req.Path, Client: req.Client.Addr().Unmap(), Local: req.Local.Unmap()})
+	if bootfiles.IsNotFound(err) {
+		return nil, tftp.ErrNotFound
 	}
+	return f, err
+}
+
+func (in *Instance) recordTFTP(rec *timeline.Recorder, ti tftp.TransferInfo) {
+	if ti.Write {
+		return
+	}
+	name, _ := bootfiles.CleanName(ti.Name)
+	class := "file"
+	if _, ok := bootfiles.ParseConfigName(name); ok {
+		class = "config"
+	} else if bootfiles.FindLoader(name, nil) != "" {
+		class = "loader"
+	}
+	detail := fmt.Sprintf("%s %d bytes in %s", ti.Name, ti.Bytes, ti.Duration.Round(time.Millisecond))
+	switch {
+	case ti.Probe:
+		detail += " (size probe)"
+	case ti.Aborted:
+		detail += " (aborted by client)"
+	case ti.Err != nil && !ti.Completed:
+		detail += " (" + ti.Err.Error() + ")"
+	}
+	rec.Record(store.Event{Kind: "tftp.file", At: ti.Start, Detail: detail, Data: map[string]any{
+		"file": ti.Name, "bytes": ti.Bytes, "duration_ms": ti.Duration.Milliseconds(), "completed": ti.Completed,
+		"probe": ti.Probe, "class": class, "client": ti.Client.Addr().Unmap().String(), "blksize": ti.BlockSize, "windowsize": ti.WindowSize,
+	}})
 }
 
 // NewToken makes a build token: 26 characters of base32 from crypto/rand,
