@@ -3,6 +3,6 @@ package main
 import "github.com/spf13/cobra"
 
 // addExtraCommands registers the subcommands that live in their own files.
-func addExtraCommands(root *cobra.Command) {
-	root.AddCommand(newKSCmd())
+func addExtraCommands(root *cobra.Command, g *globals) {
+	root.AddCommand(newKSCmd(), newDoctorCmd(g))
 }

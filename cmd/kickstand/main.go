@@ -59,7 +59,7 @@ func newRootCmd() *cobra.Command {
 	pf.StringVar(&g.data, "data", "", "data directory (default: the config's server.data_dir)")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format for listings: text or json")
 	root.AddCommand(newServeCmd(g), newRenderCmd(g), newHostCmd(g), newVersionCmd())
-	addExtraCommands(root)
+	addExtraCommands(root, g)
 	return root
 }
 
