@@ -319,6 +319,58 @@ func TestServeIntegration(t *testing.T) {
 		t.Errorf("timeline leaks the build token:\n%s", tl)
 	}
 
+	// Callbacks need the token: a wrong one is a bare 404 and changes nothing.
+	post := func(url string) (int, string) {
+		resp, err := c.Post(url, "text/plain", strings.NewReader("log line 1\nlog line 2\n"))
+		if err != nil {
+			t.Fatalf("POST %s: %v", url, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	token := ksURL[strings.LastIndex(ksURL, "/")+1:]
+	for _, bad := range []string{base + "/cb/WRONG/built", base + "/cb/" + token + "/nope", base + "/cb//built"} {
+		if code, body := post(bad); code != 404 || strings.Contains(body, "lo2") {
+			t.Errorf("POST %s: %d %q, want a bare 404", bad, code, body)
+		}
+	}
+	if _, body := get(t, c, base+"/boot.ipxe?mac=52:54:00:00:00:20"); !strings.Contains(body, "kernel ") {
+		t.Fatalf("a bad callback changed the host's state:\n%s", body)
+	}
+	if code, _ := post(base + "/cb/" + token + "/failed"); code != 200 {
+		t.Errorf("failed callback: %d", code)
+	}
+	logs, _ := filepath.Glob(filepath.Join(dir, "data", "logs", "lo2.example.com-*.log"))
+	if len(logs) != 1 {
+		t.Errorf("uploaded installer log not kept: %v", logs)
+	}
+	// built: boot-once. The host's next config from every loader is local,
+	// and a repeated callback is harmless.
+	for i := 0; i < 2; i++ {
+		if code, body := post(base + "/cb/" + token + "/built"); code != 200 {
+			t.Fatalf("built callback #%d: %d %s", i+1, code, body)
+		}
+	}
+	if _, body := get(t, c, base+"/boot.ipxe?mac=52:54:00:00:00:20"); !strings.Contains(body, "sanboot") || strings.Contains(body, "kernel ") {
+		t.Errorf("after built, iPXE still installs:\n%s", body)
+	}
+	if _, body := get(t, c, base+"/grub.cfg-01-52-54-00-00-00-20"); !strings.Contains(body, "chainloader") {
+		t.Errorf("after built, GRUB still installs:\n%s", body)
+	}
+	if _, body := get(t, c, base+"/pxelinux.cfg/01-52-54-00-00-00-20"); !strings.Contains(body, "LOCALBOOT 0") {
+		t.Errorf("after built, PXELINUX still installs:\n%s", body)
+	}
+	if code, _ := get(t, c, ksURL); code != 404 {
+		t.Errorf("kickstart after built: %d, want 404", code)
+	}
+	if out, err := exec.Command(bin, "host", "build", "--config", cfg, "lo2.example.com").CombinedOutput(); err != nil {
+		t.Fatalf("host build: %v\n%s", err, out)
+	}
+	if code, _ := get(t, c, ksURL); code != 404 {
+		t.Errorf("the old token still serves after a rebuild: %d", code)
+	}
+
 	// A state change shows in the next config, with no sync step.
 	if out, err := exec.Command(bin, "host", "set-state", "--config", cfg, "lo2.example.com", "local").CombinedOutput(); err != nil {
 		t.Fatalf("set-state: %v\n%s", err, out)

@@ -42,6 +42,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /boot.ipxe", s.ipxe)
 	mux.HandleFunc("GET /ks/{token}", s.kickstart)
+	mux.HandleFunc("POST /cb/{token}/{what}", s.callback)
 	mux.HandleFunc("GET /", s.file)
 	return s.accessLog(refuseEscapes(mux))
 }
@@ -261,6 +262,10 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 func redact(p string) string {
 	if strings.HasPrefix(p, "/ks/") {
 		return "/ks/<token>"
+	}
+	if rest, ok := strings.CutPrefix(p, "/cb/"); ok {
+		_, what, _ := strings.Cut(rest, "/")
+		return "/cb/<token>/" + what
 	}
 	return p
 }

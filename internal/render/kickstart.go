@@ -169,6 +169,8 @@ func TemplateData(t *boot.Target, p boot.Plan) map[string]any {
 		},
 		"network": netw,
 		"install": map[string]any{"url": repo},
-		"server":  map[string]any{"url": p.BaseURL, "ks_url": p.KickstartURL},
+		"server": map[string]any{"url": p.BaseURL, "ks_url": p.KickstartURL,
+			"built_url":  p.BaseURL + "/cb/" + t.Record.Token + "/built",
+			"failed_url": p.BaseURL + "/cb/" + t.Record.Token + "/failed"},
 	}
 }
