@@ -18,6 +18,7 @@ import (
 
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/bootfiles"
+	"github.com/kickstand/kickstand/internal/dhcp4"
 	"github.com/kickstand/kickstand/internal/httpd"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
@@ -216,12 +217,42 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 		in.Log.Info("tftp listening", "addr", cfg.TFTP.Listen)
 		run("tftp", func() error { return ts.ListenAndServe(ctx, cfg.TFTP.Listen) })
 	}
+	if cfg.DHCP.Enabled {
+		ds, err := dhcp4.New(dhcp4.Options{Config: in.Config, Booter: in.Booter, Store: in.Store, Log: in.Log,
+			OnEvent: func(e dhcp4.Event) { recordDHCP(rec, e) }})
+		if err != nil {
+			return fmt.Errorf("dhcp: %w", err)
+		}
+		in.Log.Info("dhcp serving", "mode", cfg.DHCP.Mode, "interfaces", cfg.DHCP.Interfaces)
+		run("dhcp", func() error { return ds.Serve(ctx) })
+	}
 	if ready != nil {
 		ready(addr)
 	}
 	wg.Wait()
 	close(errs)
 	return <-errs
+}
+
+func recordDHCP(rec *timeline.Recorder, e dhcp4.Event) {
+	detail := string(e.Kind) + " " + e.MAC
+	if e.IP.IsValid() {
+		detail += " " + e.IP.String()
+	}
+	if e.BootFile != "" {
+		detail += " boot " + e.BootFile
+	}
+	if e.Reason != "" {
+		detail += " (" + e.Reason + ")"
+	}
+	data := map[string]any{"family": 4, "mac": e.MAC, "boot_file": e.BootFile}
+	if e.IP.IsValid() {
+		data["ip"] = e.IP.String()
+	}
+	if e.Relay.IsValid() {
+		data["relay"] = e.Relay.String()
+	}
+	rec.Record(store.Event{Kind: "dhcp." + string(e.Kind), At: e.Time, Host: e.Host, Detail: detail, Data: data})
 }
 
 // openTFTP serves the same namespace as HTTP over TFTP.
