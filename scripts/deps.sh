@@ -28,6 +28,10 @@ need=(
   "logger:bsdutils"
   "radvd:radvd"
   "perfdhcp:kea-admin"
+  "dhcrelay:isc-dhcp-relay"
+  "tcpdump:tcpdump"
+  "kea-dhcp4:kea-dhcp4-server"
+  "mksquashfs:squashfs-tools"
 )
 
 missing=()
