@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -52,6 +53,7 @@ func TestParseIP(t *testing.T) {
 		{"ip=::::h:eth0:dhcp", "dhcp||||h|eth0|"},
 		{"ip=192.0.2.10 netmask=255.255.255.0 gateway=192.0.2.1 dns=192.0.2.53,198.51.100.53 ksdevice=eth0", "static4|192.0.2.10|24|192.0.2.1|||192.0.2.53 198.51.100.53"},
 		{"ip=bogus", "unknown||||||"},
+		{"ip=192.0.2.10 gateway=192.0.2.1", "unknown|192.0.2.10||192.0.2.1|||"},
 		{"ip=[2001:db8::10", "unknown||||||"},
 		{"ip=192.0.2.10::192.0.2.1:255.0.255.0:h:eth0:none", "unknown|192.0.2.10||192.0.2.1|h|eth0|"},
 	}
@@ -362,6 +364,57 @@ echo in-onerror
 	t.Run("none", func(t *testing.T) {
 		if out := run(t, "text\n%packages\n%end\n", `run_sections post; echo "ret=$?"`); out != "ret=0\n" {
 			t.Errorf("got %q", out)
+		}
+	})
+}
+
+// FuzzParseIP feeds arbitrary ip= values (outside input: they come from the kernel command line
+// kickstand renders or an operator types) to the installer's parser. It must always finish,
+// classify the value, and never hand a malformed IPv4 address or prefix to `ip addr add`.
+func FuzzParseIP(f *testing.F) {
+	for _, seed := range []string{
+		"192.0.2.10::192.0.2.1:255.255.255.0:t1:eth0:none", "[2001:db8::10]::[2001:db8::1]:64:t1:eth0:none",
+		"[2001:db8::10]:::64:::none", "dhcp", "eth0:dhcp6", "auto6", "192.0.2.10", "[", "]:[:]", "::::::::::",
+		"*", "$(reboot)", "`id`", "a\"b", "192.0.2.10::192.0.2.1:255.0.255.0:h:eth0:none",
+	} {
+		f.Add(seed)
+	}
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		f.Skip("needs busybox")
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		f.Fatal(err)
+	}
+	lib := filepath.Join(root, "testdata", "installer", "lib", "kstest", "lib.sh")
+	modes := map[string]bool{"static4": true, "static6": true, "dhcp": true, "dhcp6": true, "auto6": true, "unknown": true}
+	f.Fuzz(func(t *testing.T, spec string) {
+		if strings.ContainsAny(spec, " \t\n\x00") {
+			t.Skip("the kernel command line splits on whitespace")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, busybox, "sh", "-c",
+			`. "$LIB"; CMDLINE="ip=$SPEC"; parse_ip "$SPEC"; printf '%s\n' "$IP_MODE" "$IP_ADDR" "$IP_PREFIX"`)
+		cmd.Dir = t.TempDir()
+		cmd.Env = []string{"LIB=" + lib, "SPEC=" + spec, "PATH=" + os.Getenv("PATH")}
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("parse_ip %q: %v", spec, err)
+		}
+		// One field per line: the spec cannot hold a newline, so fields cannot run together.
+		parts := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+		if len(parts) != 3 || !modes[parts[0]] {
+			t.Fatalf("parse_ip %q: output %q", spec, out)
+		}
+		if parts[0] == "static4" {
+			if ip := net.ParseIP(parts[1]); ip == nil || ip.To4() == nil {
+				t.Errorf("parse_ip %q: static4 with address %q", spec, parts[1])
+			}
+			if n, err := strconv.Atoi(parts[2]); err != nil || n < 0 || n > 32 {
+				t.Errorf("parse_ip %q: static4 with prefix %q", spec, parts[2])
+			}
 		}
 	})
 }

@@ -20,21 +20,25 @@ uptime_s() { cut -d' ' -f1 /proc/uptime 2>/dev/null; }
 # last one too); it returns 1 when absent. A bare NAME yields an empty value and status 0.
 cmdline_get() {
 	_found=1 _val=
+	set -f # a '*' on the command line must not expand to file names
 	for _a in $CMDLINE; do
 		case $_a in
 		"$1"=*) _val=${_a#*=} _found=0 ;;
 		"$1") _val= _found=0 ;;
 		esac
 	done
+	set +f
 	[ "$_found" = 0 ] && printf '%s' "$_val"
 	return $_found
 }
 
 # cmdline_all NAME prints every NAME=value, one per line (ip= and nameserver= repeat).
 cmdline_all() {
+	set -f
 	for _a in $CMDLINE; do
 		case $_a in "$1"=*) printf '%s\n' "${_a#*=}" ;; esac
 	done
+	set +f
 }
 
 # split_ip splits a dracut ip= value on ':' while keeping [bracketed] IPv6 fields whole; the
@@ -69,14 +73,16 @@ is_ipv4() {
 	esac
 	_o=$(echo "$1" | tr . ' ')
 	set -- $_o
-	[ $# -eq 4 ]
+	[ $# -eq 4 ] || return 1
+	for _o; do
+		case $_o in 0 | [1-9] | [1-9][0-9] | 1[0-9][0-9] | 2[0-4][0-9] | 25[0-5]) ;; *) return 1 ;; esac
+	done
 }
 
 # mask_to_prefix accepts a dotted netmask or a prefix length and prints the prefix length.
 mask_to_prefix() {
 	case $1 in
-	*.*) ;;
-	*)
+	[0-9] | [12][0-9] | 3[0-2])
 		printf '%s' "$1"
 		return
 		;;
@@ -112,8 +118,10 @@ parse_ip() {
 		auto6 | either6) IP_MODE=auto6 ;;
 		*)
 			if is_ipv4 "$F1"; then
+				# EL6's loader needs netmask= beside a bare address; without one, nothing is set up.
 				IP_MODE=static4 IP_ADDR=$F1
-				IP_PREFIX=$(mask_to_prefix "$(cmdline_get netmask)") || IP_PREFIX=
+				IP_PREFIX=$(mask_to_prefix "$(cmdline_get netmask)") && [ -n "$IP_PREFIX" ] ||
+					IP_MODE=unknown IP_PREFIX=
 				IP_GW=$(cmdline_get gateway)
 				IP_DNS=$(cmdline_get dns | tr , ' ')
 			fi
@@ -140,6 +148,10 @@ parse_ip() {
 			*:*)
 				IP_MODE=static6
 				[ -n "$IP_PREFIX" ] || IP_PREFIX=64
+				case $IP_PREFIX in
+				[0-9] | [1-9][0-9] | 1[01][0-9] | 12[0-8]) ;;
+				*) IP_MODE=unknown ;;
+				esac
 				;;
 			*)
 				is_ipv4 "$IP_ADDR" && IP_MODE=static4
