@@ -510,7 +510,53 @@ func TestImportNameOwnedByConfig(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "declared in the config file") {
 		t.Fatalf("store check: err %v", err)
 	}
-	// The tree is in place; once the name is free, rerunning registers it.
+
+	// The tree is in place and the journal says so: once the file gives
+	// the name up, rerunning the import only registers it.
+	if _, err := os.Stat(filepath.Join(e.data, "distros", "owned", ".treeinfo")); err != nil {
+		t.Fatalf("tree not in place: %v", err)
+	}
+	cfg := e.in.Config().Path
+	if err := os.WriteFile(cfg, []byte("server:\n  data_dir: data\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.in.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	im.Config = e.in.Config()
+	res, err := im.Import(context.Background(), distro.Request{Name: "owned", Release: "rhel9", Source: tr.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Copied != 0 || res.Resumed != len(tr.files) {
+		t.Errorf("copied %d, resumed %d: a placed tree is registered, not copied again", res.Copied, res.Resumed)
+	}
+	e.checkServed(t, "owned", tr)
+}
+
+// Two imports of one name at once: the second is refused, and the first
+// finishes unharmed.
+func TestImportConcurrentSameName(t *testing.T) {
+	tr := makeTree(t, true, "")
+	e := newEnv(t)
+	im := e.importer()
+	var second error
+	im.AfterFile = func(string) error {
+		if second == nil {
+			_, second = e.importer().Import(context.Background(), distro.Request{Name: "centos7.2", Source: tr.dir})
+			if second == nil {
+				second = errors.New("the second import succeeded")
+			}
+		}
+		return nil
+	}
+	if _, err := im.Import(context.Background(), distro.Request{Name: "centos7.2", Source: tr.dir}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(second.Error(), "another import of this name is running") {
+		t.Errorf("second import: %v", second)
+	}
+	e.checkServed(t, "centos7.2", tr)
 }
 
 func TestImportBadNameAndExisting(t *testing.T) {
