@@ -25,7 +25,7 @@ type committer struct {
 
 type pending struct {
 	op   store.LeaseOp
-	done chan result
+	done func(result)
 }
 
 type result struct {
@@ -33,20 +33,33 @@ type result struct {
 	err error // the whole batch failed: nothing was committed
 }
 
-func newCommitter(st store.Store, window time.Duration, max int) *committer {
-	return &committer{store: st, in: make(chan *pending, max), window: window, max: max}
+// newCommitter makes a committer that batches up to max ops, with room
+// for queue ops waiting for the next batch.
+func newCommitter(st store.Store, window time.Duration, max, queue int) *committer {
+	return &committer{store: st, in: make(chan *pending, queue), window: window, max: max}
 }
 
-// submit queues op and waits until its batch is committed.
-func (c *committer) submit(ctx context.Context, op store.LeaseOp) (store.LeaseResult, error) {
-	p := &pending{op: op, done: make(chan result, 1)}
+// enqueue hands op to the committer; done runs on the committer's goroutine
+// once the op's batch is committed (or failed), and must be quick: it
+// sends the reply. Workers therefore never wait for an fsync, so the
+// number of leases in flight is bounded by the queue, not by the number
+// of workers. enqueue blocks while the queue is full, which backs up into
+// the packet queue, where packets are dropped and counted.
+func (c *committer) enqueue(ctx context.Context, op store.LeaseOp, done func(store.LeaseResult, error)) {
+	p := &pending{op: op, done: func(r result) { done(r.res, r.err) }}
 	select {
 	case c.in <- p:
 	case <-ctx.Done():
-		return store.LeaseResult{}, ctx.Err()
+		done(store.LeaseResult{}, ctx.Err())
 	}
+}
+
+// submit is enqueue that waits for the result.
+func (c *committer) submit(ctx context.Context, op store.LeaseOp) (store.LeaseResult, error) {
+	ch := make(chan result, 1)
+	c.enqueue(ctx, op, func(res store.LeaseResult, err error) { ch <- result{res, err} })
 	select {
-	case r := <-p.done:
+	case r := <-ch:
 		return r.res, r.err
 	case <-ctx.Done():
 		// The batch may still commit; the client will retry and get
@@ -93,7 +106,7 @@ func (c *committer) run(ctx context.Context) {
 			if err == nil {
 				r.res = res[i]
 			}
-			p.done <- r
+			p.done(r)
 		}
 	}
 }

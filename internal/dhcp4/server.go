@@ -90,7 +90,8 @@ type Server struct {
 	offerHold    time.Duration // how long an OFFER holds its address
 	declineHold  time.Duration // how long a DECLINEd address is quarantined
 	commitWindow time.Duration
-	commitMax    int
+	commitMax    int // ops per transaction
+	commitQueue  int // ops waiting for a transaction
 
 	received, dropped, malformed, replies, naks atomic.Uint64
 	commit                                      atomic.Pointer[committer]
@@ -114,7 +115,7 @@ func New(o Options) (*Server, error) {
 	return &Server{
 		opt: o, log: o.Log.With("proto", "dhcp4"), ready: make(chan struct{}),
 		offerHold: 30 * time.Second, declineHold: 10 * time.Minute,
-		commitWindow: time.Millisecond, commitMax: 256,
+		commitWindow: time.Millisecond, commitMax: 512, commitQueue: 4096,
 	}, nil
 }
 
@@ -159,6 +160,8 @@ type job struct {
 	port int
 	data []byte
 	src  netip.AddrPort
+	// pending, when set, counts lease commits still to finish (tests).
+	pending *sync.WaitGroup
 }
 
 // Serve runs the server until ctx is done. With DHCP disabled it only
@@ -174,7 +177,6 @@ func (s *Server) Serve(ctx context.Context) error {
 		return nil
 	}
 	d := cfg.DHCP
-	proxy := d.Mode == "proxy"
 	var conns []*net.UDPConn
 	closeAll := func() {
 		for _, c := range conns {
@@ -193,10 +195,10 @@ func (s *Server) Serve(ctx context.Context) error {
 			closeAll()
 			return fmt.Errorf("dhcp4: %w", err)
 		}
-		ports := []int{serverPort}
-		if proxy {
-			ports = append(ports, pxePort)
-		}
+		// 4011 in both modes: a reply that says "PXEClient" makes UEFI
+		// firmware (EDK2's BINL offer) ask the boot server on 4011 before
+		// it loads anything, even from a full DHCP server.
+		ports := []int{serverPort, pxePort}
 		for _, port := range ports {
 			c, err := listenUDP(ctx, name, port)
 			if err != nil {
@@ -213,7 +215,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	queue := make(chan job, workers*16)
 	commitCtx, stopCommit := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopCommit()
-	c := newCommitter(s.opt.Store, s.commitWindow, s.commitMax)
+	c := newCommitter(s.opt.Store, s.commitWindow, s.commitMax, s.commitQueue)
 	s.commit.Store(c)
 	var cwg sync.WaitGroup
 	cwg.Add(1)
@@ -229,6 +231,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		go func() {
 			defer wwg.Done()
 			for j := range queue {
+				if ctx.Err() != nil {
+					continue // shutting down: drain without answering
+				}
 				s.handle(commitCtx, j)
 			}
 		}()
@@ -367,7 +372,20 @@ func (s *Server) reservation(ctx context.Context, mac string, sub *subnet) (host
 	return rec.Name, netip.Addr{}, nil
 }
 
-// full is full-server mode: addresses and boot options.
+// lease hands op to the group commit; then runs once it is durable (or
+// failed). j.pending, when set, lets tests wait for that.
+func (s *Server) lease(ctx context.Context, j job, op store.LeaseOp, then func(store.LeaseResult, error)) {
+	if j.pending != nil {
+		j.pending.Add(1)
+		orig := then
+		then = func(r store.LeaseResult, err error) { defer j.pending.Done(); orig(r, err) }
+	}
+	s.committer().enqueue(ctx, op, then)
+}
+
+// full is full-server mode: addresses and boot options. Everything that
+// does not depend on the lease (the store lookup, the boot decision) is
+// done here; the reply itself is built and sent once the lease is durable.
 func (s *Server) full(ctx context.Context, j job, req *dhcpv4.DHCPv4, f boot.Facts, v *view) {
 	mt := req.MessageType()
 	log := s.log.With("mac", f.MAC, "xid", req.TransactionID.String(), "type", mt.String())
@@ -394,6 +412,22 @@ func (s *Server) full(ctx context.Context, j job, req *dhcpv4.DHCPv4, f boot.Fac
 	}
 	requested, _ := addr4(req.RequestedIPAddress())
 	ev := Event{MAC: f.MAC, Host: host, Relay: f.Relay}
+	// reply finishes an OFFER or ACK for addr.
+	reply := func(mt dhcpv4.MessageType, addr netip.Addr, p boot.Plan) {
+		r := newReply(req, mt, j.link.local)
+		r.YourIPAddr = addr.AsSlice()
+		if ci, ok := addr4(req.ClientIPAddr); ok && mt == dhcpv4.MessageTypeAck {
+			r.ClientIPAddr = ci.AsSlice()
+		}
+		addNetwork(r, sub, host, sub.lease)
+		if addBoot(r, req, f, p, j.link.local, false) {
+			ev.BootFile = p.BootFile
+		}
+		if ev.Host == "" {
+			ev.Host = p.Host
+		}
+		s.send(j, r, replyAddr(req, false))
+	}
 
 	switch mt {
 	case dhcpv4.MessageTypeDiscover:
@@ -403,28 +437,16 @@ func (s *Server) full(ctx context.Context, j job, req *dhcpv4.DHCPv4, f boot.Fac
 		if resv.IsValid() {
 			op.Addr, op.Reserved = resv, true
 		}
-		res, err := s.committer().submit(ctx, op)
-		if err != nil {
-			log.Warn("lease commit failed: no offer", "err", err)
-			return
-		}
-		if res.Err != nil {
-			log.Warn("no offer", "err", res.Err)
-			return
-		}
-		r := newReply(req, dhcpv4.MessageTypeOffer, j.link.local)
-		r.YourIPAddr = res.Lease.Addr.AsSlice()
-		addNetwork(r, sub, host, sub.lease)
 		p := s.plan(ctx, f)
-		if addBoot(r, req, f, p, j.link.local, false) {
-			ev.BootFile = p.BootFile
-		}
-		if ev.Host == "" {
-			ev.Host = p.Host
-		}
-		s.send(j, r, replyAddr(req, false))
-		ev.Kind, ev.IP = EventOffer, res.Lease.Addr
-		s.emit(ev)
+		s.lease(ctx, j, op, func(res store.LeaseResult, err error) {
+			if err = errors.Join(err, res.Err); err != nil {
+				log.Warn("no offer", "err", err)
+				return
+			}
+			reply(dhcpv4.MessageTypeOffer, res.Lease.Addr, p)
+			ev.Kind, ev.IP = EventOffer, res.Lease.Addr
+			s.emit(ev)
+		})
 
 	case dhcpv4.MessageTypeRequest:
 		if sid, ok := addr4(req.ServerIdentifier()); ok && sid != j.link.local {
@@ -461,34 +483,23 @@ func (s *Server) full(ctx context.Context, j job, req *dhcpv4.DHCPv4, f boot.Fac
 			return
 		}
 		op.Kind, op.Addr, op.Until, op.Reserved = store.LeaseBind, want, now.Add(sub.lease), resv.IsValid()
-		res, err := s.committer().submit(ctx, op)
-		if err != nil {
-			log.Warn("lease commit failed: no ACK", "err", err)
-			return
-		}
-		if res.Err != nil {
-			nak(res.Err.Error())
-			return
-		}
-		r := newReply(req, dhcpv4.MessageTypeAck, j.link.local)
-		r.YourIPAddr = want.AsSlice()
-		if ci, ok := addr4(req.ClientIPAddr); ok {
-			r.ClientIPAddr = ci.AsSlice()
-		}
-		addNetwork(r, sub, host, sub.lease)
 		p := s.plan(ctx, f)
-		if addBoot(r, req, f, p, j.link.local, false) {
-			ev.BootFile = p.BootFile
-		}
-		if ev.Host == "" {
-			ev.Host = p.Host
-		}
-		s.send(j, r, replyAddr(req, false))
-		ev.Kind = EventAck
-		s.emit(ev)
+		s.lease(ctx, j, op, func(res store.LeaseResult, err error) {
+			if err != nil {
+				log.Warn("lease commit failed: no ACK", "err", err)
+				return
+			}
+			if res.Err != nil {
+				nak(res.Err.Error())
+				return
+			}
+			reply(dhcpv4.MessageTypeAck, want, p)
+			ev.Kind = EventAck
+			s.emit(ev)
+		})
 
 	case dhcpv4.MessageTypeRelease, dhcpv4.MessageTypeDecline:
-		op.Kind, op.Addr, ev.Kind = store.LeaseRelease, netip.Addr{}, EventRelease
+		op.Kind, ev.Kind = store.LeaseRelease, EventRelease
 		op.Addr, _ = addr4(req.ClientIPAddr)
 		if mt == dhcpv4.MessageTypeDecline {
 			op.Kind, op.Addr, op.Until, ev.Kind = store.LeaseDecline, requested, now.Add(s.declineHold), EventDecline
@@ -497,15 +508,16 @@ func (s *Server) full(ctx context.Context, j job, req *dhcpv4.DHCPv4, f boot.Fac
 			return
 		}
 		ev.IP = op.Addr
-		res, err := s.committer().submit(ctx, op)
-		if err != nil || res.Err != nil {
-			log.Info("lease not given back", "addr", op.Addr, "err", errors.Join(err, res.Err))
-			return
-		}
-		if mt == dhcpv4.MessageTypeDecline {
-			log.Warn("address declined: another machine uses it; quarantined", "addr", op.Addr, "until", op.Until)
-		}
-		s.emit(ev)
+		s.lease(ctx, j, op, func(res store.LeaseResult, err error) {
+			if err = errors.Join(err, res.Err); err != nil {
+				log.Info("lease not given back", "addr", op.Addr, "err", err)
+				return
+			}
+			if mt == dhcpv4.MessageTypeDecline {
+				log.Warn("address declined: another machine uses it; quarantined", "addr", op.Addr, "until", op.Until)
+			}
+			s.emit(ev)
+		})
 
 	case dhcpv4.MessageTypeInform:
 		ci, ok := addr4(req.ClientIPAddr)

@@ -144,7 +144,7 @@ func newHarness(t *testing.T, st store.Store, mode string) *harness {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := newCommitter(st, s.commitWindow, s.commitMax)
+	c := newCommitter(st, s.commitWindow, s.commitMax, s.commitQueue)
 	s.commit.Store(c)
 	done := make(chan struct{})
 	go func() { c.run(ctx); close(done) }()
@@ -156,8 +156,10 @@ func newHarness(t *testing.T, st store.Store, mode string) *harness {
 // do hands one request to the server as if it arrived on port.
 func (h *harness) do(p *dhcpv4.DHCPv4, port int) []sent {
 	h.t.Helper()
+	var wg sync.WaitGroup
 	h.s.handle(context.Background(), job{link: h.link, conn: h.rec, port: port, data: p.ToBytes(),
-		src: netip.MustParseAddrPort("0.0.0.0:68")})
+		src: netip.MustParseAddrPort("0.0.0.0:68"), pending: &wg})
+	wg.Wait()
 	return h.rec.take()
 }
 
@@ -470,7 +472,7 @@ func TestProxy(t *testing.T) {
 	// The boot-server request on 4011: unicast from the client's new address.
 	bs := packet(t, "52:54:00:00:01:10", dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest), dhcpv4.WithClientIP(net.IPv4(192, 0, 2, 57)),
 		dhcpv4.WithOption(vcUEFI), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64)))
-	h.s.handle(context.Background(), job{link: h.link, conn: h.rec, port: pxePort, data: bs.ToBytes(), src: netip.MustParseAddrPort("192.0.2.57:4011")})
+	h.s.handle(context.Background(), job{link: h.link, conn: h.rec, port: pxePort, data: bs.ToBytes(), src: netip.MustParseAddrPort("192.0.2.57:4011")}) // no lease: answered at once
 	out := h.rec.take()
 	if len(out) != 1 || out[0].to.String() != "192.0.2.57:4011" || out[0].p.MessageType() != dhcpv4.MessageTypeAck ||
 		out[0].p.BootFileName != "ipxe.efi" || !out[0].p.YourIPAddr.IsUnspecified() {
@@ -491,7 +493,7 @@ func TestGroupCommit(t *testing.T) {
 	defer st.Close()
 	h := newHarness(t, st, "server")
 	h.s.commitWindow = 20 * time.Millisecond // generous, so the batching is not at the scheduler's mercy
-	c := newCommitter(st, h.s.commitWindow, 256)
+	c := newCommitter(st, h.s.commitWindow, 256, 1024)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go c.run(ctx)
@@ -505,7 +507,9 @@ func TestGroupCommit(t *testing.T) {
 			defer wg.Done()
 			rec := &recorder{}
 			run := func(p *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
-				h.s.handle(context.Background(), job{link: h.link, conn: rec, port: serverPort, data: p.ToBytes()})
+				var wg sync.WaitGroup
+				h.s.handle(context.Background(), job{link: h.link, conn: rec, port: serverPort, data: p.ToBytes(), pending: &wg})
+				wg.Wait()
 				out := rec.take()
 				if len(out) != 1 {
 					return nil
@@ -580,7 +584,7 @@ func TestStoreFailureMeansSilence(t *testing.T) {
 	cfg := h.s.opt.Config()
 	h.s.opt.Store = storetest.Broken{}
 	h.s.opt.Booter = &boot.Booter{Store: storetest.Broken{}, Config: func() *inventory.Config { return cfg }}
-	c := newCommitter(storetest.Broken{}, time.Millisecond, 8)
+	c := newCommitter(storetest.Broken{}, time.Millisecond, 8, 8)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go c.run(ctx)

@@ -182,7 +182,8 @@ func (s *SQL) CommitLeases(ctx context.Context, ops []LeaseOp) ([]LeaseResult, e
 			}
 		}
 		res = make([]LeaseResult, len(ops))
-		err = s.tx(ctx, func(tx *sql.Tx) error {
+		err = s.tx(ctx, func(stx *sql.Tx) error {
+			tx := &leaseTx{tx: stx, stmts: map[string]*sql.Stmt{}, next: map[[2]int64]int64{}}
 			// Write first: SQLite then takes the write lock before it has a
 			// read snapshot, so a concurrent writer makes it wait
 			// (busy_timeout) instead of failing at the first INSERT with
@@ -209,12 +210,67 @@ func (s *SQL) CommitLeases(ctx context.Context, ops []LeaseOp) ([]LeaseResult, e
 	return res, nil
 }
 
+// leaseTx is a lease transaction that prepares each statement once: a
+// batch runs the same few statements hundreds of times, and re-preparing
+// them per call would cost more than the work itself.
+type leaseTx struct {
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+	// reserved maps address -> host for every host address, read once per
+	// batch (nil until first needed).
+	reserved map[string]string
+	// next is, per pool, the lowest address above every one used so far.
+	next map[[2]int64]int64
+}
+
+type rowScanner interface{ Scan(...any) error }
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+func (l *leaseTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := l.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := l.tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	l.stmts[q] = st // closed with the transaction
+	return st, nil
+}
+
+func (l *leaseTx) QueryRowContext(ctx context.Context, q string, args ...any) rowScanner {
+	st, err := l.stmt(ctx, q)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (l *leaseTx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := l.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (l *leaseTx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, err := l.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
 func isLeaseErr(err error) bool {
 	return errors.Is(err, ErrNoAddress) || errors.Is(err, ErrAddressTaken) ||
 		errors.Is(err, ErrNotInPool) || errors.Is(err, ErrNotFound)
 }
 
-func (s *SQL) applyLease(ctx context.Context, tx *sql.Tx, op *LeaseOp) (Lease, error) {
+func (s *SQL) applyLease(ctx context.Context, tx *leaseTx, op *LeaseOp) (Lease, error) {
 	switch op.Kind {
 	case LeaseOffer:
 		return s.offer(ctx, tx, op)
@@ -222,14 +278,14 @@ func (s *SQL) applyLease(ctx context.Context, tx *sql.Tx, op *LeaseOp) (Lease, e
 		if !op.Reserved && !op.InPool(op.Addr) {
 			return Lease{}, fmt.Errorf("bind %s: %w", op.Addr, ErrNotInPool)
 		}
-		return s.claim(ctx, tx, op, op.Addr, LeaseBound)
+		return s.claim(ctx, tx, op, op.Addr, LeaseBound, false)
 	case LeaseRelease, LeaseDecline:
 		return s.giveBack(ctx, tx, op)
 	}
 	return Lease{}, fmt.Errorf("lease op %d: unknown kind", op.Kind)
 }
 
-func (s *SQL) leaseAt(ctx context.Context, tx *sql.Tx, num int64) (*Lease, error) {
+func (s *SQL) leaseAt(ctx context.Context, tx *leaseTx, num int64) (*Lease, error) {
 	l, err := scanLease(tx.QueryRowContext(ctx, s.rebind(`SELECT `+leaseCols+` FROM leases WHERE num = ?`), num))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -242,21 +298,36 @@ func (s *SQL) leaseAt(ctx context.Context, tx *sql.Tx, num int64) (*Lease, error
 
 // reservedForOther reports whether a is some other host's reservation, which
 // the pool must never hand out.
-func (s *SQL) reservedForOther(ctx context.Context, tx *sql.Tx, a netip.Addr, host string) (bool, error) {
-	var owner string
-	err := tx.QueryRowContext(ctx, s.rebind(`SELECT host FROM host_addrs WHERE addr = ?`), a.String()).Scan(&owner)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
+func (s *SQL) reservedForOther(ctx context.Context, tx *leaseTx, a netip.Addr, host string) (bool, error) {
+	if tx.reserved == nil {
+		rows, err := tx.QueryContext(ctx, `SELECT addr, host FROM host_addrs`)
+		if err != nil {
+			return false, err
+		}
+		m := map[string]string{}
+		for rows.Next() {
+			var addr, h string
+			if err := rows.Scan(&addr, &h); err != nil {
+				rows.Close()
+				return false, err
+			}
+			m[addr] = h
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return false, err
+		}
+		tx.reserved = m
 	}
-	if err != nil {
-		return false, err
-	}
-	return owner != host, nil
+	owner, ok := tx.reserved[a.String()]
+	return ok && owner != host, nil
 }
 
 // claim gives address a to the op's client in the given state, if it is
-// free, expired or already the client's.
-func (s *SQL) claim(ctx context.Context, tx *sql.Tx, op *LeaseOp, a netip.Addr, state string) (Lease, error) {
+// free, expired or already the client's. Each write re-checks its
+// condition, so a concurrent server cannot slip in between a read and a
+// write. fresh says a is probably unused, so the insert is tried first.
+func (s *SQL) claim(ctx context.Context, tx *leaseTx, op *LeaseOp, a netip.Addr, state string, fresh bool) (Lease, error) {
 	if !op.Reserved {
 		other, err := s.reservedForOther(ctx, tx, a, op.Host)
 		if err != nil {
@@ -269,95 +340,130 @@ func (s *SQL) claim(ctx context.Context, tx *sql.Tx, op *LeaseOp, a netip.Addr, 
 	num := AddrNum(a)
 	now := op.Now.UnixMilli()
 	want := Lease{Addr: a, MAC: op.MAC, ClientID: op.ClientID, Host: op.Host, State: state, Expires: op.Until, UpdatedAt: time.UnixMilli(now)}
-	for try := 0; try < 4; try++ {
+	if state == LeaseOffered && !fresh {
 		cur, err := s.leaseAt(ctx, tx, num)
 		if err != nil {
 			return Lease{}, err
 		}
-		if cur == nil {
-			r, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO leases (addr, num, mac, client_id, host, state, expires, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (num) DO NOTHING`),
-				a.String(), num, op.MAC, op.ClientID, op.Host, state, op.Until.UnixMilli(), now)
+		if cur != nil && op.Owns(cur) && cur.State == LeaseBound && !cur.Expires.Before(op.Until) {
+			return *cur, nil // an offer never shortens a bound lease
+		}
+	}
+	insert := func() (bool, error) {
+		r, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO leases (addr, num, mac, client_id, host, state, expires, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (num) DO NOTHING`),
+			a.String(), num, op.MAC, op.ClientID, op.Host, state, op.Until.UnixMilli(), now)
+		if err != nil {
+			return false, err
+		}
+		n, _ := r.RowsAffected()
+		return n == 1, nil
+	}
+	// Take the row over if it is the client's or has expired (a declined
+	// row has no MAC, so only its expiry frees it).
+	update := func() (bool, error) {
+		r, err := tx.ExecContext(ctx, s.rebind(`UPDATE leases SET mac = ?, client_id = ?, host = ?, state = ?, expires = ?, updated_at = ?
+			WHERE num = ? AND (mac = ? OR (client_id <> '' AND client_id = ?) OR expires <= ?)`),
+			op.MAC, op.ClientID, op.Host, state, op.Until.UnixMilli(), now,
+			num, op.MAC, op.ClientID, now)
+		if err != nil {
+			return false, err
+		}
+		n, _ := r.RowsAffected()
+		return n == 1, nil
+	}
+	steps := []func() (bool, error){update, insert}
+	if fresh {
+		steps = []func() (bool, error){insert, update}
+	}
+	for try := 0; try < 3; try++ {
+		for _, step := range steps {
+			ok, err := step()
 			if err != nil {
 				return Lease{}, err
 			}
-			if n, _ := r.RowsAffected(); n == 1 {
+			if ok {
 				return want, nil
 			}
-			continue // another server inserted it first: look again
 		}
-		mine := op.Owns(cur) && cur.State != LeaseDeclined
-		if !mine && cur.Active(op.Now) {
-			return Lease{}, fmt.Errorf("%s is held by %s until %s: %w", a, cur.MAC, cur.Expires.UTC().Format(time.RFC3339), ErrAddressTaken)
-		}
-		if mine && state == LeaseOffered && cur.State == LeaseBound && !cur.Expires.Before(op.Until) {
-			return *cur, nil // an offer never shortens a bound lease
-		}
-		// Write only if the row is still what was read.
-		r, err := tx.ExecContext(ctx, s.rebind(`UPDATE leases SET mac = ?, client_id = ?, host = ?, state = ?, expires = ?, updated_at = ?
-			WHERE num = ? AND mac = ? AND client_id = ? AND state = ? AND expires = ?`),
-			op.MAC, op.ClientID, op.Host, state, op.Until.UnixMilli(), now,
-			num, cur.MAC, cur.ClientID, cur.State, cur.Expires.UnixMilli())
+		// The row exists and is not ours to take: say whose it is.
+		cur, err := s.leaseAt(ctx, tx, num)
 		if err != nil {
 			return Lease{}, err
 		}
-		if n, _ := r.RowsAffected(); n == 1 {
-			return want, nil
+		if cur != nil && cur.Active(op.Now) && !(op.Owns(cur) && cur.State != LeaseDeclined) {
+			return Lease{}, fmt.Errorf("%s is held by %s until %s: %w", a, cur.MAC, cur.Expires.UTC().Format(time.RFC3339), ErrAddressTaken)
 		}
+		// It changed between our statements (another server): again.
 	}
 	return Lease{}, fmt.Errorf("%s: changed under us repeatedly: %w", a, ErrAddressTaken)
 }
 
 // offer chooses an address. The order keeps addresses stable: a client that
 // comes back (a reinstall, Anaconda's second DHCP) gets what it had.
-func (s *SQL) offer(ctx context.Context, tx *sql.Tx, op *LeaseOp) (Lease, error) {
+func (s *SQL) offer(ctx context.Context, tx *leaseTx, op *LeaseOp) (Lease, error) {
 	if op.Reserved {
-		return s.claim(ctx, tx, op, op.Addr, LeaseOffered)
+		return s.claim(ctx, tx, op, op.Addr, LeaseOffered, false)
 	}
 	if !op.PoolFirst.IsValid() {
 		return Lease{}, ErrNoAddress
 	}
 	lo, hi := AddrNum(op.PoolFirst), AddrNum(op.PoolLast)
-	try := func(a netip.Addr) (Lease, bool, error) {
-		l, err := s.claim(ctx, tx, op, a, LeaseOffered)
+	try := func(a netip.Addr, fresh bool) (Lease, bool, error) {
+		l, err := s.claim(ctx, tx, op, a, LeaseOffered, fresh)
 		if errors.Is(err, ErrAddressTaken) {
 			return l, false, nil
 		}
 		return l, err == nil, err
 	}
-	// 1. The client's previous address in this pool.
-	var prev string
-	err := tx.QueryRowContext(ctx, s.rebind(`SELECT addr FROM leases WHERE num BETWEEN ? AND ? AND state <> ?
-		AND (mac = ? OR (client_id <> '' AND client_id = ?)) ORDER BY updated_at DESC LIMIT 1`),
-		lo, hi, LeaseDeclined, op.MAC, op.ClientID).Scan(&prev)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return Lease{}, err
-	}
-	if a, perr := netip.ParseAddr(prev); err == nil && perr == nil {
-		if l, ok, err := try(a); ok || err != nil {
+	// 1. The client's previous address in this pool. "+num" keeps the
+	// planner on the mac / client_id index instead of scanning the pool.
+	prevQ := []struct{ col, val string }{{"mac", op.MAC}, {"client_id", op.ClientID}}
+	for _, pq := range prevQ {
+		if pq.val == "" {
+			continue
+		}
+		var prev int64
+		err := tx.QueryRowContext(ctx, s.rebind(`SELECT num FROM leases WHERE `+pq.col+` = ? AND +num BETWEEN ? AND ? AND state <> ?
+			ORDER BY updated_at DESC LIMIT 1`), pq.val, lo, hi, LeaseDeclined).Scan(&prev)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return Lease{}, err
+		}
+		if l, ok, err := try(NumAddr(prev), false); ok || err != nil {
 			return l, err
 		}
 	}
 	// 2. The address it asked for.
 	if op.Addr.IsValid() && op.InPool(op.Addr) {
-		if l, ok, err := try(op.Addr); ok || err != nil {
+		if l, ok, err := try(op.Addr, false); ok || err != nil {
 			return l, err
 		}
 	}
-	// 3. An address never used: above the highest one handed out so far.
-	var max sql.NullInt64
-	if err := tx.QueryRowContext(ctx, s.rebind(`SELECT MAX(num) FROM leases WHERE num BETWEEN ? AND ?`), lo, hi).Scan(&max); err != nil {
-		return Lease{}, err
-	}
-	next := lo
-	if max.Valid {
-		next = max.Int64 + 1
+	// 3. An address never used: above the highest one handed out so far
+	// (looked up once per batch, then counted on).
+	pool := [2]int64{lo, hi}
+	next, known := tx.next[pool]
+	if !known {
+		var max sql.NullInt64
+		if err := tx.QueryRowContext(ctx, s.rebind(`SELECT MAX(num) FROM leases WHERE num BETWEEN ? AND ?`), lo, hi).Scan(&max); err != nil {
+			return Lease{}, err
+		}
+		next = lo
+		if max.Valid {
+			next = max.Int64 + 1
+		}
 	}
 	for ; next <= hi; next++ {
-		if l, ok, err := try(NumAddr(next)); ok || err != nil {
+		l, ok, err := try(NumAddr(next), true)
+		if ok || err != nil {
+			tx.next[pool] = next + 1
 			return l, err
 		}
 	}
+	tx.next[pool] = next
 	// 4. The address that expired longest ago.
 	rows, err := tx.QueryContext(ctx, s.rebind(`SELECT num FROM leases WHERE num BETWEEN ? AND ? AND expires <= ? ORDER BY expires LIMIT 16`),
 		lo, hi, op.Now.UnixMilli())
@@ -378,7 +484,7 @@ func (s *SQL) offer(ctx context.Context, tx *sql.Tx, op *LeaseOp) (Lease, error)
 		return Lease{}, err
 	}
 	for _, n := range cands {
-		if l, ok, err := try(NumAddr(n)); ok || err != nil {
+		if l, ok, err := try(NumAddr(n), false); ok || err != nil {
 			return l, err
 		}
 	}
@@ -398,7 +504,7 @@ func (s *SQL) offer(ctx context.Context, tx *sql.Tx, op *LeaseOp) (Lease, error)
 		if !gap.Valid {
 			break
 		}
-		if l, ok, err := try(NumAddr(gap.Int64)); ok || err != nil {
+		if l, ok, err := try(NumAddr(gap.Int64), false); ok || err != nil {
 			return l, err
 		}
 		from = gap.Int64 + 1
@@ -408,7 +514,7 @@ func (s *SQL) offer(ctx context.Context, tx *sql.Tx, op *LeaseOp) (Lease, error)
 
 // giveBack releases or declines an address, but only for the client that
 // holds it: a forged RELEASE must not free someone else's address.
-func (s *SQL) giveBack(ctx context.Context, tx *sql.Tx, op *LeaseOp) (Lease, error) {
+func (s *SQL) giveBack(ctx context.Context, tx *leaseTx, op *LeaseOp) (Lease, error) {
 	num := AddrNum(op.Addr)
 	cur, err := s.leaseAt(ctx, tx, num)
 	if err != nil {
