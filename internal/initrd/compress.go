@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -159,7 +160,10 @@ func (f *framer) Read(p []byte) (int, error) {
 		if f.done {
 			return 0, io.EOF
 		}
-		if f.err = f.step(f); f.err != nil && len(f.out) == 0 {
+		// On an error nothing of the bad element is passed on, so that the framer's error, which
+		// says what was wrong, is the one reported rather than the decoder's.
+		if f.err = f.step(f); f.err != nil {
+			f.out = nil
 			return 0, f.err
 		}
 	}
@@ -511,11 +515,11 @@ func lz4Step() func(*framer) error {
 // output, each prefixed by its compressed size. The format has no end mark; like the kernel, a
 // zero size (padding), the end of input, or fewer than four bytes end it.
 type lz4Legacy struct {
-	src      *bufio.Reader
-	started  bool
-	done     bool
-	in, buf  []byte
-	out      []byte
+	src     *bufio.Reader
+	started bool
+	done    bool
+	in, buf []byte
+	out     []byte
 }
 
 func (l *lz4Legacy) Read(p []byte) (int, error) {
@@ -588,6 +592,8 @@ func compress(w io.Writer, c Compression, data []byte) error {
 		if err != nil {
 			return err
 		}
+		// This gzip writes the zero time.Time as a garbage timestamp; the epoch is stored as 0.
+		zw.ModTime = time.Unix(0, 0)
 		if _, err := zw.Write(data); err != nil {
 			return err
 		}

@@ -123,6 +123,11 @@ func Extract(ctx context.Context, r io.Reader, dir string, opts ExtractOptions) 
 				return st, fmt.Errorf("extract %s: %w", name, err)
 			}
 		}
+		if !h.Mode.IsDir() {
+			if err := lutimes(target, h.Mtime); err != nil {
+				return st, fmt.Errorf("extract %s: %w", name, err)
+			}
+		}
 		st.Entries++
 		if opts.Progress != nil && time.Since(last) > time.Second {
 			opts.Progress(st.Entries, st.Bytes)
@@ -233,11 +238,7 @@ func writeFile(rd *Reader, h *Header, target string, links map[[3]uint32]string,
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return n, err
-	}
-	t := time.Unix(h.Mtime, 0)
-	return n, os.Chtimes(target, t, t)
+	return n, err
 }
 
 // linkEscapes reports whether a relative symlink target, followed from name's directory, climbs

@@ -68,7 +68,7 @@ type Reader struct {
 }
 
 type segment struct {
-	idx     int // in Reader.segs
+	idx     int           // in Reader.segs
 	r       *bufio.Reader // the cpio stream: src itself for an uncompressed segment
 	pos     int64         // offset in the cpio stream, for newc's 4-byte alignment
 	close   func()
@@ -129,9 +129,8 @@ func (r *Reader) Next() (*Header, error) {
 	h, err := r.next()
 	if err != nil {
 		if r.seg != nil {
-			if err != io.EOF {
-				err = fmt.Errorf("%s: %w", r.info(), truncated(err))
-			}
+			// Inside a segment even a clean io.EOF means the input stopped mid-record.
+			err = fmt.Errorf("%s: %w", r.info(), truncated(err))
 			r.seg.close()
 			r.seg = nil
 		}
