@@ -47,6 +47,10 @@
 //     broadcast otherwise. Option 82 is echoed verbatim. There is no ping
 //     check before an offer: it costs iPXE about 13 s per boot.
 //
+//   - Reservations come from an in-memory index of the store's hosts (MAC ->
+//     host, IPv4 address), rebuilt on a config reload and at most every few
+//     seconds otherwise, so a packet costs no store query for them.
+//
 // The interfaces, their addresses and the mode's sockets are read when Serve
 // starts; subnets, options and reservations follow config reloads.
 package dhcp4

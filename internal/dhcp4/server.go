@@ -95,6 +95,8 @@ type Server struct {
 
 	received, dropped, malformed, replies, naks atomic.Uint64
 	commit                                      atomic.Pointer[committer]
+	hosts                                       atomic.Pointer[hostIndex]
+	hostsMu                                     sync.Mutex // one index refresh at a time
 }
 
 // view is the config in force and what is derived from it, rebuilt when
@@ -356,20 +358,78 @@ func (s *Server) send(j job, r *dhcpv4.DHCPv4, dst netip.AddrPort) {
 	s.replies.Add(1)
 }
 
+// hostRefresh bounds how stale the in-memory host index may get. A config
+// reload replaces it at once; a host added through the API waits at most
+// this long for its reservation.
+const hostRefresh = 5 * time.Second
+
+// hostIndex maps MACs to inventory hosts, so that a packet costs no store
+// query to learn its reservation (modernc SQLite parses every statement,
+// and a boot storm is thousands of packets a second).
+type hostIndex struct {
+	cfg   *inventory.Config
+	at    time.Time
+	byMAC map[string]hostEntry
+}
+
+type hostEntry struct {
+	name string
+	v4   netip.Prefix // invalid when the host has no IPv4 address
+}
+
+func (s *Server) hostIndex(ctx context.Context) (*hostIndex, error) {
+	cfg := s.opt.Config()
+	fresh := func(ix *hostIndex) bool { return ix != nil && ix.cfg == cfg && time.Since(ix.at) < hostRefresh }
+	ix := s.hosts.Load()
+	if fresh(ix) {
+		return ix, nil
+	}
+	// One worker refreshes; the others keep using the old index meanwhile,
+	// unless there is none for this config yet.
+	if ix != nil && ix.cfg == cfg {
+		if !s.hostsMu.TryLock() {
+			return ix, nil
+		}
+	} else {
+		s.hostsMu.Lock()
+	}
+	defer s.hostsMu.Unlock()
+	if ix = s.hosts.Load(); fresh(ix) {
+		return ix, nil
+	}
+	recs, err := s.opt.Store.Hosts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load hosts: %w", err)
+	}
+	n := &hostIndex{cfg: cfg, at: time.Now(), byMAC: map[string]hostEntry{}}
+	for i := range recs {
+		e := hostEntry{name: recs[i].Name}
+		if p, ok := recs[i].Addr4(); ok && p.Addr().Is4() {
+			e.v4 = p
+		}
+		for _, m := range recs[i].MACs {
+			n.byMAC[inventory.NormalMAC(m)] = e
+		}
+	}
+	s.hosts.Store(n)
+	return n, nil
+}
+
 // reservation is the client's inventory host and, if that host's IPv4
 // address lies in the subnet, its reserved address.
 func (s *Server) reservation(ctx context.Context, mac string, sub *subnet) (host string, addr netip.Addr, err error) {
-	rec, err := s.opt.Store.HostByMAC(ctx, mac)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", netip.Addr{}, nil
-	}
+	ix, err := s.hostIndex(ctx)
 	if err != nil {
 		return "", netip.Addr{}, err
 	}
-	if p, ok := rec.Addr4(); ok && sub.prefix.Contains(p.Addr()) {
-		return rec.Name, p.Addr(), nil
+	e, ok := ix.byMAC[mac]
+	if !ok {
+		return "", netip.Addr{}, nil
 	}
-	return rec.Name, netip.Addr{}, nil
+	if e.v4.IsValid() && sub.prefix.Contains(e.v4.Addr()) {
+		return e.name, e.v4.Addr(), nil
+	}
+	return e.name, netip.Addr{}, nil
 }
 
 // lease hands op to the group commit; then runs once it is durable (or
