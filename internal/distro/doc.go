@@ -21,9 +21,11 @@
 //
 // Limits of the ISO reader: go-diskfs v1.7.0 reads the primary volume
 // descriptor only, so names come from Rock Ridge (Joliet is not read; an
-// image without Rock Ridge shows upper-case 8.3 names and is refused for
-// lacking a kernel). It drops a leading dot from file names, which is put
-// back for .treeinfo, .discinfo and .composeinfo at the root. Symlinks in an
-// image are skipped; symlinked files in a directory tree are imported as
-// the files they point to, because the HTTP side refuses links.
+// image without Rock Ridge shows upper-case ISO9660 names and is refused for
+// lacking a kernel). Its Name() drops a leading or trailing dot, and it
+// reaches a file's data only by re-parsing the whole directory, so the
+// recorded Rock Ridge name and the data extent are read from its entries
+// (see rawEntry). Symlinks in an image are skipped; symlinked files in a
+// directory tree are imported as the files they point to, because the HTTP
+// side refuses links.
 package distro

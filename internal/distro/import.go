@@ -287,6 +287,7 @@ func (im *Importer) stage(ctx context.Context, src source, files []File, l *Layo
 	prog.Start(res.Bytes, len(files))
 	defer prog.Finish()
 	linkFailed := false
+	buf := make([]byte, copyChunk)
 	for _, f := range files {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -331,11 +332,11 @@ func (im *Importer) stage(ctx context.Context, src source, files []File, l *Layo
 			res.Linked++
 			prog.Add(f.Size)
 			if h != nil {
-				err = hashFile(ctx, dst, h)
+				err = hashFile(ctx, dst, h, buf)
 			}
 		} else {
 			res.Copied++
-			err = copyFile(ctx, src, f, dst, h, prog)
+			err = copyFile(ctx, src, f, dst, h, prog, buf)
 		}
 		if err != nil {
 			return err
@@ -362,7 +363,7 @@ func (im *Importer) stage(ctx context.Context, src source, files []File, l *Layo
 }
 
 // copyFile copies one file into dst and syncs it, hashing what was read.
-func copyFile(ctx context.Context, src source, f File, dst string, h hash.Hash, prog *Progress) error {
+func copyFile(ctx context.Context, src source, f File, dst string, h hash.Hash, prog *Progress, buf []byte) error {
 	r, err := src.Open(f)
 	if err != nil {
 		return &InputError{Err: fmt.Errorf("%s: %s: %w", src, f.Path, err)}
@@ -376,7 +377,7 @@ func copyFile(ctx context.Context, src source, f File, dst string, h hash.Hash, 
 	if h != nil {
 		w = io.MultiWriter(out, h)
 	}
-	n, err := copyCtx(ctx, w, r, prog)
+	n, err := copyCtx(ctx, w, r, prog, buf)
 	var ie *InputError
 	if errors.As(err, &ie) {
 		err = &InputError{Err: fmt.Errorf("%s: %s: %w", src, f.Path, ie.Err)}
@@ -393,11 +394,14 @@ func copyFile(ctx context.Context, src source, f File, dst string, h hash.Hash, 
 	return err
 }
 
-// copyCtx copies in 1 MiB chunks, checking ctx between them, so an
-// interrupt during a multi-gigabyte squashfs stops promptly. Read errors
-// are the source's fault and so InputErrors; write errors are not.
-func copyCtx(ctx context.Context, w io.Writer, r io.Reader, prog *Progress) (int64, error) {
-	buf := make([]byte, 1<<20)
+// copyChunk is the unit of copying: large enough for full-speed reads,
+// small enough that an interrupt during a multi-gigabyte squashfs stops
+// promptly.
+const copyChunk = 1 << 20
+
+// copyCtx copies in chunks of len(buf), checking ctx between them. Read
+// errors are the source's fault and so InputErrors; write errors are not.
+func copyCtx(ctx context.Context, w io.Writer, r io.Reader, prog *Progress, buf []byte) (int64, error) {
 	var n int64
 	for {
 		if err := ctx.Err(); err != nil {
@@ -420,13 +424,13 @@ func copyCtx(ctx context.Context, w io.Writer, r io.Reader, prog *Progress) (int
 	}
 }
 
-func hashFile(ctx context.Context, p string, h hash.Hash) error {
+func hashFile(ctx context.Context, p string, h hash.Hash, buf []byte) error {
 	f, err := os.Open(p)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	_, err = copyCtx(ctx, h, f, nil)
+	_, err = copyCtx(ctx, h, f, nil, buf)
 	return err
 }
 
