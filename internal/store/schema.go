@@ -29,4 +29,8 @@ var migrations = []string{
 		kind TEXT NOT NULL, detail TEXT NOT NULL, data TEXT NOT NULL);
 	 CREATE INDEX events_host ON events (host, id);
 	 CREATE INDEX events_at ON events (at);`,
+	// 4: REST API tokens. hash is the hex SHA-256 of the secret; the
+	// secret itself is shown once, by `kickstand token create`.
+	`CREATE TABLE api_tokens (name TEXT PRIMARY KEY, hash TEXT NOT NULL, created_at BIGINT NOT NULL);
+	 CREATE UNIQUE INDEX api_tokens_hash ON api_tokens (hash);`,
 }

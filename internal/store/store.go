@@ -62,6 +62,16 @@ type Store interface {
 	// PruneEvents keeps at most keep events per host and none older than
 	// before; it returns how many were removed.
 	PruneEvents(ctx context.Context, keep int, before time.Time) (int64, error)
+	// LastEventID is the newest event's id (0 when there is none).
+	LastEventID(ctx context.Context) (int64, error)
+
+	// CreateAPIToken stores a REST API token (ErrExists if the name is
+	// taken); APITokens lists them by name, hashes included, for the API
+	// to check a presented token against; RevokeAPIToken deletes one
+	// (ErrNotFound if there is none of that name).
+	CreateAPIToken(ctx context.Context, t APIToken) error
+	APITokens(ctx context.Context) ([]APIToken, error)
+	RevokeAPIToken(ctx context.Context, name string) error
 
 	Close() error
 }

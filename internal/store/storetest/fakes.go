@@ -24,6 +24,7 @@ type Fake struct {
 	hosts    map[string]*fakeHost
 	leases   map[int64]store.Lease // see leases.go; created on first use
 	events   fakeEvents
+	tokens   map[string]store.APIToken // see apitokens.go; created on first use
 }
 
 type entry[T any] struct {
