@@ -15,6 +15,9 @@ func (s *SQL) AppendEvents(ctx context.Context, evs []Event) error {
 		return nil
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockEvents(ctx, tx); err != nil {
+			return err
+		}
 		stmt, err := tx.PrepareContext(ctx, s.rebind(`INSERT INTO events (host, at, kind, detail, data) VALUES (?, ?, ?, ?, ?)`))
 		if err != nil {
 			return err
@@ -36,7 +39,7 @@ func (s *SQL) AppendEvents(ctx context.Context, evs []Event) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("append %d events: %w", len(evs), err)
+		return fmt.Errorf("append %d events: %w", len(evs), s.unavailable(err))
 	}
 	return nil
 }

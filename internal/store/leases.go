@@ -182,13 +182,16 @@ func (s *SQL) CommitLeases(ctx context.Context, ops []LeaseOp) ([]LeaseResult, e
 			}
 		}
 		res = make([]LeaseResult, len(ops))
-		err = s.tx(ctx, func(stx *sql.Tx) error {
+		err = s.txOnce(ctx, func(stx *sql.Tx) error {
 			tx := &leaseTx{tx: stx, stmts: map[string]*sql.Stmt{}, next: map[[2]int64]int64{}}
 			// Write first: SQLite then takes the write lock before it has a
 			// read snapshot, so a concurrent writer makes it wait
 			// (busy_timeout) instead of failing at the first INSERT with
 			// SQLITE_BUSY. A no-op on PostgreSQL.
 			if _, err := tx.ExecContext(ctx, `UPDATE leases SET state = state WHERE num < 0`); err != nil {
+				return err
+			}
+			if err := s.lockPools(ctx, tx, ops); err != nil {
 				return err
 			}
 			for i := range ops {
@@ -203,9 +206,15 @@ func (s *SQL) CommitLeases(ctx context.Context, ops []LeaseOp) ([]LeaseResult, e
 		if err == nil || ctx.Err() != nil {
 			break
 		}
+		// A database that is down stays down for longer than this loop
+		// lasts: fail now (a second try gets past one dead pooled
+		// connection), and let the DHCP server refuse new leases.
+		if s.pg != nil && pgUnavailable(err) && attempt >= 1 {
+			break
+		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("commit %d lease changes: %w", len(ops), err)
+		return nil, fmt.Errorf("commit %d lease changes: %w", len(ops), s.unavailable(err))
 	}
 	return res, nil
 }

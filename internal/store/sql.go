@@ -22,6 +22,9 @@ type SQL struct {
 	db       *sql.DB
 	dollar   bool // PostgreSQL-style $1 placeholders
 	closeFns []func() error
+	// pg holds what only the PostgreSQL store needs (postgres.go); nil
+	// for SQLite.
+	pg *pgDialect
 }
 
 func (s *SQL) rebind(q string) string {
@@ -60,6 +63,9 @@ func (s *SQL) migrate(ctx context.Context) error {
 				if strings.TrimSpace(stmt) == "" {
 					continue
 				}
+				if s.pg != nil {
+					stmt = pgDDL(stmt)
+				}
 				if _, err := tx.ExecContext(ctx, stmt); err != nil {
 					return err
 				}
@@ -74,7 +80,21 @@ func (s *SQL) migrate(ctx context.Context) error {
 	return nil
 }
 
+// tx runs fn in a transaction. On PostgreSQL a transaction that lost a
+// race with another kickstand server (serialization failure, deadlock, or
+// a unique key the other one inserted first, as when two servers sync the
+// same file at start) is run again, a bounded number of times: nothing of
+// it was committed, and the retry sees the winner's rows.
 func (s *SQL) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	err := s.txOnce(ctx, fn)
+	for attempt := 1; attempt < 6 && err != nil && s.pg != nil && pgRetryable(err) && ctx.Err() == nil; attempt++ {
+		time.Sleep(time.Duration(attempt*attempt) * time.Millisecond)
+		err = s.txOnce(ctx, fn)
+	}
+	return err
+}
+
+func (s *SQL) txOnce(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err

@@ -1,0 +1,262 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/store"
+	"github.com/kickstand/kickstand/internal/store/pgtest"
+)
+
+// postgresOpener opens a fresh store per call: a new schema in the test
+// server's database, reopened over the same DSN for the durability checks.
+func postgresOpener(dsn string) Opener {
+	return func(t *testing.T) (store.Store, func() store.Store) {
+		sdsn := pgtest.Schema(t, dsn)
+		s, err := store.Open(context.Background(), sdsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur := store.Store(s)
+		t.Cleanup(func() { cur.Close() })
+		return s, func() store.Store {
+			cur.Close()
+			s2, err := store.Open(context.Background(), sdsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cur = s2
+			return s2
+		}
+	}
+}
+
+// TestPostgres holds the PostgreSQL store to the same contract as SQLite
+// and the fake.
+func TestPostgres(t *testing.T) {
+	open := postgresOpener(pgtest.DSN(t))
+	Run(t, open)
+	RunLeases(t, open)
+}
+
+// TestPostgresTwoServersOneDatabase is the shared-store case the contract
+// suite cannot express with one handle: separate *store.SQL handles (as
+// two kickstand processes have) started at the same time on one empty
+// database, racing the migration and the first sync, then allocating from
+// one pool concurrently.
+func TestPostgresTwoServersOneDatabase(t *testing.T) {
+	dsn := pgtest.Schema(t, pgtest.DSN(t))
+	ctx := context.Background()
+	now := time.UnixMilli(time.Now().UnixMilli())
+	const servers = 4
+	stores := make([]*store.SQL, servers)
+	var wg sync.WaitGroup
+	errs := make([]error, servers)
+	for i := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := store.Open(ctx, dsn)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			stores[i] = s
+			_, errs[i] = s.SyncDeclared(ctx, Declared(now))
+		}()
+	}
+	wg.Wait()
+	for i, s := range stores {
+		if s != nil {
+			t.Cleanup(func() { s.Close() })
+		}
+		if errs[i] != nil {
+			t.Fatalf("server %d: open and sync: %v", i, errs[i])
+		}
+	}
+	have, want, err := stores[0].SchemaVersion(ctx)
+	if err != nil || have != want {
+		t.Fatalf("schema version %d, want %d (%v)", have, want, err)
+	}
+	if h, err := stores[1].Host(ctx, "a"); err != nil || h.Token == "" {
+		t.Fatalf("host a after concurrent syncs: %+v, %v", h, err)
+	}
+
+	// 4 servers x 10 batches x 50 clients from a pool of exactly 2,000:
+	// every client gets an address, and no address goes twice.
+	first, last := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.7.208")
+	if n := store.AddrNum(last) - store.AddrNum(first) + 1; n != 2000 {
+		t.Fatalf("pool of %d", n)
+	}
+	var mu sync.Mutex
+	owner := map[netip.Addr]string{}
+	fail := make(chan error, servers*500)
+	for srv, s := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for batch := 0; batch < 10; batch++ {
+				var ops []store.LeaseOp
+				for i := 0; i < 50; i++ {
+					ops = append(ops, store.LeaseOp{Kind: store.LeaseOffer, MAC: fmt.Sprintf("02:00:00:%02x:%02x:%02x", srv, batch, i),
+						PoolFirst: first, PoolLast: last, Now: now, Until: now.Add(time.Hour)})
+				}
+				res, err := s.CommitLeases(ctx, ops)
+				if err != nil {
+					fail <- err
+					return
+				}
+				// Bind what was offered, in the next transaction, as a
+				// DHCP REQUEST would.
+				for i, r := range res {
+					if r.Err != nil {
+						fail <- fmt.Errorf("offer to %s: %w", ops[i].MAC, r.Err)
+						return
+					}
+					ops[i].Kind, ops[i].Addr = store.LeaseBind, r.Lease.Addr
+				}
+				res, err = s.CommitLeases(ctx, ops)
+				if err != nil {
+					fail <- err
+					return
+				}
+				mu.Lock()
+				for i, r := range res {
+					if r.Err != nil {
+						fail <- fmt.Errorf("bind %v to %s: %w", ops[i].Addr, ops[i].MAC, r.Err)
+					} else if o, dup := owner[r.Lease.Addr]; dup {
+						fail <- fmt.Errorf("%v bound to %s and %s", r.Lease.Addr, o, ops[i].MAC)
+					} else {
+						owner[r.Lease.Addr] = ops[i].MAC
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(fail)
+	for err := range fail {
+		t.Error(err)
+	}
+	if len(owner) != 2000 {
+		t.Errorf("%d addresses bound for 2000 clients", len(owner))
+	}
+	rows, err := stores[2].Leases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byMAC := map[string]netip.Addr{}
+	for _, l := range rows {
+		if l.State != store.LeaseBound {
+			t.Errorf("lease %v is %s", l.Addr, l.State)
+		}
+		if prev, dup := byMAC[l.MAC]; dup {
+			t.Errorf("%s holds %v and %v", l.MAC, prev, l.Addr)
+		}
+		byMAC[l.MAC] = l.Addr
+		if owner[l.Addr] != l.MAC {
+			t.Errorf("row %v is %s's, the commit said %s's", l.Addr, l.MAC, owner[l.Addr])
+		}
+	}
+	if len(rows) != 2000 {
+		t.Errorf("%d lease rows, want 2000", len(rows))
+	}
+	// The pool is full now: the next client is refused, not doubled up.
+	res, err := stores[3].CommitLeases(ctx, []store.LeaseOp{{Kind: store.LeaseOffer, MAC: "02:00:00:ff:ff:ff",
+		PoolFirst: first, PoolLast: last, Now: now, Until: now.Add(time.Hour)}})
+	if err != nil || !errors.Is(res[0].Err, store.ErrNoAddress) {
+		t.Errorf("offer from a full pool: %+v, %v", res, err)
+	}
+}
+
+// TestPostgresRestart: while the server is down every call fails with
+// ErrUnavailable and nothing is half-done; once it is back, the same
+// handle works again without being reopened, and what was committed
+// before the crash is there.
+func TestPostgresRestart(t *testing.T) {
+	c := pgtest.Start(t)
+	ctx := context.Background()
+	s, err := store.Open(ctx, c.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.UnixMilli(time.Now().UnixMilli())
+	if _, err := s.SyncDeclared(ctx, Declared(now)); err != nil {
+		t.Fatal(err)
+	}
+	op := store.LeaseOp{Kind: store.LeaseBind, MAC: "02:00:00:00:00:01", Addr: netip.MustParseAddr("198.51.100.10"),
+		PoolFirst: netip.MustParseAddr("198.51.100.10"), PoolLast: netip.MustParseAddr("198.51.100.20"), Now: now, Until: now.Add(time.Hour)}
+	if res, err := s.CommitLeases(ctx, []store.LeaseOp{op}); err != nil || res[0].Err != nil {
+		t.Fatalf("bind: %+v, %v", res, err)
+	}
+
+	c.Crash(t)
+	op2 := op
+	op2.MAC, op2.Addr = "02:00:00:00:00:02", netip.MustParseAddr("198.51.100.11")
+	if _, err := s.CommitLeases(ctx, []store.LeaseOp{op2}); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("commit while down: %v, want ErrUnavailable", err)
+	}
+	if _, err := s.HostByMAC(ctx, "52:54:00:00:00:0a"); err == nil {
+		t.Error("lookup while down succeeded")
+	}
+	if err := s.Ping(ctx); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("ping while down: %v, want ErrUnavailable", err)
+	}
+	if err := s.AppendEvents(ctx, []store.Event{{Host: "a", At: now, Kind: "k"}}); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("events while down: %v, want ErrUnavailable", err)
+	}
+
+	c.Restart(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := s.CommitLeases(ctx, []store.LeaseOp{op2})
+		if err == nil {
+			if res[0].Err != nil {
+				t.Fatalf("bind after restart: %v", res[0].Err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("store did not recover within 30 s of the restart: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, want := range []store.LeaseOp{op, op2} {
+		l, err := s.Lease(ctx, want.Addr)
+		if err != nil || l.MAC != want.MAC || l.State != store.LeaseBound {
+			t.Errorf("lease %v after the crash: %+v, %v", want.Addr, l, err)
+		}
+	}
+	if h, err := s.Host(ctx, "a"); err != nil || h.State != inventory.StateInstall {
+		t.Errorf("host a after the crash: %+v, %v", h, err)
+	}
+}
+
+// TestOpenSpec checks that Open picks the backend from the spec.
+func TestOpenSpec(t *testing.T) {
+	for spec, pg := range map[string]bool{"postgres://x/y": true, "POSTGRESQL://x": true, "/var/lib/kickstand": false, "data": false, "postgres": false} {
+		if store.IsPostgres(spec) != pg {
+			t.Errorf("IsPostgres(%q) = %v", spec, !pg)
+		}
+	}
+	dir := t.TempDir()
+	s, err := store.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if have, want, err := s.SchemaVersion(context.Background()); err != nil || have != want {
+		t.Errorf("SQLite schema version %d/%d, %v", have, want, err)
+	}
+	if _, err := store.Open(context.Background(), ""); err == nil {
+		t.Error("Open of an empty spec succeeded")
+	}
+}
