@@ -64,10 +64,13 @@ func TestRenderedKickstartsLint(t *testing.T) {
 
 // labStore syncs examples/lab.yaml into a fresh data dir and gives every
 // host a fixed build token, so rendered output is stable.
-func labStore(t *testing.T) string {
+func labStore(t *testing.T) string { return storeFor(t, "../../examples/lab.yaml") }
+
+// storeFor is labStore for any config.
+func storeFor(t *testing.T, cfg string) string {
 	t.Helper()
 	dir := t.TempDir()
-	in, err := server.Open(context.Background(), "../../examples/lab.yaml", server.Options{DataDir: dir})
+	in, err := server.Open(context.Background(), cfg, server.Options{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,4 +153,47 @@ func contains(l []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestV6FixesGolden shows which seed-000 fixes each release gets, with and
+// without a gateway: the explanation, and the iPXE script that carries the
+// overlay initrd and inst.updates. The kickstart gets the accept_ra %pre
+// loop exactly when race #4 applies, and still lints clean.
+func TestV6FixesGolden(t *testing.T) {
+	cfg := "testdata/v6fixes.yaml"
+	data := storeFor(t, cfg)
+	for _, rel := range []string{"rhel7-0", "rhel7-2", "rhel7-9", "rhel8", "rhel9"} {
+		for _, gw := range []string{"gw", "nogw"} {
+			h := rel + "-" + gw
+			t.Run(h, func(t *testing.T) {
+				explain, err := run(t, "render", "--explain", "--config", cfg, "--data", data, h)
+				if err != nil {
+					t.Fatal(err)
+				}
+				script, err := run(t, "render", "ipxe", "--config", cfg, "--data", data, h)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := explain + "\n" + script
+				golden := filepath.Join("testdata", "golden", "v6fix-"+h)
+				if *update {
+					os.WriteFile(golden, []byte(got), 0o644)
+				}
+				want, _ := os.ReadFile(golden)
+				if got != string(want) {
+					t.Errorf("differs from %s:\n--- got\n%s\n--- want\n%s", golden, got, want)
+				}
+				ks, stderr, err := run2(t, "render", "kickstart", "--config", cfg, "--data", data, h)
+				if err != nil || strings.Contains(stderr, ": error:") {
+					t.Errorf("kickstart: %v\n%s", err, stderr)
+				}
+				if hasPre := strings.Contains(ks, "accept_ra_defrtr=1"); hasPre != (gw == "nogw") {
+					t.Errorf("accept_ra %%pre present=%v for %s:\n%s", hasPre, h, ks)
+				}
+				if gw == "gw" && !strings.Contains(ks, "--ipv6gateway=2001:db8::1") {
+					t.Errorf("kickstart lacks --ipv6gateway:\n%s", ks)
+				}
+			})
+		}
+	}
 }

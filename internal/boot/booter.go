@@ -40,7 +40,7 @@ func (b *Booter) Inputs(ctx context.Context, f Facts) (Inputs, error) {
 	if b.Now != nil {
 		now = b.Now()
 	}
-	in := Inputs{Menu: cfg.Menu, Now: now, Server: serverFor(cfg, f)}
+	in := Inputs{Menu: cfg.Menu, Now: now, Server: serverFor(cfg, f), RouteWait: time.Duration(cfg.Server.RouteWait)}
 	rec, err := b.identify(ctx, f)
 	if err != nil {
 		return in, err

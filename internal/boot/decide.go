@@ -47,9 +47,11 @@ type Plan struct {
 	Cmdline      string
 	KickstartURL string
 	Release      string
-	Menu         []MenuEntry
-	MenuTitle    string
-	MenuTimeout  int
+	// Fixes are seed 000's IPv6 races considered for this install.
+	Fixes       []Fix
+	Menu        []MenuEntry
+	MenuTitle   string
+	MenuTimeout int
 	// Explain says, in words, why the plan is what it is.
 	Explain []string
 }
@@ -114,6 +116,9 @@ type Inputs struct {
 	// (overlay initrds, syslog); keyed by host name.
 	ExtraInitrds []string
 	ExtraArgs    []string
+	// RouteWait bounds how long the race-#1 and race-#3 fixes wait for an
+	// IPv6 default route (default 30 s).
+	RouteWait time.Duration
 }
 
 // Decide is the boot decision. It is pure: same facts and inputs, same plan.
@@ -213,6 +218,29 @@ func fillInstall(p *Plan, f Facts, in Inputs, t Target) {
 		p.Initrds = append(p.Initrds, dir+i)
 	}
 	p.Initrds = append(p.Initrds, in.ExtraInitrds...)
+	wait := in.RouteWait
+	if wait <= 0 {
+		wait = 30 * time.Second
+	}
+	extra := append([]string(nil), in.ExtraArgs...)
+	if t.Profile.Fixes == "off" {
+		p.explain("seed-000 IPv6 fixes are off for profile %s", t.Profile.Name)
+	} else {
+		p.Fixes = seedFixes(rel, h, fam, wait, base)
+	}
+	for _, f := range p.Fixes {
+		if !f.Applied {
+			p.explain("fix not applied: %s", f.Why)
+			continue
+		}
+		p.explain("fix applied: %s", f.Why)
+		if f.Initrd != "" {
+			p.Initrds = append(p.Initrds, f.Initrd)
+		}
+		if f.Arg != "" {
+			extra = append(extra, f.Arg)
+		}
+	}
 	p.KickstartURL = base + "/ks/" + url.PathEscape(t.Record.Token)
 	stage2 := absURL(base, dir, t.Distro.Stage2)
 	repo := absURL(base, dir, t.Distro.Repo)
@@ -227,7 +255,7 @@ func fillInstall(p *Plan, f Facts, in Inputs, t Target) {
 	p.Cmdline = buildCmdline(cmdlineInput{
 		Host: h, Profile: t.Profile, Release: rel, Family: fam,
 		KSURL: p.KickstartURL, Stage2: stage2, Repo: repo, BootMAC: mac,
-		Extra: in.ExtraArgs, Explain: explain,
+		Extra: extra, Explain: explain,
 	})
 	syntax := "dracut (EL7+)"
 	if !rel.Dracut() {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/overlay"
 	"github.com/kickstand/kickstand/internal/render"
 	"github.com/kickstand/kickstand/internal/store"
 )
@@ -36,13 +37,15 @@ type File interface {
 type Kind string
 
 const (
-	KindConfig Kind = "config"
-	KindKernel Kind = "kernel"
-	KindInitrd Kind = "initrd"
-	KindStage2 Kind = "stage2"
-	KindRepo   Kind = "repo"
-	KindFile   Kind = "file"
-	KindLoader Kind = "loader"
+	KindConfig  Kind = "config"
+	KindKernel  Kind = "kernel"
+	KindInitrd  Kind = "initrd"
+	KindStage2  Kind = "stage2"
+	KindRepo    Kind = "repo"
+	KindFile    Kind = "file"
+	KindLoader  Kind = "loader"
+	KindOverlay Kind = "overlay"
+	KindUpdates Kind = "updates"
 )
 
 // Files resolves names in the shared namespace:
@@ -54,6 +57,8 @@ type Files struct {
 	Booter *boot.Booter
 	Store  store.Store
 	Config func() *inventory.Config
+	// Images builds kickstand's own overlay initrds and updates images.
+	Images *overlay.Images
 }
 
 // Request is one lookup.
@@ -75,6 +80,17 @@ func (f *Files) Open(ctx context.Context, r Request) (File, Kind, error) {
 			return nil, KindConfig, fmt.Errorf("open %s: %w", name, err)
 		}
 		return newMemFile(b), KindConfig, nil
+	}
+	if strings.HasPrefix(name, boot.OverlayDir) && f.Images != nil {
+		b, ok, err := f.Images.Open(name)
+		switch {
+		case err != nil:
+			return nil, "", fmt.Errorf("open %s: %w", name, err)
+		case ok && strings.Contains(name, "/updates/"):
+			return newMemFile(b), KindUpdates, nil
+		case ok:
+			return newMemFile(b), KindOverlay, nil
+		}
 	}
 	cfg := f.Config()
 	if rest, ok := strings.CutPrefix(name, "distros/"); ok {

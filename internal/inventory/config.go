@@ -33,6 +33,9 @@ type Server struct {
 	Templates string   `yaml:"templates,omitempty" json:"templates,omitempty"` // kickstart templates; snippets in snippets/
 	// TokenTTL bounds how long a build token (and so a kickstart URL) is valid.
 	TokenTTL Duration `yaml:"token_ttl,omitempty" json:"token_ttl,omitempty"`
+	// RouteWait bounds kickstand's waits for an IPv6 default route in the
+	// seed-000 fixes (overlay initrd, updates.img).
+	RouteWait Duration `yaml:"route_wait,omitempty" json:"route_wait,omitempty"`
 }
 
 // Duration is a time.Duration written as "6h" in YAML.
@@ -119,6 +122,9 @@ func (c *Config) applyDefaults() {
 	}
 	if s.TokenTTL == 0 {
 		s.TokenTTL = Duration(DefaultTokenTTL)
+	}
+	if s.RouteWait == 0 {
+		s.RouteWait = Duration(30 * time.Second)
 	}
 	if s.DataDir == "" {
 		s.DataDir = "data"
@@ -350,6 +356,11 @@ func (v *validator) check(c *Config) {
 		case LoaderIPXE, LoaderGRUB, LoaderPXELINUX:
 		default:
 			v.errf(at("loader"), "unknown loader %q (want ipxe, grub or pxelinux)", p.Loader)
+		}
+		switch p.Fixes {
+		case "", "auto", "off":
+		default:
+			v.errf(at("fixes"), "want auto or off, not %q", p.Fixes)
 		}
 		switch p.Platform {
 		case "", PlatformBaremetal, PlatformKVM, PlatformXen:

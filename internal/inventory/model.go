@@ -61,6 +61,10 @@ type Profile struct {
 	// Platform, when set, overrides the hosts' platform for kickstart
 	// rewrites (disk names): a profile for Xen guests says xen once.
 	Platform string `yaml:"platform,omitempty" json:"platform,omitempty"`
+	// Fixes turns kickstand's seed-000 IPv6 workarounds "off" for this
+	// profile; the default, "auto", applies each where the release and
+	// network need it.
+	Fixes string `yaml:"fixes,omitempty" json:"fixes,omitempty"`
 }
 
 // Host is one machine kickstand knows by MAC, UUID or address.

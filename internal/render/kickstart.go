@@ -38,6 +38,11 @@ func Kickstart(templatesDir string, t *boot.Target, p boot.Plan) ([]byte, []kick
 	if err != nil {
 		return nil, nil, err
 	}
+	for _, f := range p.Fixes {
+		if f.Applied && f.KickstartPre {
+			b = append(append(b, '\n'), acceptRAPre...)
+		}
+	}
 	name := t.Record.Name + ".ks"
 	ver, verErr := kickstart.ParseVersion(t.Distro.Release)
 	platform := t.Record.Platform
@@ -60,6 +65,26 @@ func Kickstart(templatesDir string, t *boot.Target, p boot.Plan) ([]byte, []kick
 	}
 	return b, kickstart.Lint(b, name, ver, kickstart.LintOptions{}), nil
 }
+
+// acceptRAPre is seed 000's fix #4, bounded and logged as the seed had it:
+// NetworkManager sets accept_ra=0 for a static IPv6 address with no
+// gateway, so RAs (and the default route) stop being learnt. It re-enables
+// them every second for five minutes, in the background, logging to a file
+// so it does not pollute the %pre log.
+const acceptRAPre = `%pre --log=/tmp/kickstand-accept-ra-pre.log
+# kickstand: seed 000 race #4 (NetworkManager sets accept_ra=0 for a static
+# IPv6 address without a gateway). Set gateway6 in the inventory to drop this.
+(
+  for i in $(seq 1 300); do
+    for d in /proc/sys/net/ipv6/conf/*; do
+      case ${d##*/} in all|default|lo) continue ;; esac
+      sysctl -w net.ipv6.conf.${d##*/}.accept_ra=1 net.ipv6.conf.${d##*/}.accept_ra_defrtr=1
+    done
+    sleep 1
+  done
+) > /tmp/networkmanager-hack.log 2>&1 &
+%end
+`
 
 func renderTemplate(templatesDir string, t *boot.Target, p boot.Plan) ([]byte, error) {
 	name := t.Profile.Kickstart

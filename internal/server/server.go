@@ -21,6 +21,7 @@ import (
 	"github.com/kickstand/kickstand/internal/dhcp4"
 	"github.com/kickstand/kickstand/internal/httpd"
 	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/overlay"
 	"github.com/kickstand/kickstand/internal/store"
 	"github.com/kickstand/kickstand/internal/tftp"
 	"github.com/kickstand/kickstand/internal/timeline"
@@ -77,7 +78,7 @@ func Open(ctx context.Context, path string, o Options) (*Instance, error) {
 	}
 	in := &Instance{Path: path, Store: st, Log: o.Log, mtime: mtime, strict: o.CheckFiles}
 	in.Booter = &boot.Booter{Store: st, Config: in.Config}
-	in.Files = &bootfiles.Files{Booter: in.Booter, Store: st, Config: in.Config}
+	in.Files = &bootfiles.Files{Booter: in.Booter, Store: st, Config: in.Config, Images: &overlay.Images{}}
 	for _, w := range cfg.Warnings {
 		in.Log.Warn("config", "warning", w)
 	}
