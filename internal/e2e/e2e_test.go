@@ -268,3 +268,5 @@ func tailOf(r *vmtest.VMResult) string {
 	}
 	return s + "\n" + r.Stderr
 }
+
+func execCommand(name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }
