@@ -134,13 +134,14 @@ func (im *Importer) run(ctx context.Context, req Request) (*Result, error) {
 		return nil, badInput("--link needs a directory tree; %s is an ISO image", req.Source)
 	}
 
-	if _, err := os.Stat(final); err == nil && !journalPlaced(jpath) {
+	hdr := journalRecord{Name: req.Name, Source: src.Identity(), Link: req.Link}
+	if _, err := os.Stat(final); err == nil && !journalPlaced(jpath, hdr) {
 		return nil, badInput("%s already exists (imported before?): remove it to import again under this name", final)
 	}
 	if err := os.MkdirAll(distros, 0o755); err != nil {
 		return nil, err
 	}
-	j, err := openJournal(jpath, journalRecord{Name: req.Name, Source: src.Identity(), Link: req.Link})
+	j, err := openJournal(jpath, hdr)
 	if err != nil {
 		return nil, err
 	}

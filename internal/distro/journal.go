@@ -140,18 +140,15 @@ func (j *journal) remove() error {
 	return nil
 }
 
-// journalPlaced reports whether the journal at p says its tree was moved
-// into place, without locking or changing it.
-func journalPlaced(p string) bool {
+// journalPlaced reports whether the journal at p is one for hdr that says
+// its tree was moved into place, without locking or changing it.
+func journalPlaced(p string, hdr journalRecord) bool {
 	data, err := os.ReadFile(p)
 	if err != nil {
 		return false
 	}
-	for _, line := range bytes.Split(data, []byte("\n")) {
-		var r journalRecord
-		if json.Unmarshal(line, &r) == nil && r.Kind == "placed" {
-			return true
-		}
-	}
-	return false
+	j := &journal{done: map[string]journalRecord{}}
+	hdr.Kind, hdr.Version = "header", journalVersion
+	_, ok := j.load(data, hdr)
+	return ok && j.placed
 }
