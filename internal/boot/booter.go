@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kickstand/kickstand/internal/inventory"
@@ -41,6 +43,11 @@ func (b *Booter) Inputs(ctx context.Context, f Facts) (Inputs, error) {
 		now = b.Now()
 	}
 	in := Inputs{Menu: cfg.Menu, Now: now, Server: serverFor(cfg, f), RouteWait: time.Duration(cfg.Server.RouteWait)}
+	if cfg.Syslog.Enabled {
+		if i := strings.LastIndex(cfg.Syslog.Listen, ":"); i >= 0 {
+			in.SyslogPort, _ = strconv.Atoi(cfg.Syslog.Listen[i+1:])
+		}
+	}
 	rec, err := b.identify(ctx, f)
 	if err != nil {
 		return in, err

@@ -116,6 +116,9 @@ type Inputs struct {
 	// (overlay initrds, syslog); keyed by host name.
 	ExtraInitrds []string
 	ExtraArgs    []string
+	// SyslogPort, when not 0, sends the installer's logs to kickstand
+	// (inst.syslog=, or syslog= for EL5/6).
+	SyslogPort int
 	// RouteWait bounds how long the race-#1 and race-#3 fixes wait for an
 	// IPv6 default route (default 30 s).
 	RouteWait time.Duration
@@ -223,6 +226,17 @@ func fillInstall(p *Plan, f Facts, in Inputs, t Target) {
 		wait = 30 * time.Second
 	}
 	extra := append([]string(nil), in.ExtraArgs...)
+	if a := in.Server.addr(fam); in.SyslogPort != 0 && a.IsValid() {
+		hp := a.String()
+		if fam == 6 {
+			hp = "[" + hp + "]"
+		}
+		arg := "inst.syslog="
+		if !rel.Dracut() {
+			arg = "syslog="
+		}
+		extra = append(extra, fmt.Sprintf("%s%s:%d", arg, hp, in.SyslogPort))
+	}
 	if t.Profile.Fixes == "off" {
 		p.explain("seed-000 IPv6 fixes are off for profile %s", t.Profile.Name)
 	} else {

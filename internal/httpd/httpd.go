@@ -148,6 +148,7 @@ func (s *Server) kickstart(w http.ResponseWriter, r *http.Request) {
 			msgs[i] = pr.String()
 		}
 		s.Log.ErrorContext(ctx, "served a kickstart that fails lint", "host", rec.Name, "release", t.Distro.Release, "problems", msgs)
+		s.record(store.Event{Host: rec.Name, Kind: "lint", Detail: "served a kickstart that fails lint for " + t.Distro.Release + ": " + strings.Join(msgs, "; ")})
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write(b)

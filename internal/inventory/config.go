@@ -61,6 +61,7 @@ type Config struct {
 	Menu     Menu      `yaml:"menu" json:"menu"`
 	DHCP     DHCP      `yaml:"dhcp" json:"dhcp"`
 	TFTP     TFTP      `yaml:"tftp" json:"tftp"`
+	Syslog   Syslog    `yaml:"syslog" json:"syslog"`
 
 	// Path is the file the config came from; relative paths in it are
 	// resolved against its directory.
@@ -166,6 +167,9 @@ func (c *Config) applyDefaults() {
 		if c.DHCP.Subnets[i].LeaseTime == 0 {
 			c.DHCP.Subnets[i].LeaseTime = Duration(time.Hour)
 		}
+	}
+	if c.Syslog.Listen == "" {
+		c.Syslog.Listen = ":514"
 	}
 	if c.TFTP.Listen == "" {
 		c.TFTP.Listen = ":69"
@@ -443,6 +447,9 @@ func (v *validator) check(c *Config) {
 	}
 
 	v.checkDHCP(&c.DHCP)
+	if _, _, err := splitHostPort(c.Syslog.Listen); err != nil {
+		v.errf([]any{"syslog", "listen"}, "%v", err)
+	}
 
 	switch c.Menu.Unknown {
 	case "menu", "ignore":

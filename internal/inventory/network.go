@@ -33,3 +33,10 @@ type TFTP struct {
 	// MaxTransfers bounds concurrent transfers; excess requests are refused.
 	MaxTransfers int `yaml:"max_transfers,omitempty" json:"max_transfers,omitempty"`
 }
+
+// Syslog configures the receiver for installer logs (UDP and TCP: Anaconda's
+// rsyslog forwards over TCP, util-linux logger and dracut over UDP).
+type Syslog struct {
+	Enabled bool   `yaml:"enabled" json:"enabled"`
+	Listen  string `yaml:"listen,omitempty" json:"listen,omitempty"` // default ":514"
+}

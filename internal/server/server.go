@@ -23,6 +23,7 @@ import (
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/overlay"
 	"github.com/kickstand/kickstand/internal/store"
+	"github.com/kickstand/kickstand/internal/syslog"
 	"github.com/kickstand/kickstand/internal/tftp"
 	"github.com/kickstand/kickstand/internal/timeline"
 )
@@ -227,6 +228,11 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 		in.Log.Info("dhcp serving", "mode", cfg.DHCP.Mode, "interfaces", cfg.DHCP.Interfaces)
 		run("dhcp", func() error { return ds.Serve(ctx) })
 	}
+	if cfg.Syslog.Enabled {
+		if err := in.serveSyslog(ctx, rec, run); err != nil {
+			return err
+		}
+	}
 	if ready != nil {
 		ready(addr)
 	}
@@ -254,6 +260,35 @@ func recordDHCP(rec *timeline.Recorder, e dhcp4.Event) {
 		data["relay"] = e.Relay.String()
 	}
 	rec.Record(store.Event{Kind: "dhcp." + string(e.Kind), At: e.Time, Host: e.Host, Detail: detail, Data: data})
+}
+
+// serveSyslog receives installer logs on UDP and TCP and files each line
+// under the host whose address sent it.
+func (in *Instance) serveSyslog(ctx context.Context, rec *timeline.Recorder, run func(string, func() error)) error {
+	addr := in.Config().Syslog.Listen
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return fmt.Errorf("syslog: %w", err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		pc.Close()
+		return fmt.Errorf("syslog: %w", err)
+	}
+	srv := &syslog.Server{Log: in.Log}
+	handle := func(m syslog.Message) {
+		rec.Record(store.Event{Kind: "syslog", At: m.Received, Detail: m.Text, Data: map[string]any{
+			"severity": syslog.SeverityName(m.Severity), "facility": syslog.FacilityName(m.Facility),
+			"app": m.App, "source": m.Source.String(), "client": m.Source.Addr().String(),
+		}})
+	}
+	in.Log.Info("syslog listening", "addr", addr)
+	run("syslog/udp", func() error { defer pc.Close(); return srv.Serve(ctx, pc, handle) })
+	run("syslog/tcp", func() error {
+		go func() { <-ctx.Done(); ln.Close() }()
+		return srv.ServeStream(ctx, ln, handle)
+	})
+	return nil
 }
 
 // openTFTP serves the same namespace as HTTP over TFTP.
