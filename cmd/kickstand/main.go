@@ -259,9 +259,14 @@ func newHostCmd(g *globals) *cobra.Command {
 				return writeJSON(cmd.OutOrStdout(), hosts)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSTATE\tPROFILE\tMACS\tIPV4\tIPV6\tORIGIN")
-			for _, h := range hosts {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Name, h.State, h.Profile, strings.Join(h.MACs, ","), dash(h.IPv4), dash(h.IPv6), h.Origin)
+			fmt.Fprintln(tw, "NAME\tSTATE\tPROFILE\tMACS\tIPV4\tIPV6\tSTAGE\tPROGRESS\tCAUSE")
+			for i := range hosts {
+				h := &hosts[i]
+				d, err := in.Diagnose(cmd.Context(), h)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d%%\t%s\n", h.Name, h.State, h.Profile, strings.Join(h.MACs, ","), dash(h.IPv4), dash(h.IPv6), d.Stage, d.Progress, dash(d.Cause))
 			}
 			return tw.Flush()
 		},
@@ -296,12 +301,7 @@ func newHostCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer in.Close()
-			var h *inventory.HostRecord
-			if args[1] == inventory.StateInstall {
-				h, err = in.BuildHost(cmd.Context(), args[0])
-			} else {
-				h, err = in.Store.SetState(cmd.Context(), args[0], args[1], "", time.Time{})
-			}
+			h, err := in.SetState(cmd.Context(), args[0], args[1], "cli")
 			if err != nil {
 				return err
 			}
@@ -333,7 +333,24 @@ func newHostCmd(g *globals) *cobra.Command {
 			for _, e := range evs {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", e.At.Format("2006-01-02 15:04:05.000"), e.Kind, e.Detail)
 			}
-			return tw.Flush()
+			tw.Flush()
+			h, _ := in.Store.Host(cmd.Context(), args[0])
+			d, err := in.Diagnose(cmd.Context(), h)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\nstage: %s (%d%%)", d.Stage, d.Progress)
+			if d.Stalled {
+				fmt.Fprint(cmd.OutOrStdout(), ", STALLED")
+			}
+			fmt.Fprintln(cmd.OutOrStdout())
+			if d.Cause != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "cause: %s\nhint: %s\n", d.Cause, d.Hint)
+			}
+			for _, l := range d.LogTail {
+				fmt.Fprintln(cmd.OutOrStdout(), "  | "+l)
+			}
+			return nil
 		},
 	}, &cobra.Command{
 		Use:   "build HOST",
@@ -345,7 +362,7 @@ func newHostCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer in.Close()
-			h, err := in.BuildHost(cmd.Context(), args[0])
+			h, err := in.BuildHost(cmd.Context(), args[0], "cli")
 			if err != nil {
 				return err
 			}

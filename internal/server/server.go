@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/bootfiles"
 	"github.com/kickstand/kickstand/internal/dhcp4"
+	"github.com/kickstand/kickstand/internal/diagnose"
 	"github.com/kickstand/kickstand/internal/httpd"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/overlay"
@@ -253,6 +255,9 @@ func recordDHCP(rec *timeline.Recorder, e dhcp4.Event) {
 		detail += " (" + e.Reason + ")"
 	}
 	data := map[string]any{"family": 4, "mac": e.MAC, "boot_file": e.BootFile}
+	if fw := firmwareOf(e.BootFile); fw != "" {
+		data["firmware"] = fw
+	}
 	if e.IP.IsValid() {
 		data["ip"] = e.IP.String()
 	}
@@ -260,6 +265,24 @@ func recordDHCP(rec *timeline.Recorder, e dhcp4.Event) {
 		data["relay"] = e.Relay.String()
 	}
 	rec.Record(store.Event{Kind: "dhcp." + string(e.Kind), At: e.Time, Host: e.Host, Detail: detail, Data: data})
+}
+
+// firmwareOf names the kind of client from the boot file it was given:
+// only boot firmware and iPXE are handed one, an OS or installer is not,
+// which is how the diagnosis tells a new network boot from the installer's
+// own DHCP.
+func firmwareOf(bootFile string) string {
+	switch {
+	case bootFile == "":
+		return ""
+	case strings.Contains(bootFile, "boot.ipxe"):
+		return "ipxe"
+	case strings.HasPrefix(bootFile, "http"):
+		return "uefi-http"
+	case strings.HasSuffix(bootFile, ".efi"):
+		return "uefi"
+	}
+	return "bios"
 }
 
 // serveSyslog receives installer logs on UDP and TCP and files each line
@@ -331,7 +354,46 @@ func (in *Instance) recordTFTP(rec *timeline.Recorder, ti tftp.TransferInfo) {
 func NewToken() string { return rand.Text() }
 
 // BuildHost puts a host into install state with a fresh token.
-func (in *Instance) BuildHost(ctx context.Context, name string) (*inventory.HostRecord, error) {
+func (in *Instance) BuildHost(ctx context.Context, name, by string) (*inventory.HostRecord, error) {
 	ttl := time.Duration(in.Config().Server.TokenTTL)
-	return in.Store.SetState(ctx, name, inventory.StateInstall, NewToken(), time.Now().Add(ttl))
+	return in.setState(ctx, name, inventory.StateInstall, NewToken(), time.Now().Add(ttl), by)
+}
+
+// SetState changes a host's netboot state (install gets a fresh token) and
+// records the change on its timeline.
+func (in *Instance) SetState(ctx context.Context, name, state, by string) (*inventory.HostRecord, error) {
+	if state == inventory.StateInstall {
+		return in.BuildHost(ctx, name, by)
+	}
+	return in.setState(ctx, name, state, "", time.Time{}, by)
+}
+
+func (in *Instance) setState(ctx context.Context, name, state, token string, exp time.Time, by string) (*inventory.HostRecord, error) {
+	old, err := in.Store.Host(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	h, err := in.Store.SetState(ctx, name, state, token, exp)
+	if err != nil {
+		return nil, err
+	}
+	err = in.Store.AppendEvents(ctx, []store.Event{{Host: name, At: time.Now(), Kind: "state",
+		Detail: old.State + " -> " + state + " (by " + by + ")",
+		Data:   map[string]any{"from": old.State, "to": state, "by": by}}})
+	return h, err
+}
+
+// Diagnose says where a host's install stands, from its timeline.
+func (in *Instance) Diagnose(ctx context.Context, h *inventory.HostRecord) (diagnose.Diagnosis, error) {
+	evs, err := in.Store.Events(ctx, h.Name, 0, 0)
+	if err != nil {
+		return diagnose.Diagnosis{}, err
+	}
+	opt := diagnose.Options{HasGateway6: h.Gateway6 != ""}
+	if _, ok := h.Addr4(); !ok {
+		if _, ok6 := h.Addr6(); ok6 {
+			opt.Family = 6
+		}
+	}
+	return diagnose.Diagnose(evs, time.Now(), opt), nil
 }
