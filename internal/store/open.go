@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 )
 
@@ -18,7 +19,17 @@ var ErrUnavailable = errors.New("store unavailable")
 // the shared PostgreSQL store, anything else is a directory for the
 // embedded SQLite store, and "-" a private in-memory one (previews).
 // Either way the schema is migrated before Open returns.
-func Open(ctx context.Context, spec string) (*SQL, error) {
+func Open(ctx context.Context, spec string) (Store, error) {
+	s, err := OpenSQL(ctx, spec)
+	if err != nil {
+		return nil, err // a nil Store, not a Store holding a nil *SQL
+	}
+	return s, nil
+}
+
+// OpenSQL is Open for callers that need the SQL store's own methods
+// (Migrate, SchemaVersion, Ping): `kickstand migrate`, health checks.
+func OpenSQL(ctx context.Context, spec string) (*SQL, error) {
 	switch {
 	case spec == "":
 		return nil, errors.New("open store: no data directory or postgres:// URL given")
@@ -65,4 +76,22 @@ func (s *SQL) Ping(ctx context.Context) error {
 		return fmt.Errorf("store ping: %w", s.unavailable(err))
 	}
 	return nil
+}
+
+// Redact returns spec fit for logs and messages: a PostgreSQL URL without
+// its password, a directory as it is.
+func Redact(spec string) string {
+	if !IsPostgres(spec) {
+		return spec
+	}
+	u, err := url.Parse(spec)
+	if err != nil {
+		return "postgres://(unparsable URL)"
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
 }
