@@ -62,7 +62,7 @@ func TestPostgresTwoServersOneDatabase(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := store.Open(ctx, dsn)
+			s, err := store.OpenSQL(ctx, dsn)
 			if err != nil {
 				errs[i] = err
 				return
@@ -183,7 +183,7 @@ func TestPostgresTwoServersOneDatabase(t *testing.T) {
 func TestPostgresRestart(t *testing.T) {
 	c := pgtest.Start(t)
 	ctx := context.Background()
-	s, err := store.Open(ctx, c.DSN)
+	s, err := store.OpenSQL(ctx, c.DSN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func TestOpenSpec(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	s, err := store.Open(context.Background(), dir)
+	s, err := store.OpenSQL(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,16 @@ func TestOpenSpec(t *testing.T) {
 	if have, want, err := s.SchemaVersion(context.Background()); err != nil || have != want {
 		t.Errorf("SQLite schema version %d/%d, %v", have, want, err)
 	}
-	if _, err := store.Open(context.Background(), ""); err == nil {
-		t.Error("Open of an empty spec succeeded")
+	if st, err := store.Open(context.Background(), ""); err == nil || st != nil {
+		t.Errorf("Open of an empty spec = %v, %v", st, err)
+	}
+	for in, want := range map[string]string{
+		"postgres://ks:secret@db.example/kickstand":                      "postgres://ks:xxxxx@db.example/kickstand",
+		"postgresql://ks@db.example/kickstand?password=secret&sslmode=x": "postgresql://ks@db.example/kickstand?password=xxxxx&sslmode=x",
+		"/var/lib/kickstand": "/var/lib/kickstand",
+	} {
+		if got := store.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
