@@ -33,4 +33,13 @@ var migrations = []string{
 	// secret itself is shown once, by `kickstand token create`.
 	`CREATE TABLE api_tokens (name TEXT PRIMARY KEY, hash TEXT NOT NULL, created_at BIGINT NOT NULL);
 	 CREATE UNIQUE INDEX api_tokens_hash ON api_tokens (hash);`,
+	// 5: DHCPv6 leases. num is the address as 32 hex digits, so text order
+	// is address order for ranges; addr is the same address for people.
+	`CREATE TABLE leases6 (
+		num TEXT PRIMARY KEY, addr TEXT NOT NULL,
+		duid TEXT NOT NULL, iaid BIGINT NOT NULL, mac TEXT NOT NULL, host TEXT NOT NULL,
+		state TEXT NOT NULL, expires BIGINT NOT NULL, updated_at BIGINT NOT NULL);
+	 CREATE INDEX leases6_duid ON leases6 (duid, iaid);
+	 CREATE INDEX leases6_mac ON leases6 (mac);
+	 CREATE INDEX leases6_expires ON leases6 (expires);`,
 }

@@ -49,6 +49,12 @@ type Store interface {
 	// Leases lists every lease row in address order.
 	Leases(ctx context.Context) ([]Lease, error)
 
+	// CommitLeases6, Lease6 and Leases6 are the same for DHCPv6 (IA_NA)
+	// leases; see Lease6Op for how an address is chosen.
+	CommitLeases6(ctx context.Context, ops []Lease6Op) ([]Lease6Result, error)
+	Lease6(ctx context.Context, addr netip.Addr) (*Lease6, error)
+	Leases6(ctx context.Context) ([]Lease6, error)
+
 	// RegisterDistro adds or replaces a live distro, and its default
 	// profile when p is not nil, in one transaction: an import either
 	// registers both or neither. Objects owned by the file are refused.

@@ -25,6 +25,7 @@ type Fake struct {
 	leases   map[int64]store.Lease // see leases.go; created on first use
 	events   fakeEvents
 	tokens   map[string]store.APIToken // see apitokens.go; created on first use
+	leases6  map[string]store.Lease6   // see leases6.go; created on first use
 }
 
 type entry[T any] struct {
