@@ -27,7 +27,21 @@ type Recorder struct {
 	dropped atomic.Int64
 	mu      sync.Mutex
 	subs    map[chan store.Event]struct{}
+	// seen remembers which host an address last belonged to, learnt from
+	// events that name their host (by MAC, token or static address), so a
+	// machine with an address kickstand did not hand out (proxyDHCP beside
+	// another server, a dynamic lease elsewhere) is still followed. Only
+	// Run's goroutine touches it.
+	seen map[netip.Addr]seenHost
 }
+
+type seenHost struct {
+	host string
+	at   time.Time
+}
+
+// maxSeen bounds the address memory; past it, it starts afresh.
+const maxSeen = 1 << 16
 
 // New makes a Recorder; call Run to start writing.
 func New(st store.Store, log *slog.Logger) *Recorder {
@@ -83,6 +97,7 @@ func (r *Recorder) Run(ctx context.Context) {
 			if batch[i].Host == "" {
 				batch[i].Host = r.HostFor(ctx, batch[i])
 			}
+			r.remember(batch[i])
 		}
 		if err := r.st.AppendEvents(ctx, batch); err != nil {
 			r.log.Error("timeline: events lost", "n", len(batch), "err", err)
@@ -137,8 +152,21 @@ func (r *Recorder) publish(evs []store.Event) {
 	}
 }
 
+func (r *Recorder) remember(e store.Event) {
+	s, _ := e.Data["client"].(string)
+	a, err := netip.ParseAddr(s)
+	if e.Host == "" || err != nil || a.IsUnspecified() {
+		return
+	}
+	if r.seen == nil || len(r.seen) >= maxSeen {
+		r.seen = map[netip.Addr]seenHost{}
+	}
+	r.seen[a.Unmap()] = seenHost{e.Host, e.At}
+}
+
 // HostFor attributes an event to a host: by its MAC, else by the client
-// address (a static address, then a DHCP lease).
+// address (a static address, a DHCP lease, then the host last seen there
+// within the hour).
 func (r *Recorder) HostFor(ctx context.Context, e store.Event) string {
 	if mac, _ := e.Data["mac"].(string); mac != "" {
 		if h, err := r.st.HostByMAC(ctx, mac); err == nil {
@@ -155,9 +183,12 @@ func (r *Recorder) HostFor(ctx context.Context, e store.Event) string {
 		return h.Name
 	}
 	if a.Is4() {
-		if l, err := r.st.Lease(ctx, a); err == nil {
+		if l, err := r.st.Lease(ctx, a); err == nil && l.Host != "" {
 			return l.Host
 		}
+	}
+	if s, ok := r.seen[a]; ok && e.At.Sub(s.at) < time.Hour {
+		return s.host
 	}
 	return ""
 }
