@@ -30,6 +30,10 @@ func OpenSQLite(ctx context.Context, dir string) (*SQL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	// Keep connections open for the DHCP workers and HTTP handlers: the
+	// default of 2 idle connections made busy readers reopen the file and
+	// rerun the pragmas per query.
+	db.SetMaxIdleConns(64)
 	s := &SQL{db: db}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
