@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# make fuzz: run every go test -fuzz target for a bounded time each
+# (FUZZTIME, default 60s) and report executions per target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+t=${1:-60s}
+fail=0
+while IFS= read -r line; do
+  file=${line%%:*}; name=$(sed -E 's/.*func (Fuzz[A-Za-z0-9_]*).*/\1/' <<<"$line")
+  pkg=./$(dirname "$file")
+  echo "== $pkg $name ($t)"
+  if ! out=$(go test -run '^$' -fuzz "^${name}\$" -fuzztime "$t" "$pkg" 2>&1); then
+    echo "$out" | tail -20; fail=1
+  fi
+  echo "$out" | grep -E 'fuzz: elapsed:.*execs' | tail -1
+done < <(grep -rn --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]*\(' internal cmd | sort)
+exit $fail
