@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kickstand/kickstand/internal/inventory"
@@ -32,8 +33,14 @@ type Deps struct {
 	// Events records state changes made through the API and feeds the
 	// live stream. nil: nothing is recorded and the stream polls the store.
 	Events *timeline.Recorder
-	// Build puts a host in install state with a fresh build token
-	// (server.Instance.BuildHost).
+	// SetState changes a host's state, making a fresh build token for
+	// install, and records the change on the host's timeline with the
+	// given "by" (server.Instance.SetState). When it is nil, the API uses
+	// Build for install and the store for the other states, and records
+	// the change itself through Events.
+	SetState func(ctx context.Context, host, state, by string) (*inventory.HostRecord, error)
+	// Build puts a host in install state with a fresh build token; used
+	// only when SetState is nil.
 	Build func(ctx context.Context, host string) (*inventory.HostRecord, error)
 	Now   func() time.Time
 	Log   *slog.Logger
@@ -81,6 +88,41 @@ func routes() []route {
 
 type api struct {
 	d Deps
+	// changed wakes this API's event streams after a state change, which
+	// the store may have recorded without the recorder knowing.
+	changed notifier
+}
+
+// notifier wakes every listener without blocking the waker.
+type notifier struct {
+	mu   sync.Mutex
+	subs map[chan struct{}]struct{}
+}
+
+func (n *notifier) listen() (<-chan struct{}, func()) {
+	c := make(chan struct{}, 1)
+	n.mu.Lock()
+	if n.subs == nil {
+		n.subs = map[chan struct{}]struct{}{}
+	}
+	n.subs[c] = struct{}{}
+	n.mu.Unlock()
+	return c, func() {
+		n.mu.Lock()
+		delete(n.subs, c)
+		n.mu.Unlock()
+	}
+}
+
+func (n *notifier) notify() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for c := range n.subs {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Handler serves the API at Prefix (mount it at Prefix + "/").

@@ -37,7 +37,7 @@ type fixture struct {
 	builds atomic.Int64
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, opts ...func(*Deps)) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &fixture{t: t, st: storetest.NewFake()}
@@ -56,7 +56,7 @@ func newFixture(t *testing.T) *fixture {
 	if err := f.st.CreateAPIToken(ctx, store.APIToken{Name: "ops", Hash: HashToken(f.token), CreatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
-	h := Handler(Deps{
+	d2 := Deps{
 		Store:  f.st,
 		Config: func() *inventory.Config { return &inventory.Config{} },
 		Events: f.rec,
@@ -65,8 +65,11 @@ func newFixture(t *testing.T) *fixture {
 		},
 		OpenReads: f.open.Load,
 		Heartbeat: 20 * time.Millisecond,
-	})
-	f.srv = httptest.NewServer(h)
+	}
+	for _, o := range opts {
+		o(&d2)
+	}
+	f.srv = httptest.NewServer(Handler(d2))
 	t.Cleanup(func() {
 		f.srv.CloseClientConnections()
 		f.srv.Close()
@@ -359,7 +362,7 @@ func TestStateChangesAreRecorded(t *testing.T) {
 		t.Errorf("build did not make a fresh token: %+v", after)
 	}
 	f.waitEvent("b", func(e store.Event) bool {
-		return e.Kind == "state" && e.Data["from"] == "local" && e.Data["to"] == "install" && e.Data["by"] == "api" && e.Data["api_token"] == "ops"
+		return e.Kind == "state" && e.Data["from"] == "local" && e.Data["to"] == "install" && e.Data["by"] == "api"
 	})
 
 	code, body = f.do("POST", "/api/v1/hosts/b/state", f.token, `{"state":"local"}`)
@@ -517,4 +520,63 @@ func TestBrokenStore(t *testing.T) {
 	if w.Code != 500 {
 		t.Errorf("auth on a broken store = %d %s", w.Code, w.Body)
 	}
+}
+
+// With the server's SetState, which records the change in the store
+// itself (not through the recorder), the API leaves the recording to it and
+// still wakes its streams at once: with an hour-long heartbeat, the event
+// can only come through that wake-up.
+func TestSetStateRecordsOnce(t *testing.T) {
+	var f *fixture
+	f = newFixture(t, func(d *Deps) {
+		d.Heartbeat = time.Hour
+		d.Build = nil
+		d.SetState = func(ctx context.Context, host, state, by string) (*inventory.HostRecord, error) {
+			old, err := f.st.Host(ctx, host)
+			if err != nil {
+				return nil, err
+			}
+			tok := ""
+			if state == inventory.StateInstall {
+				tok = fmt.Sprintf("%sS%d", buildTokenPrefix, f.builds.Add(1))
+			}
+			h, err := f.st.SetState(ctx, host, state, tok, time.Now().Add(time.Hour))
+			if err != nil {
+				return nil, err
+			}
+			return h, f.st.AppendEvents(ctx, []store.Event{{Host: host, At: time.Now(), Kind: "state",
+				Data: map[string]any{"from": old.State, "to": state, "by": by}}})
+		}
+	})
+	s := f.openStream("", nil)
+	if code, body := f.do("POST", "/api/v1/hosts/b/build", f.token, ""); code != 200 {
+		t.Fatalf("build = %d %s", code, body)
+	}
+	if _, e := s.next(); e.Kind != "state" || e.Data["to"] != "install" || e.Data["by"] != "api" {
+		t.Errorf("streamed %+v", e)
+	}
+	if code, body := f.do("POST", "/api/v1/hosts/b/state", f.token, `{"state":"local"}`); code != 200 {
+		t.Fatalf("state = %d %s", code, body)
+	}
+	if _, e := s.next(); e.Kind != "state" || e.Data["to"] != "local" {
+		t.Errorf("streamed %+v", e)
+	}
+	// Recorded once each, by SetState: give the recorder time to write
+	// anything the API might have queued as well.
+	f.rec.Record(store.Event{Host: "b", Kind: "marker"})
+	f.waitEvent("b", func(e store.Event) bool { return e.Kind == "marker" })
+	evs, _ := f.st.Events(context.Background(), "b", 0, 0)
+	if n := countKind(evs, "state"); n != 2 || f.builds.Load() != 1 {
+		t.Errorf("%d state events, %d builds; want 2 and 1: %+v", n, f.builds.Load(), evs)
+	}
+}
+
+func countKind(evs []store.Event, kind string) int {
+	n := 0
+	for _, e := range evs {
+		if e.Kind == kind {
+			n++
+		}
+	}
+	return n
 }

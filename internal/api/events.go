@@ -152,6 +152,8 @@ func (a *api) stream(w http.ResponseWriter, r *http.Request, _ string) {
 		defer cancel()
 		wake = c
 	}
+	changed, stop := a.changed.listen()
+	defer stop()
 	// Subscribed before the cursor is read: nothing falls in between.
 	cursor, err := a.cursor(r)
 	if err != nil {
@@ -221,6 +223,7 @@ func (a *api) stream(w http.ResponseWriter, r *http.Request, _ string) {
 					drained = true
 				}
 			}
+		case <-changed:
 		case <-tick.C:
 			if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil {
 				return

@@ -55,7 +55,13 @@ func (a *api) view(r *http.Request, rec *inventory.HostRecord, full bool, pendin
 		return Host{}, err
 	}
 	evs = append(evs, pending...)
-	d := diagnose.Diagnose(evs, a.d.Now(), diagnose.Options{HasGateway6: rec.Gateway6 != ""})
+	opt := diagnose.Options{HasGateway6: rec.Gateway6 != ""}
+	if _, v4 := rec.Addr4(); !v4 {
+		if _, v6 := rec.Addr6(); v6 {
+			opt.Family = 6
+		}
+	}
+	d := diagnose.Diagnose(evs, a.d.Now(), opt)
 	d.Cause, d.Hint = redact(d.Cause), redact(d.Hint)
 	for i := range d.LogTail {
 		d.LogTail[i] = redact(d.LogTail[i])
@@ -142,10 +148,10 @@ func (a *api) setState(w http.ResponseWriter, r *http.Request, who string) {
 	a.changeState(w, r, who, sc.State)
 }
 
-// changeState moves a host and records who did it in its timeline. Going
-// to install always makes a fresh build token (and starts a new install in
-// the diagnosis), even from install: that is how an operator restarts a
-// stuck install.
+// changeState moves a host and records it in the host's timeline, by
+// "api". Going to install always makes a fresh build token (and starts a
+// new install in the diagnosis), even from install: that is how an
+// operator restarts a stuck install.
 func (a *api) changeState(w http.ResponseWriter, r *http.Request, who, to string) {
 	ctx := r.Context()
 	name := r.PathValue("name")
@@ -155,24 +161,30 @@ func (a *api) changeState(w http.ResponseWriter, r *http.Request, who, to string
 		return
 	}
 	var rec *inventory.HostRecord
-	if to == inventory.StateInstall {
-		if a.d.Build == nil {
-			a.fail(w, r, "build "+name, errors.New("the API was started without a build function"))
-			return
-		}
+	var pending []store.Event
+	switch {
+	case a.d.SetState != nil:
+		rec, err = a.d.SetState(ctx, name, to, "api")
+	case to == inventory.StateInstall && a.d.Build == nil:
+		err = errors.New("the API was started without a way to build hosts")
+	case to == inventory.StateInstall:
 		rec, err = a.d.Build(ctx, name)
-	} else {
+	default:
 		rec, err = a.d.Store.SetState(ctx, name, to, "", time.Time{})
 	}
 	if err != nil {
 		a.fail(w, r, "setting the state of "+name, err)
 		return
 	}
-	ev := store.Event{Host: name, At: a.d.Now(), Kind: "state", Detail: old.State + " -> " + to + " (api, token " + who + ")",
-		Data: map[string]any{"from": old.State, "to": to, "by": "api", "api_token": who}}
-	a.d.Events.Record(ev)
+	if a.d.SetState == nil {
+		ev := store.Event{Host: name, At: a.d.Now(), Kind: "state", Detail: old.State + " -> " + to + " (by api)",
+			Data: map[string]any{"from": old.State, "to": to, "by": "api"}}
+		a.d.Events.Record(ev)
+		pending = append(pending, ev)
+	}
+	a.changed.notify()
 	a.d.Log.InfoContext(ctx, "api: host state changed", "host", name, "from", old.State, "to", to, "api_token", who)
-	a.writeHost(w, r, rec, ev)
+	a.writeHost(w, r, rec, pending...)
 }
 
 func (a *api) profiles(w http.ResponseWriter, r *http.Request, _ string) {
