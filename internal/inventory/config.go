@@ -60,6 +60,7 @@ type Config struct {
 	Hosts    []Host    `yaml:"hosts" json:"hosts"`
 	Menu     Menu      `yaml:"menu" json:"menu"`
 	DHCP     DHCP      `yaml:"dhcp" json:"dhcp"`
+	DHCP6    DHCP6     `yaml:"dhcp6" json:"dhcp6"`
 	TFTP     TFTP      `yaml:"tftp" json:"tftp"`
 	Syslog   Syslog    `yaml:"syslog" json:"syslog"`
 
@@ -171,6 +172,7 @@ func (c *Config) applyDefaults() {
 	if c.Syslog.Listen == "" {
 		c.Syslog.Listen = ":514"
 	}
+	c.DHCP6.applyDefaults()
 	if c.TFTP.Listen == "" {
 		c.TFTP.Listen = ":69"
 	}
@@ -447,6 +449,7 @@ func (v *validator) check(c *Config) {
 	}
 
 	v.checkDHCP(&c.DHCP)
+	v.checkDHCP6(&c.DHCP6, c.Hosts)
 	if _, _, err := splitHostPort(c.Syslog.Listen); err != nil {
 		v.errf([]any{"syslog", "listen"}, "%v", err)
 	}
