@@ -257,6 +257,10 @@ func fillInstall(p *Plan, f Facts, in Inputs, t Target) {
 	}
 	p.KickstartURL = base + "/ks/" + url.PathEscape(t.Record.Token)
 	stage2 := absURL(base, dir, t.Distro.Stage2)
+	if t.Profile.Stage2 != "" {
+		stage2 = absURL(base, dir, t.Profile.Stage2)
+		p.explain("stage2 from profile %s: %s", t.Profile.Name, stage2)
+	}
 	repo := absURL(base, dir, t.Distro.Repo)
 	if t.Distro.Repo == "" {
 		repo = base + "/" + dir

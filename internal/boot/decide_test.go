@@ -159,3 +159,13 @@ func TestClassifyFirmware(t *testing.T) {
 		}
 	}
 }
+
+func TestProfileStage2Overrides(t *testing.T) {
+	tg := target("install", "ipxe", "centos7.2", inventory.Host{IPv4: "192.0.2.10/24"})
+	tg.Distro.Stage2 = "LiveOS-orig"
+	tg.Profile.Stage2 = "7.x/7.2r5"
+	p := Decide(Facts{Firmware: FirmwareIPXE, Family: 4}, Inputs{Target: tg, Server: srv, Now: now})
+	if !strings.Contains(p.Cmdline, "inst.stage2=http://192.0.2.1:8080/distros/d/7.x/7.2r5/") {
+		t.Errorf("cmdline = %s", p.Cmdline)
+	}
+}

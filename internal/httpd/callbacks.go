@@ -44,7 +44,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 	// A token opens callbacks while the host installs, and once more for
 	// an idempotent repeat after it finished; an expired token of a host
 	// still installing is refused like any other.
-	if rec.State == inventory.StateInstall && !rec.TokenValid(s.now()) {
+	if (rec.State == inventory.StateInstall && !rec.TokenValid(s.now())) || s.otherHost(r, rec.Name) {
 		http.NotFound(w, r)
 		return
 	}

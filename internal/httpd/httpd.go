@@ -122,6 +122,10 @@ func (s *Server) kickstart(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "kickstart", err)
 		return
 	}
+	if s.otherHost(r, rec.Name) {
+		http.NotFound(w, r)
+		return
+	}
 	t, err := s.Booter.TargetByName(ctx, rec.Name)
 	if err != nil {
 		s.fail(w, r, "kickstart", err)
@@ -152,6 +156,18 @@ func (s *Server) kickstart(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write(b)
+}
+
+// otherHost reports whether the request comes from the static address of a
+// host other than the token's: one machine must not fetch another's
+// kickstart (and its secrets) even if it learnt the other's token.
+func (s *Server) otherHost(r *http.Request, host string) bool {
+	f := Facts(r)
+	if !f.ClientIP.IsValid() {
+		return false
+	}
+	h, err := s.Store.HostByAddr(r.Context(), f.ClientIP)
+	return err == nil && h.Name != host
 }
 
 func (s *Server) file(w http.ResponseWriter, r *http.Request) {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/bootfiles"
@@ -63,4 +64,60 @@ func FuzzRequest(f *testing.F) {
 			}
 		})).ServeHTTP(httptest.NewRecorder(), r)
 	})
+}
+
+// Kickstarts and callbacks answer only to the host's own, unexpired token,
+// and only to that host: everything else is a bare 404 that changes nothing.
+func TestTokenRules(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.NewFake()
+	now := time.Now()
+	d := storetest.Declared(now) // hosts a (192.0.2.10, install, tok1) and b (2001:db8::b, local)
+	if _, err := st.SyncDeclared(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SetState(ctx, "b", inventory.StateInstall, "tokB", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	clock := now
+	cfg := &inventory.Config{Menu: inventory.Menu{Unknown: "menu"}, Server: inventory.Server{AddressV4: "192.0.2.1", HTTPPort: 8080}}
+	get := func() *inventory.Config { return cfg }
+	b := &boot.Booter{Store: st, Config: get, Now: func() time.Time { return clock }}
+	s := &Server{Booter: b, Files: &bootfiles.Files{Booter: b, Store: st, Config: get}, Store: st, Config: get, Log: discard(), Now: func() time.Time { return clock }}
+	h := s.Handler()
+	do := func(method, path, from string) (int, string) {
+		r := httptest.NewRequest(method, path, nil)
+		r.RemoteAddr = from
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code, w.Body.String()
+	}
+	if code, body := do("GET", "/ks/tok1", "192.0.2.10:1000"); code != 200 || !strings.Contains(body, "network") {
+		t.Fatalf("own token: %d %s", code, body)
+	}
+	for _, c := range []struct{ method, path, from string }{
+		{"GET", "/ks/", "192.0.2.10:1"},
+		{"GET", "/ks/nope", "192.0.2.10:1"},
+		{"GET", "/ks/tokB", "192.0.2.10:1"},        // b's token, from a's address
+		{"POST", "/cb/tokB/built", "192.0.2.10:1"}, // and b's callback
+		{"POST", "/cb/nope/built", "192.0.2.10:1"},
+		{"POST", "/cb//built", "192.0.2.10:1"},
+	} {
+		if code, body := do(c.method, c.path, c.from); code != 404 || strings.Contains(body, "b") && len(body) > 20 {
+			t.Errorf("%s %s from %s: %d %q", c.method, c.path, c.from, code, body)
+		}
+	}
+	if r, _ := st.Host(ctx, "b"); r.State != inventory.StateInstall {
+		t.Errorf("a refused callback changed b's state to %s", r.State)
+	}
+	clock = now.Add(2 * time.Hour) // both tokens expired
+	if code, _ := do("GET", "/ks/tok1", "192.0.2.10:1000"); code != 404 {
+		t.Errorf("expired token: %d", code)
+	}
+	if code, _ := do("POST", "/cb/tok1/built", "192.0.2.10:1000"); code != 404 {
+		t.Errorf("callback with an expired token: %d", code)
+	}
+	if r, _ := st.Host(ctx, "a"); r.State != inventory.StateInstall {
+		t.Errorf("expired callback changed a's state to %s", r.State)
+	}
 }

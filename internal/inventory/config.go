@@ -363,6 +363,9 @@ func (v *validator) check(c *Config) {
 		default:
 			v.errf(at("loader"), "unknown loader %q (want ipxe, grub or pxelinux)", p.Loader)
 		}
+		if p.Stage2 != "" && !strings.Contains(p.Stage2, "://") && !cleanRel(p.Stage2) {
+			v.errf(at("stage2"), "%q must be a URL or a directory inside the distro's tree", p.Stage2)
+		}
 		switch p.Fixes {
 		case "", "auto", "off":
 		default:

@@ -65,6 +65,10 @@ type Profile struct {
 	// profile; the default, "auto", applies each where the release and
 	// network need it.
 	Fixes string `yaml:"fixes,omitempty" json:"fixes,omitempty"`
+	// Stage2 overrides the distro's stage2 for this profile: a URL, or a
+	// directory inside the distro's tree holding LiveOS/ (seed 000 kept
+	// patched images as /7.x/7.2r5/LiveOS, one directory per revision).
+	Stage2 string `yaml:"stage2,omitempty" json:"stage2,omitempty"`
 }
 
 // Host is one machine kickstand knows by MAC, UUID or address.
