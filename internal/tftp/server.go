@@ -24,14 +24,18 @@ type Config struct {
 	// piling up behind a server that cannot keep up.
 	MaxTransfers int
 	// IdleTimeout ends a transfer whose client has acknowledged nothing new
-	// for this long (default 10s, or 3× a negotiated timeout if longer).
+	// for this long (default 30s, or 3× a negotiated timeout if longer). It
+	// must outlast a client's own retry: see MaxRetransmit.
 	IdleTimeout time.Duration
 	// InitialRetransmit is the retransmission timeout before any round trip
 	// has been measured (default 500ms).
 	InitialRetransmit time.Duration
 	// MinRetransmit and MaxRetransmit bound the adaptive retransmission
-	// timeout (defaults 50ms and 4s). A client's timeout option replaces
-	// MaxRetransmit for its transfer.
+	// timeout (defaults 50ms and 8s). A client's timeout option replaces
+	// MaxRetransmit for its transfer. The 8s ceiling is above the usual 5s
+	// client timeout on purpose: atftp ignores a window it already has and
+	// re-sends its lost ACK only when its own timer fires, which a server
+	// retransmitting more often than every 5s would keep resetting forever.
 	MinRetransmit, MaxRetransmit time.Duration
 	// MaxBlockSize caps blksize (default and maximum 65464).
 	MaxBlockSize int
@@ -91,7 +95,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxTransfers = 512
 	}
 	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = 10 * time.Second
+		cfg.IdleTimeout = 30 * time.Second
 	}
 	if cfg.InitialRetransmit <= 0 {
 		cfg.InitialRetransmit = 500 * time.Millisecond
@@ -100,7 +104,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.MinRetransmit = 50 * time.Millisecond
 	}
 	if cfg.MaxRetransmit <= 0 {
-		cfg.MaxRetransmit = 4 * time.Second
+		cfg.MaxRetransmit = 8 * time.Second
 	}
 	if cfg.MaxBlockSize <= 0 || cfg.MaxBlockSize > maxBlockSize {
 		cfg.MaxBlockSize = maxBlockSize

@@ -13,9 +13,9 @@ import (
 	"time"
 )
 
-// ErrNoFinalAck: every block but the last was acknowledged and the last one
-// was sent, but its ACK never came. The client most likely has the whole file
-// and left; TFTP cannot tell.
+// ErrNoFinalAck: the last block was sent but the client went silent before
+// acknowledging it. When that ACK is what was lost, the client has the whole
+// file and has left; TFTP cannot tell the two apart.
 var ErrNoFinalAck = errors.New("tftp: no ACK for the final block")
 
 // transfer sends one file. Blocks are numbered from 1 with uint64 internally
@@ -85,23 +85,8 @@ func (t *transfer) run(ctx context.Context) error {
 	defer stop()
 
 	if len(t.neg.oack) > 0 {
-		oack := appendOACK(nil, t.neg.oack)
-		if err := t.send(oack); err != nil {
+		if err := t.negotiate(ctx); err != nil {
 			return err
-		}
-		resend := func() error {
-			t.retransmits++
-			return t.send(oack)
-		}
-		start := t.lastSend
-		for {
-			blk, err := t.nextACK(ctx, resend, start)
-			if err != nil {
-				return err
-			}
-			if blk == 0 {
-				break
-			}
 		}
 	}
 	progress := time.Now()
@@ -115,9 +100,9 @@ func (t *transfer) run(ctx context.Context) error {
 		return t.sendWindow()
 	}
 	for {
-		blk, err := t.nextACK(ctx, resend, progress)
+		blk, err := t.nextACK(ctx, resend, progress.Add(t.idle))
 		if err != nil {
-			if errors.Is(err, ErrTimeout) && t.final != 0 && t.base+1 == t.final {
+			if errors.Is(err, ErrTimeout) && t.final != 0 && t.sentHigh == t.final {
 				return ErrNoFinalAck
 			}
 			return err
@@ -139,9 +124,15 @@ func (t *transfer) run(ctx context.Context) error {
 			}
 			continue
 		}
+		// Any ACK for a window sent once is a round-trip sample, including
+		// the mid-window ACK of a receiver that lost a block; waiting for a
+		// whole window to arrive intact would starve the estimator under
+		// loss. Progress also ends the backoff: doubling is for silence.
 		now := time.Now()
-		if clean && t.base+d == t.sentHigh {
+		if clean {
 			t.rto.sample(now.Sub(windowStart))
+		} else {
+			t.rto.reset()
 		}
 		t.base += d
 		progress, t.dupAnswered = now, false
@@ -157,14 +148,37 @@ func (t *transfer) run(ctx context.Context) error {
 	}
 }
 
-// nextACK waits for the client's next ACK and returns its block number,
-// calling resend after each retransmission timeout. It fails when nothing
-// useful arrived since progress for the idle timeout.
-func (t *transfer) nextACK(ctx context.Context, resend func() error, progress time.Time) (uint16, error) {
+// negotiate sends the OACK and waits for the client's ACK 0. The OACK is
+// sent once: a client recovers a lost OACK by resending its RRQ and a lost
+// ACK 0 by resending the ACK, while a repeated OACK makes atftp abort the
+// transfer ("unexpected OACK"). Waiting is cheap, as nothing is buffered
+// yet; the idle timeout leaves room for several client retries.
+func (t *transfer) negotiate(ctx context.Context) error {
+	if err := t.send(appendOACK(nil, t.neg.oack)); err != nil {
+		return err
+	}
+	sent := t.lastSend
 	for {
-		deadline := t.lastSend.Add(t.rto.current())
-		if giveUp := progress.Add(t.idle); giveUp.Before(deadline) {
-			deadline = giveUp
+		blk, err := t.nextACK(ctx, nil, sent.Add(t.idle))
+		if err != nil {
+			return err
+		}
+		if blk == 0 {
+			// No RTT sample: this ACK may be the client's retry after
+			// its own timeout, which would inflate the estimate.
+			return nil
+		}
+	}
+}
+
+// nextACK waits for the client's next ACK and returns its block number.
+// After each retransmission timeout it calls resend, unless resend is nil.
+// It fails with ErrTimeout at giveUp.
+func (t *transfer) nextACK(ctx context.Context, resend func() error, giveUp time.Time) (uint16, error) {
+	for {
+		deadline := giveUp
+		if rtx := t.lastSend.Add(t.rto.current()); resend != nil && rtx.Before(deadline) {
+			deadline = rtx
 		}
 		if err := t.conn.SetReadDeadline(deadline); err != nil {
 			return 0, t.ctxErr(ctx, err)
@@ -175,7 +189,7 @@ func (t *transfer) nextACK(ctx context.Context, resend func() error, progress ti
 			if !errors.As(err, &ne) || !ne.Timeout() || ctx.Err() != nil {
 				return 0, t.ctxErr(ctx, err)
 			}
-			if time.Since(progress) >= t.idle {
+			if !time.Now().Before(giveUp) {
 				return 0, ErrTimeout
 			}
 			t.rto.backoff()
@@ -268,15 +282,19 @@ func (t *transfer) ackedBytes() int64 {
 }
 
 // rtoEstimator is RFC 6298's retransmission timer: smoothed round trip plus
-// four deviations, doubled on each timeout, between a floor and a ceiling.
+// four deviations, between a floor and a ceiling, doubled on each timeout
+// until the client makes progress again.
 type rtoEstimator struct {
-	srtt, rttvar, rto, lo, hi time.Duration
-	measured                  bool
+	srtt, rttvar time.Duration
+	base, rto    time.Duration // without and with backoff
+	lo, hi       time.Duration
+	measured     bool
 }
 
 func newRTO(initial, lo, hi time.Duration) rtoEstimator {
 	lo = min(lo, hi)
-	return rtoEstimator{rto: max(min(initial, hi), lo), lo: lo, hi: hi}
+	r := max(min(initial, hi), lo)
+	return rtoEstimator{base: r, rto: r, lo: lo, hi: hi}
 }
 
 func (r *rtoEstimator) current() time.Duration { return r.rto }
@@ -292,7 +310,10 @@ func (r *rtoEstimator) sample(d time.Duration) {
 		r.rttvar = (3*r.rttvar + diff) / 4
 		r.srtt = (7*r.srtt + d) / 8
 	}
-	r.rto = max(min(r.srtt+4*r.rttvar, r.hi), r.lo)
+	r.base = max(min(r.srtt+4*r.rttvar, r.hi), r.lo)
+	r.rto = r.base
 }
 
 func (r *rtoEstimator) backoff() { r.rto = min(2*r.rto, r.hi) }
+
+func (r *rtoEstimator) reset() { r.rto = r.base }
