@@ -32,6 +32,7 @@ need=(
   "tcpdump:tcpdump"
   "kea-dhcp4:kea-dhcp4-server"
   "mksquashfs:squashfs-tools"
+  "/usr/lib/postgresql:postgresql"
 )
 
 missing=()
