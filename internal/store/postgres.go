@@ -122,10 +122,19 @@ func (s *SQL) pgMigrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer conn.Close()
+	// Wait as long as the other server's migration takes (the session's
+	// lock_timeout is for lease commits), bounded by ctx.
+	if _, err := conn.ExecContext(ctx, `SET lock_timeout = 0`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1, $2)`, pgLockClass, pgLockMigrate); err != nil {
 		return fmt.Errorf("migrate: lock: %w", err)
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2)`, pgLockClass, pgLockMigrate)
+	defer func() {
+		bg := context.WithoutCancel(ctx)
+		conn.ExecContext(bg, `SELECT pg_advisory_unlock($1, $2)`, pgLockClass, pgLockMigrate)
+		conn.ExecContext(bg, `RESET lock_timeout`)
+	}()
 	return s.migrate(ctx)
 }
 
