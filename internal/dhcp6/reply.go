@@ -1,0 +1,180 @@
+package dhcp6
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/insomniacslk/dhcp/iana"
+	"github.com/insomniacslk/dhcp/rfc1035label"
+
+	"github.com/kickstand/kickstand/internal/boot"
+	"github.com/kickstand/kickstand/internal/inventory"
+)
+
+// subnet is a configured subnet, parsed once per config version.
+type subnet struct {
+	prefix           netip.Prefix
+	first, last      netip.Addr // dynamic pool; invalid when reservations only
+	dns              []net.IP
+	search           []string
+	preferred, valid time.Duration
+	bootParams       []string
+}
+
+// parseSubnets turns the config into subnets. The config was validated on
+// load, so an entry that does not parse is skipped, not fatal.
+func parseSubnets(d *inventory.DHCP6) []subnet {
+	var out []subnet
+	for _, c := range d.Subnets {
+		p, err := netip.ParsePrefix(c.Prefix)
+		if err != nil || !p.Addr().Is6() {
+			continue
+		}
+		s := subnet{prefix: p.Masked(), search: c.DomainSearch, bootParams: c.BootParams,
+			preferred: time.Duration(c.PreferredLifetime), valid: time.Duration(c.ValidLifetime)}
+		if s.preferred <= 0 {
+			s.preferred = time.Hour
+		}
+		if s.valid < s.preferred {
+			s.valid = 2 * s.preferred
+		}
+		if c.Pool != "" {
+			if lo, hi, err := inventory.ParsePool6(c.Pool); err == nil && p.Contains(lo) && p.Contains(hi) {
+				s.first, s.last = lo, hi
+			}
+		}
+		for _, d := range c.DNS {
+			if a, err := netip.ParseAddr(d); err == nil && a.Is6() {
+				s.dns = append(s.dns, a.AsSlice())
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// selectSubnet picks the client's subnet: the one holding the link-address
+// of the relay nearest the client when relayed, else one holding an
+// address of the interface the packet came in on.
+func selectSubnet(subs []subnet, relayed bool, relayLink netip.Addr, local []netip.Prefix) *subnet {
+	for i := range subs {
+		if relayed {
+			if relayLink.IsValid() && subs[i].prefix.Contains(relayLink) {
+				return &subs[i]
+			}
+			continue
+		}
+		for _, l := range local {
+			if subs[i].prefix.Contains(l.Addr()) {
+				return &subs[i]
+			}
+		}
+	}
+	return nil
+}
+
+// newReply starts an Advertise or Reply to req: transaction id, server id,
+// and the client id echoed.
+func newReply(req *dhcpv6.Message, mt dhcpv6.MessageType, serverID dhcpv6.DUID) *dhcpv6.Message {
+	r := &dhcpv6.Message{MessageType: mt, TransactionID: req.TransactionID}
+	if cid := req.Options.ClientID(); cid != nil {
+		r.AddOption(dhcpv6.OptClientID(cid))
+	}
+	r.AddOption(dhcpv6.OptServerID(serverID))
+	return r
+}
+
+// T1 and T2 as fractions of the preferred lifetime (RFC 8415 21.4
+// suggests 0.5 and 0.8).
+func renewTimes(preferred time.Duration) (t1, t2 time.Duration) {
+	return (preferred / 2).Truncate(time.Second), (preferred * 4 / 5).Truncate(time.Second)
+}
+
+// iaResult is the outcome for one IA_NA of the request.
+type iaResult struct {
+	iaid [4]byte
+	addr netip.Addr // invalid: none assigned
+	// drop are addresses the client holds or asked for in this IA that it
+	// does not get: they go back with zero lifetimes so it stops using them.
+	drop []netip.Addr
+}
+
+// addIA adds one IA_NA: the address with the subnet's lifetimes, or a
+// NoAddrsAvail status when none could be assigned.
+func addIA(r *dhcpv6.Message, ia iaResult, s *subnet) {
+	o := &dhcpv6.OptIANA{IaId: ia.iaid}
+	if ia.addr.IsValid() {
+		o.T1, o.T2 = renewTimes(s.preferred)
+		o.Options.Add(&dhcpv6.OptIAAddress{IPv6Addr: ia.addr.AsSlice(), PreferredLifetime: s.preferred, ValidLifetime: s.valid})
+	}
+	for _, d := range ia.drop {
+		o.Options.Add(&dhcpv6.OptIAAddress{IPv6Addr: d.AsSlice()})
+	}
+	if !ia.addr.IsValid() {
+		o.Options.Add(&dhcpv6.OptStatusCode{StatusCode: iana.StatusNoAddrsAvail, StatusMessage: "no address for this client"})
+	}
+	r.AddOption(o)
+}
+
+// addNetwork adds the subnet's DNS servers and search list. There is no
+// gateway option in DHCPv6, by design: routers announce themselves.
+func addNetwork(r *dhcpv6.Message, s *subnet) {
+	if s == nil {
+		return
+	}
+	if len(s.dns) > 0 {
+		r.AddOption(dhcpv6.OptDNS(s.dns...))
+	}
+	if len(s.search) > 0 {
+		r.AddOption(dhcpv6.OptDomainSearchList(&rfc1035label.Labels{Labels: s.search}))
+	}
+}
+
+// enterpriseIANA is the enterprise number UEFI puts in its vendor class
+// (343, Intel's, for PXEClient and HTTPClient).
+const enterpriseIANA = 343
+
+// addBoot adds what the Plan says the client boots: option 59 (always a
+// full URL on DHCPv6: tftp://[addr]/file for UEFI PXE, which EDK2 requires,
+// http:// for HTTP boot and iPXE), option 60 with the subnet's boot
+// parameters, and for UEFI HTTP boot the "HTTPClient" vendor class, without
+// which EDK2 does not take the reply as an HTTP boot offer. It decides
+// nothing, and reports whether it added anything.
+//
+// A PXEClient vendor class is not echoed: EDK2's PXEv6 (PxeBcDhcp6.c)
+// compares it against the start of the option, so a well-formed echo never
+// matches, and a DHCP-only offer with option 59 is what boots it.
+func addBoot(r *dhcpv6.Message, f boot.Facts, p boot.Plan, s *subnet) bool {
+	if p.Action == boot.ActionNone || !strings.Contains(p.BootFile, "://") {
+		return false
+	}
+	r.AddOption(dhcpv6.OptBootFileURL(p.BootFile))
+	if s != nil && len(s.bootParams) > 0 {
+		r.AddOption(dhcpv6.OptBootFileParam(s.bootParams...))
+	}
+	if f.Firmware == boot.FirmwareUEFIHTTP {
+		r.AddOption(&dhcpv6.OptVendorClass{EnterpriseNumber: enterpriseIANA, Data: [][]byte{[]byte("HTTPClient")}})
+	}
+	return true
+}
+
+// wrapRelays puts the reply inside a relay-reply for each relay the
+// request came through (RFC 8415 19.3): hop count, link and peer address
+// copied, and the Interface-Id echoed, which the relay may need to find
+// the client's port. relays is outermost first.
+func wrapRelays(reply dhcpv6.DHCPv6, relays []*dhcpv6.RelayMessage) dhcpv6.DHCPv6 {
+	for i := len(relays) - 1; i >= 0; i-- {
+		fw := relays[i]
+		rr := &dhcpv6.RelayMessage{MessageType: dhcpv6.MessageTypeRelayReply, HopCount: fw.HopCount,
+			LinkAddr: fw.LinkAddr, PeerAddr: fw.PeerAddr}
+		if iid := fw.Options.GetOne(dhcpv6.OptionInterfaceID); iid != nil {
+			rr.AddOption(iid)
+		}
+		rr.AddOption(dhcpv6.OptRelayMessage(reply))
+		reply = rr
+	}
+	return reply
+}
