@@ -6,6 +6,7 @@ set -euo pipefail
 # command-or-file -> package
 need=(
   "qemu-system-x86_64:qemu-system-x86"
+  "qemu-img:qemu-utils"
   "/usr/lib/ipxe/qemu/efi-e1000.rom:ipxe-qemu"
   "/usr/lib/ipxe/undionly.kpxe:ipxe"
   "/usr/share/OVMF/OVMF_CODE_4M.fd:ovmf"
