@@ -33,6 +33,8 @@ need=(
   "tcpdump:tcpdump"
   "kea-dhcp4:kea-dhcp4-server"
   "mksquashfs:squashfs-tools"
+  "promtool:prometheus"
+  "chromium:chromium"
   "/usr/lib/postgresql:postgresql"
 )
 
