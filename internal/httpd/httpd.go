@@ -34,6 +34,11 @@ type Server struct {
 	Now    func() time.Time
 	// Events receives an event per classified request (nil: none).
 	Events *timeline.Recorder
+
+	// API, UI and Metrics are mounted at /api/v1/, /ui/ and /metrics
+	// when set. They are kept apart from the boot namespace: nothing a
+	// machine fetches to boot lives under those paths.
+	API, UI, Metrics http.Handler
 }
 
 // Handler returns the router with access logging.
@@ -44,6 +49,20 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /ks/{token}", s.kickstart)
 	mux.HandleFunc("POST /cb/{token}/{what}", s.callback)
 	mux.HandleFunc("GET /", s.file)
+	if s.API != nil {
+		// One pattern per method: a method-less "/api/v1/" would
+		// conflict with "GET /". The API answers wrong methods itself.
+		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} {
+			mux.Handle(m+" /api/v1/", s.API)
+		}
+	}
+	if s.UI != nil {
+		mux.Handle("GET /ui/", s.UI)
+		mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
+	}
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics)
+	}
 	return s.accessLog(refuseEscapes(mux))
 }
 
@@ -206,6 +225,10 @@ type statusWriter struct {
 	bytes  int64
 	class  string // what was asked for, for the timeline
 }
+
+// Unwrap lets http.ResponseController reach the connection's writer, so
+// the API's event stream can flush through the access log.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func setClass(w http.ResponseWriter, c string) {
 	if sw, ok := w.(*statusWriter); ok {
