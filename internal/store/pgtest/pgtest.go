@@ -13,11 +13,14 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,11 +70,17 @@ func Start(t testing.TB) *Cluster {
 	if _, err := exec.LookPath("bash"); err != nil {
 		skipOrFail(t, "needs bash to run scripts/postgres.sh")
 	}
+	reapStale(script)
 	dir, err := os.MkdirTemp("", "kickstand-pg.")
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &Cluster{Dir: dir, script: script}
+	// The owner file lets a later run remove this cluster if this test
+	// process dies before its cleanup runs (killed, timed out).
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		if out, err := exec.Command(script, "destroy", dir).CombinedOutput(); err != nil {
 			t.Logf("postgres.sh destroy %s: %v: %s", dir, err, out)
@@ -85,6 +94,29 @@ func Start(t testing.TB) *Cluster {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	c.DSN = lines[len(lines)-1]
 	return c
+}
+
+const ownerFile = "owner.pid"
+
+// reapStale destroys clusters that earlier test processes started and did
+// not live to remove. Clusters without an owner file (started by hand with
+// scripts/postgres.sh) are left alone.
+func reapStale(script string) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "kickstand-pg.*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); err == nil || errors.Is(err, syscall.EPERM) {
+			continue // still running
+		}
+		exec.Command(script, "destroy", dir).Run()
+	}
 }
 
 func havePostgres() bool {
