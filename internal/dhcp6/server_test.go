@@ -264,7 +264,9 @@ func testReservationsAndBootURLs(t *testing.T, st store.Store) {
 	llt := func(mac string) dhcpv6.DUID {
 		return &dhcpv6.DUIDLLT{HWType: iana.HWTypeEthernet, Time: 1, LinkLayerAddr: mustMAC(t, mac)}
 	}
-	ll := func(mac string) dhcpv6.DUID { return &dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: mustMAC(t, mac)} }
+	ll := func(mac string) dhcpv6.DUID {
+		return &dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: mustMAC(t, mac)}
+	}
 	uefi := []dhcpv6.Option{archOpt(iana.EFI_X86_64), vc("PXEClient:Arch:00007:UNDI:003016"),
 		dhcpv6.OptRequestedOption(dhcpv6.OptionBootfileURL, dhcpv6.OptionBootfileParam, dhcpv6.OptionDNSRecursiveNameServer)}
 	http := []dhcpv6.Option{archOpt(iana.EFI_X86_64_HTTP), vc("HTTPClient:Arch:00016:UNDI:003016")}
