@@ -42,4 +42,8 @@ var migrations = []string{
 	 CREATE INDEX leases6_duid ON leases6 (duid, iaid);
 	 CREATE INDEX leases6_mac ON leases6 (mac);
 	 CREATE INDEX leases6_expires ON leases6 (expires);`,
+	// 6: sync and host removal look lookup rows up by host; without these
+	// a sync of n hosts was O(n^2).
+	`CREATE INDEX host_macs_host ON host_macs (host);
+	 CREATE INDEX host_addrs_host ON host_addrs (host);`,
 }

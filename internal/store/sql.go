@@ -414,6 +414,9 @@ func (s *SQL) syncHosts(ctx context.Context, tx *sql.Tx, d Declared, rep *SyncRe
 		default:
 			oldSpec, _ := json.Marshal(old.Host)
 			specChanged := !jsonEqual(string(oldSpec), string(spec))
+			if !specChanged && old.Origin == inventory.OriginFile && declaredStates[h.Name] == h.Netboot {
+				continue // unchanged: no writes, so a resync of a big file is cheap
+			}
 			switch {
 			case old.Origin != inventory.OriginFile:
 				rep.TakenOver = append(rep.TakenOver, "host "+h.Name)

@@ -26,6 +26,11 @@ func OpenSQLite(ctx context.Context, dir string) (*SQL, error) {
 	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(1)"} {
 		q.Add("_pragma", p)
 	}
+	// Write transactions take the write lock when they begin: a deferred
+	// one that read first fails at once with SQLITE_BUSY when another
+	// process (the CLI beside serve) committed meanwhile, instead of
+	// waiting out busy_timeout.
+	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
