@@ -25,6 +25,7 @@ import (
 	"github.com/kickstand/kickstand/internal/kickstart"
 	"github.com/kickstand/kickstand/internal/render"
 	"github.com/kickstand/kickstand/internal/server"
+	"github.com/kickstand/kickstand/internal/store"
 )
 
 func main() {
@@ -43,6 +44,7 @@ func main() {
 type globals struct {
 	config string
 	data   string
+	store  string
 	output string
 }
 
@@ -57,8 +59,9 @@ func newRootCmd() *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.config, "config", "c", "/etc/kickstand/kickstand.yaml", "inventory file")
 	pf.StringVar(&g.data, "data", "", "data directory (default: the config's server.data_dir)")
+	pf.StringVar(&g.store, "store", "", "state store: a postgres:// URL or a directory (default: the config's server.store, else data_dir)")
 	pf.StringVarP(&g.output, "output", "o", "text", "output format for listings: text or json")
-	root.AddCommand(newServeCmd(g), newRenderCmd(g), newHostCmd(g), newVersionCmd())
+	root.AddCommand(newServeCmd(g), newRenderCmd(g), newHostCmd(g), newVersionCmd(), newMigrateCmd(g))
 	addExtraCommands(root, g)
 	return root
 }
@@ -85,6 +88,32 @@ func newVersionCmd() *cobra.Command {
 	}
 }
 
+func newMigrateCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Bring the store's schema up to date (serve does this on start too)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := inventory.Load(g.config)
+			if err != nil {
+				return err
+			}
+			spec := server.StoreSpec(cfg, server.Options{DataDir: g.data, Store: g.store})
+			s, err := store.OpenSQL(cmd.Context(), spec)
+			if err != nil {
+				return fmt.Errorf("migrate %s: %w", store.Redact(spec), err)
+			}
+			defer s.Close()
+			have, want, err := s.SchemaVersion(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: schema version %d of %d\n", store.Redact(spec), have, want)
+			return nil
+		},
+	}
+}
+
 func newServeCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "serve",
@@ -94,7 +123,7 @@ func newServeCmd(g *globals) *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-			in, err := server.Open(ctx, g.config, server.Options{CheckFiles: true, DataDir: g.data, Log: log})
+			in, err := server.Open(ctx, g.config, server.Options{CheckFiles: true, DataDir: g.data, Store: g.store, Log: log})
 			if err != nil {
 				return err
 			}
@@ -111,18 +140,17 @@ func newServeCmd(g *globals) *cobra.Command {
 // store is used when it exists, so previews show real states and tokens;
 // otherwise a throwaway in-memory store, so previews never create files.
 func openPreview(ctx context.Context, g *globals) (*server.Instance, error) {
-	data := g.data
-	if data == "" {
-		cfg, err := inventory.Load(g.config)
-		if err != nil {
-			return nil, err
+	cfg, err := inventory.Load(g.config)
+	if err != nil {
+		return nil, err
+	}
+	spec := server.StoreSpec(cfg, server.Options{DataDir: g.data, Store: g.store})
+	if !store.IsPostgres(spec) && spec != "-" {
+		if _, err := os.Stat(filepath.Join(spec, "kickstand.db")); err != nil {
+			spec = "-"
 		}
-		data = cfg.Abs(cfg.Server.DataDir)
 	}
-	if _, err := os.Stat(filepath.Join(data, "kickstand.db")); err != nil {
-		data = "-"
-	}
-	return server.Open(ctx, g.config, server.Options{DataDir: data, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return server.Open(ctx, g.config, server.Options{Store: spec, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }
 
 func newRenderCmd(g *globals) *cobra.Command {
@@ -239,7 +267,7 @@ func newRenderCmd(g *globals) *cobra.Command {
 func newHostCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "host", Short: "List and change hosts"}
 	open := func(ctx context.Context) (*server.Instance, error) {
-		return server.Open(ctx, g.config, server.Options{DataDir: g.data, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		return server.Open(ctx, g.config, server.Options{DataDir: g.data, Store: g.store, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list",

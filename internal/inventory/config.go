@@ -26,7 +26,10 @@ type Server struct {
 	// HTTPPort is the port written into URLs; default: the HTTP listen port.
 	HTTPPort int    `yaml:"http_port,omitempty" json:"http_port,omitempty"`
 	DataDir  string `yaml:"data_dir,omitempty" json:"data_dir,omitempty"`
-	Root     string `yaml:"root,omitempty" json:"root,omitempty"` // served at / over HTTP and TFTP
+	// Store is a postgres:// URL when several kickstand servers share one
+	// inventory and lease space; empty means SQLite in data_dir.
+	Store string `yaml:"store,omitempty" json:"-"`
+	Root  string `yaml:"root,omitempty" json:"root,omitempty"` // served at / over HTTP and TFTP
 	// Loaders are extra directories searched for loaders (undionly.kpxe,
 	// ipxe.efi, grubx64.efi, pxelinux.0 ...) before Debian's standard paths.
 	Loaders   []string `yaml:"loaders,omitempty" json:"loaders,omitempty"`

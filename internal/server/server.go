@@ -53,7 +53,9 @@ type Options struct {
 	// DataDir overrides the config's data directory. "-" means an
 	// in-memory store (previews that must not write anything).
 	DataDir string
-	Log     *slog.Logger
+	// Store overrides the config's store (a postgres:// URL or a directory).
+	Store string
+	Log   *slog.Logger
 }
 
 // Open loads the config, opens the store and syncs the file into it. Bad
@@ -66,18 +68,10 @@ func Open(ctx context.Context, path string, o Options) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := o.DataDir
-	if dir == "" {
-		dir = cfg.Abs(cfg.Server.DataDir)
-	}
-	var st store.Store
-	if dir == "-" {
-		st, err = store.OpenSQLiteMemory(ctx)
-	} else {
-		st, err = store.OpenSQLite(ctx, dir)
-	}
+	spec := StoreSpec(cfg, o)
+	st, err := store.Open(ctx, spec)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("store %s: %w", store.Redact(spec), err)
 	}
 	in := &Instance{Path: path, Store: st, Log: o.Log, mtime: mtime, strict: o.CheckFiles}
 	in.Booter = &boot.Booter{Store: st, Config: in.Config}
@@ -91,6 +85,21 @@ func Open(ctx context.Context, path string, o Options) (*Instance, error) {
 	}
 	in.cfg.Store(cfg)
 	return in, nil
+}
+
+// StoreSpec is where the state lives: --store, else server.store (a
+// postgres:// URL for several kickstand servers), else --data or
+// server.data_dir (the embedded SQLite store).
+func StoreSpec(cfg *inventory.Config, o Options) string {
+	switch {
+	case o.Store != "":
+		return o.Store
+	case o.DataDir != "":
+		return o.DataDir
+	case cfg.Server.Store != "":
+		return cfg.Server.Store
+	}
+	return cfg.Abs(cfg.Server.DataDir)
 }
 
 // Config returns the config in force.
