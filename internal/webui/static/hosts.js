@@ -1,0 +1,117 @@
+// The hosts table: state, install progress and diagnosis of every host,
+// kept current from the event stream (each event refetches its host).
+'use strict';
+
+(() => {
+  const { api, stream, el } = KS;
+  const tbody = document.querySelector('#hosts tbody');
+  const filter = document.getElementById('filter');
+  const onlyAttention = document.getElementById('only-attention');
+  const hosts = new Map(); // name -> host
+  const rows = new Map(); // name -> tr
+  const pending = new Map(); // name -> timer
+
+  function needsAttention(h) {
+    const d = h.diagnosis || {};
+    return d.stalled || d.stage === 'failed' || !!d.cause;
+  }
+
+  function row(h) {
+    const d = h.diagnosis || { stage: 'waiting', progress: 0 };
+    const link = el('a', { href: 'host.html?name=' + encodeURIComponent(h.name) }, h.name);
+    const cause = d.cause ? el('span', { class: 'cause' + (d.stalled || d.stage === 'failed' ? '' : ' warn'), title: d.cause }, d.cause) : el('span', { class: 'muted' }, '—');
+    const tr = el('tr', { 'data-host': h.name, 'data-state': h.state },
+      el('td', { class: 'name' }, link),
+      el('td', {}, el('span', { class: 'badge ' + h.state }, h.state)),
+      el('td', {}, h.profile || '—'),
+      el('td', {}, KS.idle(h) ? el('span', { class: 'muted' }, '—') : KS.progressBar(d)),
+      el('td', {}, KS.idle(h) ? el('span', { class: 'muted' }, 'not installing') : el('span', { class: KS.stageClass(d) }, KS.stageLabel(d))),
+      el('td', { class: 'diag' }, cause),
+      el('td', { class: 'muted', title: h.last_seen || '' }, KS.ago(h.last_seen)));
+    return tr;
+  }
+
+  function visible(h) {
+    const q = filter.value.trim().toLowerCase();
+    if (onlyAttention.checked && !needsAttention(h)) return false;
+    if (!q) return true;
+    const d = h.diagnosis || {};
+    return [h.name, h.state, h.profile, d.stage, d.cause, (h.macs || []).join(' '), h.ipv4, h.ipv6]
+      .some((s) => s && String(s).toLowerCase().includes(q));
+  }
+
+  function render() {
+    const names = [...hosts.keys()].sort();
+    const frag = document.createDocumentFragment();
+    rows.clear();
+    for (const n of names) {
+      const h = hosts.get(n);
+      if (!visible(h)) continue;
+      const tr = row(h);
+      rows.set(n, tr);
+      frag.append(tr);
+    }
+    tbody.replaceChildren(frag);
+    document.getElementById('empty').hidden = hosts.size > 0;
+    summary();
+  }
+
+  function summary() {
+    let installing = 0, done = 0, stalled = 0, failed = 0;
+    for (const h of hosts.values()) {
+      const d = h.diagnosis || {};
+      if (d.stage === 'failed') failed++;
+      else if (d.stalled) stalled++;
+      if (h.state === 'install') installing++;
+      if (d.stage === 'built') done++;
+    }
+    const stat = (n, label, cls) => el('div', { class: 'stat ' + (n ? cls : '') }, el('b', {}, String(n)), el('span', {}, label));
+    document.getElementById('summary').replaceChildren(
+      stat(hosts.size, 'hosts', ''), stat(installing, 'installing', ''), stat(done, 'built', 'ok'),
+      stat(stalled, 'stalled', 'warn'), stat(failed, 'failed', 'bad'));
+  }
+
+  async function loadAll() {
+    try {
+      const list = await api('hosts');
+      hosts.clear();
+      for (const h of list) hosts.set(h.name, h);
+      KS.notice('');
+      render();
+    } catch (e) {
+      if (e.status !== 401) KS.notice('Could not load hosts: ' + e.message, true);
+    }
+  }
+
+  // refresh refetches one host, coalescing bursts of its events.
+  function refresh(name) {
+    if (!name) return;
+    if (!hosts.has(name)) { loadAll(); return; }
+    if (pending.has(name)) return;
+    pending.set(name, setTimeout(async () => {
+      pending.delete(name);
+      try {
+        const h = await api('hosts/' + encodeURIComponent(name));
+        const d = h.diagnosis;
+        h.diagnosis = { stage: d.stage, progress: d.progress, stalled: d.stalled, cause: d.cause };
+        hosts.set(name, h);
+        const old = rows.get(name);
+        if (!visible(h)) { if (old) { old.remove(); rows.delete(name); } summary(); return; }
+        const tr = row(h);
+        tr.classList.add('flash');
+        if (old) old.replaceWith(tr); else render();
+        rows.set(name, tr);
+        summary();
+      } catch (e) {
+        if (e.status === 404) { hosts.delete(name); render(); }
+      }
+    }, 150));
+  }
+
+  filter.addEventListener('input', render);
+  onlyAttention.addEventListener('change', render);
+  KS.initToken(loadAll);
+  stream('events/stream', (e) => refresh(e.host), loadAll);
+  // Stalls are a matter of time passing: re-read everything now and then.
+  setInterval(loadAll, 30000);
+})();
