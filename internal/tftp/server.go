@@ -262,7 +262,7 @@ func (s *Server) serveRequest(ctx context.Context, r request, client netip.AddrP
 	}
 	defer conn.Close()
 	refuse := func(e *Error, cause error) {
-		conn.WriteToUDPAddrPort(appendError(nil, e.Code, e.Message), client)
+		conn.Write(appendError(nil, e.Code, e.Message))
 		info.Err = cause
 	}
 	if r.op == opWRQ {
@@ -312,7 +312,7 @@ func (s *Server) logEnd(log *slog.Logger, info TransferInfo) {
 		log.Debug("tftp transfer done", attrs...)
 	case info.Probe:
 		log.Debug("tftp size probe ended by client", append(attrs, "err", info.Err)...)
-	case info.Aborted, errors.Is(info.Err, ErrNoFinalAck):
+	case info.Aborted, errors.Is(info.Err, ErrNoFinalAck), errors.Is(info.Err, ErrClientGone):
 		log.Debug("tftp transfer ended by client", append(attrs, "err", info.Err)...)
 	case errors.Is(info.Err, fs.ErrNotExist), errors.Is(info.Err, fs.ErrPermission), errors.Is(info.Err, context.Canceled):
 		// pxelinux and GRUB probe many names before one exists: routine.
@@ -323,15 +323,18 @@ func (s *Server) logEnd(log *slog.Logger, info TransferInfo) {
 }
 
 // listenTransfer opens the transfer's socket on the address the request
-// arrived on, so multi-homed servers answer from the address the client used.
+// arrived on, so multi-homed servers answer from the address the client used,
+// and connects it to the client, as tftpd-hpa does: the kernel then drops
+// packets from other peers and reports an ICMP port-unreachable from a client
+// that has gone, which ends its transfer at once instead of after a timeout.
 func listenTransfer(local netip.Addr, client netip.AddrPort) (*net.UDPConn, error) {
 	network := "udp4"
 	if client.Addr().Is6() {
 		network = "udp6"
 	}
-	laddr := &net.UDPAddr{}
+	var laddr *net.UDPAddr
 	if local.IsValid() && local.Is6() == client.Addr().Is6() {
 		laddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, 0))
 	}
-	return net.ListenUDP(network, laddr)
+	return net.DialUDP(network, laddr, net.UDPAddrFromAddrPort(client))
 }

@@ -448,7 +448,9 @@ func TestRetransmitAndIdleTimeout(t *testing.T) {
 	}
 }
 
-func TestUnknownTID(t *testing.T) {
+// The transfer socket is connected to the client, so a stranger's packet
+// never reaches the transfer, which carries on.
+func TestStrangerIgnored(t *testing.T) {
 	ts := startServer(t, "udp4", lockStep)
 	data := randomBytes(1000, 8)
 	ts.write(t, "f", data)
@@ -457,12 +459,28 @@ func TestUnknownTID(t *testing.T) {
 	c.expectData(1)
 	stranger := newRawClient(t, ts.addr)
 	stranger.sendRaw(c.peer, []byte{0, byte(opACK), 0, 1})
-	stranger.peer = c.peer
-	stranger.expectError(ErrCodeUnknownTID)
-	c.ack(1) // the transfer carries on
+	stranger.sendRaw(c.peer, appendError(nil, ErrCodeNotDefined, "go away"))
+	c.ack(1)
 	c.expectData(2)
 	c.ack(2)
 	if info := ts.info(t); !info.Completed {
+		t.Fatalf("report %+v", info)
+	}
+}
+
+// A client that exits leaves a closed port: the ICMP error ends the
+// transfer without waiting for the idle timeout.
+func TestClientGone(t *testing.T) {
+	ts := startServer(t, "udp4", func(c *Config) {
+		lockStep(c)
+		c.InitialRetransmit, c.MinRetransmit, c.MaxRetransmit = 10*time.Millisecond, 10*time.Millisecond, 10*time.Millisecond
+	})
+	ts.write(t, "f", randomBytes(5000, 10))
+	c := newRawClient(t, ts.addr)
+	c.rrq("f")
+	c.expectData(1)
+	c.conn.Close()
+	if info := ts.info(t); !errors.Is(info.Err, ErrClientGone) {
 		t.Fatalf("report %+v", info)
 	}
 }

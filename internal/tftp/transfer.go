@@ -10,8 +10,13 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"syscall"
 	"time"
 )
+
+// ErrClientGone: the client's port answered with ICMP port unreachable,
+// so the client has exited.
+var ErrClientGone = errors.New("tftp: client port unreachable")
 
 // ErrNoFinalAck: the last block was sent but the client went silent before
 // acknowledging it. When that ACK is what was lost, the client has the whole
@@ -102,7 +107,7 @@ func (t *transfer) run(ctx context.Context) error {
 	for {
 		blk, err := t.nextACK(ctx, resend, progress.Add(t.idle))
 		if err != nil {
-			if errors.Is(err, ErrTimeout) && t.final != 0 && t.sentHigh == t.final {
+			if (errors.Is(err, ErrTimeout) || errors.Is(err, ErrClientGone)) && t.final != 0 && t.sentHigh == t.final {
 				return ErrNoFinalAck
 			}
 			return err
@@ -183,7 +188,10 @@ func (t *transfer) nextACK(ctx context.Context, resend func() error, giveUp time
 		if err := t.conn.SetReadDeadline(deadline); err != nil {
 			return 0, t.ctxErr(ctx, err)
 		}
-		n, from, err := t.conn.ReadFromUDPAddrPort(t.rbuf)
+		n, err := t.conn.Read(t.rbuf)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return 0, ErrClientGone
+		}
 		if err != nil {
 			var ne net.Error
 			if !errors.As(err, &ne) || !ne.Timeout() || ctx.Err() != nil {
@@ -196,11 +204,6 @@ func (t *transfer) nextACK(ctx context.Context, resend func() error, giveUp time
 			if err := resend(); err != nil {
 				return 0, err
 			}
-			continue
-		}
-		if from.Addr().Unmap() != t.client.Addr() || from.Port() != t.client.Port() {
-			// RFC 1350: tell the stranger, leave the transfer alone.
-			t.conn.WriteToUDPAddrPort(appendError(nil, ErrCodeUnknownTID, "unknown transfer ID"), from)
 			continue
 		}
 		if n < 4 {
@@ -267,7 +270,10 @@ func (t *transfer) load(n uint64) error {
 
 func (t *transfer) send(p []byte) error {
 	t.lastSend = time.Now()
-	if _, err := t.conn.WriteToUDPAddrPort(p, t.client); err != nil {
+	if _, err := t.conn.Write(p); err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return ErrClientGone
+		}
 		return fmt.Errorf("send: %w", err)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/kickstand/kickstand/internal/tftp"
@@ -20,7 +21,20 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:6969", "UDP address to listen on")
 	maxTransfers := flag.Int("max", 0, "maximum concurrent transfers (0: default)")
 	verbose := flag.Bool("v", false, "debug logging")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ksftpd:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "ksftpd:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*root, *listen, *maxTransfers, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "ksftpd:", err)
 		os.Exit(1)
