@@ -28,7 +28,9 @@ const Prefix = "/api/v1"
 
 // Deps is what the API needs from the running server.
 type Deps struct {
-	Store  store.Store
+	Store store.Store
+	// Config is the config in force. Nothing in it changes the API yet
+	// (the open-reads switch comes through OpenReads); it may be nil.
 	Config func() *inventory.Config
 	// Events records state changes made through the API and feeds the
 	// live stream. nil: nothing is recorded and the stream polls the store.

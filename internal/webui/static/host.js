@@ -123,9 +123,11 @@
     } catch (e) { /* shown by loadHost */ }
   }
 
+  // refreshHost rereads the diagnosis at most once a second while events
+  // pour in (package fetches come several a second).
   function refreshHost() {
-    clearTimeout(refreshTimer);
-    refreshTimer = setTimeout(loadHost, 150);
+    if (refreshTimer) return;
+    refreshTimer = setTimeout(() => { refreshTimer = null; loadHost(); }, 1000);
   }
 
   async function act(button, path, body, done) {

@@ -9,7 +9,6 @@
   const onlyAttention = document.getElementById('only-attention');
   const hosts = new Map(); // name -> host
   const rows = new Map(); // name -> tr
-  const pending = new Map(); // name -> timer
 
   function needsAttention(h) {
     const d = h.diagnosis || {};
@@ -83,29 +82,46 @@
     }
   }
 
-  // refresh refetches one host, coalescing bursts of its events.
+  // Events mark their host dirty; dirty hosts are refetched at most once
+  // a second, and a burst touching many hosts becomes one list read, so
+  // a large install wave costs the server a bounded number of requests.
+  const dirty = new Set();
+  let flushing = null;
   function refresh(name) {
     if (!name) return;
-    if (!hosts.has(name)) { loadAll(); return; }
-    if (pending.has(name)) return;
-    pending.set(name, setTimeout(async () => {
-      pending.delete(name);
-      try {
-        const h = await api('hosts/' + encodeURIComponent(name));
-        const d = h.diagnosis;
-        h.diagnosis = { stage: d.stage, progress: d.progress, stalled: d.stalled, cause: d.cause };
-        hosts.set(name, h);
-        const old = rows.get(name);
-        if (!visible(h)) { if (old) { old.remove(); rows.delete(name); } summary(); return; }
-        const tr = row(h);
-        tr.classList.add('flash');
-        if (old) old.replaceWith(tr); else render();
-        rows.set(name, tr);
-        summary();
-      } catch (e) {
-        if (e.status === 404) { hosts.delete(name); render(); }
+    dirty.add(name);
+    if (!flushing) flushing = setTimeout(flush, 1000);
+  }
+
+  async function flush() {
+    const names = [...dirty];
+    dirty.clear();
+    try {
+      if (names.length > 10 || names.some((n) => !hosts.has(n))) {
+        await loadAll();
+        return;
       }
-    }, 150));
+      await Promise.all(names.map(refetch));
+      summary();
+    } finally {
+      flushing = dirty.size ? setTimeout(flush, 1000) : null;
+    }
+  }
+
+  async function refetch(name) {
+    try {
+      const h = await api('hosts/' + encodeURIComponent(name));
+      const d = h.diagnosis;
+      h.diagnosis = { stage: d.stage, progress: d.progress, stalled: d.stalled, cause: d.cause };
+      hosts.set(name, h);
+      const old = rows.get(name);
+      if (!visible(h)) { if (old) { old.remove(); rows.delete(name); } return; }
+      const tr = row(h);
+      tr.classList.add('flash');
+      if (old) { old.replaceWith(tr); rows.set(name, tr); } else render();
+    } catch (e) {
+      if (e.status === 404) { hosts.delete(name); render(); }
+    }
   }
 
   filter.addEventListener('input', render);
