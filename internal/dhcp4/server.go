@@ -77,6 +77,7 @@ type Stats struct {
 	Naks      uint64
 	Batches   uint64 // lease transactions committed
 	LeaseOps  uint64 // lease changes in those transactions
+	Limited   uint64 // packets of unreserved clients dropped by the rate limits
 }
 
 // Server is the DHCPv4 server (full or proxyDHCP).
@@ -97,6 +98,8 @@ type Server struct {
 	commit                                      atomic.Pointer[committer]
 	hosts                                       atomic.Pointer[hostIndex]
 	hostsMu                                     sync.Mutex // one index refresh at a time
+
+	limit atomic.Pointer[limiter] // unreserved clients' rate limits (ratelimit.go)
 }
 
 // view is the config in force and what is derived from it, rebuilt when
@@ -131,6 +134,7 @@ func (s *Server) Stats() Stats {
 	if c := s.commit.Load(); c != nil {
 		st.Batches, st.LeaseOps = c.batches.Load(), c.ops.Load()
 	}
+	st.Limited = s.limiter().limited.Load()
 	return st
 }
 
@@ -463,6 +467,9 @@ func (s *Server) full(ctx context.Context, j job, req *dhcpv4.DHCPv4, f boot.Fac
 		// Without knowing the reservation, a pool address could go to a
 		// reserved host; stay silent and let the client retry.
 		log.Warn("store lookup failed: no reply", "err", err)
+		return
+	}
+	if host == "" && !s.limiter().allow(f.MAC, time.Now(), s.log) {
 		return
 	}
 	now := time.Now()
