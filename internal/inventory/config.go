@@ -36,6 +36,9 @@ type Server struct {
 	Templates string   `yaml:"templates,omitempty" json:"templates,omitempty"` // kickstart templates; snippets in snippets/
 	// TokenTTL bounds how long a build token (and so a kickstart URL) is valid.
 	TokenTTL Duration `yaml:"token_ttl,omitempty" json:"token_ttl,omitempty"`
+	// APIOpenReads lets anyone read /api/v1 without a bearer token;
+	// mutations always need one.
+	APIOpenReads bool `yaml:"api_open_reads,omitempty" json:"api_open_reads,omitempty"`
 	// RouteWait bounds kickstand's waits for an IPv6 default route in the
 	// seed-000 fixes (overlay initrd, updates.img).
 	RouteWait Duration `yaml:"route_wait,omitempty" json:"route_wait,omitempty"`

@@ -17,17 +17,20 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kickstand/kickstand/internal/api"
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/bootfiles"
 	"github.com/kickstand/kickstand/internal/dhcp4"
 	"github.com/kickstand/kickstand/internal/diagnose"
 	"github.com/kickstand/kickstand/internal/httpd"
 	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/metrics"
 	"github.com/kickstand/kickstand/internal/overlay"
 	"github.com/kickstand/kickstand/internal/store"
 	"github.com/kickstand/kickstand/internal/syslog"
 	"github.com/kickstand/kickstand/internal/tftp"
 	"github.com/kickstand/kickstand/internal/timeline"
+	"github.com/kickstand/kickstand/internal/webui"
 )
 
 // Instance is a loaded kickstand: config, store and the decision.
@@ -210,7 +213,13 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 	wg.Add(1)
 	go func() { defer wg.Done(); rec.Run(ctx) }()
 
-	h := &httpd.Server{Booter: in.Booter, Files: in.Files, Store: in.Store, Config: in.Config, Log: in.Log, Events: rec}
+	m := metrics.New(in.Store)
+	wg.Add(1)
+	go func() { defer wg.Done(); m.Run(ctx, rec, 2*time.Second, in.Log) }()
+	h := &httpd.Server{Booter: in.Booter, Files: in.Files, Store: in.Store, Config: in.Config, Log: in.Log, Events: rec,
+		API: api.Handler(api.Deps{Store: in.Store, Config: in.Config, Events: rec, SetState: in.SetState, Log: in.Log,
+			OpenReads: func() bool { return in.Config().Server.APIOpenReads }}),
+		UI: webui.Handler(), Metrics: m.Handler()}
 	addr, done, err := httpd.Listen(ctx, cfg.Server.HTTP, h.Handler(), in.Log)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
