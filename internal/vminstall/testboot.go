@@ -241,30 +241,28 @@ func TestBoot(ctx context.Context, in *server.Instance, host string, o TestBootO
 	// names the step that did not follow.
 	d = diagnose.Diagnose(res.Events, time.Now(), diagnose.Options{Family: o.Family, HasGateway6: t.Record.Gateway6 != "", StallAfter: time.Nanosecond, InstallStallAfter: time.Nanosecond})
 	res.Diagnosis = d
-	for _, f := range failedRequests(res.Events) {
-		line := fmt.Sprintf("request failed: %s -> %s", f.what, f.status)
-		if why := expect[f.path]; why != "" {
-			line += " (" + why + ")"
-		}
-		res.Details = append(res.Details, line)
+	failed := failedRequests(res.Events)
+	for _, f := range failed {
+		res.Details = append(res.Details, "request failed: "+f.describe(expect))
 	}
 	cause := d.Cause
 	switch {
 	case len(res.Events) == 0:
 		cause = fmt.Sprintf("no DHCP request from %s reached the sandbox", mac)
-		res.Details = append(res.Details, "the VM's firmware never asked for an address; the serial console below shows why")
+		res.Details = append(res.Details, "the VM's firmware never asked for an address; the serial console shows why")
+	case j.failed != nil && len(failed) > 0 && failed[len(failed)-1].what == j.failed.Detail:
+		// The request the chain broke on says more than the stage it
+		// broke at (a missing kernel is served as a plain 404 "file").
+		cause = failed[len(failed)-1].describe(expect)
 	case cause == "":
 		cause = j.reason
 	}
 	res.Verdict = fmt.Sprintf("FAIL: %s stopped at stage %s after %s: %s", how, d.Stage, res.Elapsed.Round(100*time.Millisecond), cause)
-	if d.Cause != "" {
+	if d.Cause != "" && d.Cause != cause {
 		res.Details = append(res.Details, "diagnosis: "+d.Cause)
 	}
 	if d.Hint != "" {
 		res.Details = append(res.Details, "hint: "+d.Hint)
-	}
-	if j.reason != "" && j.reason != cause {
-		res.Details = append(res.Details, "stopped because "+j.reason)
 	}
 	return res, nil
 }
@@ -273,6 +271,7 @@ func TestBoot(ctx context.Context, in *server.Instance, host string, o TestBootO
 type judgement struct {
 	done, pass bool
 	reason     string
+	failed     *store.Event // the failed request the chain stopped on
 }
 
 // judge decides whether a test boot is over. It passes once the kickstart
@@ -315,7 +314,7 @@ func judge(evs []store.Event, now time.Time, final bool, grace time.Duration) ju
 		return judgement{done: true, pass: true, reason: ks + ", " + beyond}
 	}
 	if lastFail != nil && now.Sub(lastFail.At) >= grace {
-		return judgement{done: true, reason: fmt.Sprintf("%s failed and nothing followed for %s", lastFail.Detail, grace)}
+		return judgement{done: true, failed: lastFail, reason: fmt.Sprintf("%s failed and nothing followed for %s", lastFail.Detail, grace)}
 	}
 	if final {
 		return judgement{done: true, reason: "the VM stopped or time ran out before the kickstart and what follows it were fetched"}
@@ -347,6 +346,14 @@ func num(v any) int {
 }
 
 type failedReq struct{ path, what, status string }
+
+func (f failedReq) describe(expect map[string]string) string {
+	s := f.what + " -> " + f.status
+	if why := expect[f.path]; why != "" {
+		s += " (" + why + ")"
+	}
+	return s
+}
 
 // failedRequests lists each failed HTTP request once, in order. TFTP size
 // probes and aborted reads are left out: UEFI firmware makes them on
