@@ -172,3 +172,22 @@ func TestVMInstallPrintPreview(t *testing.T) {
 		t.Errorf("--print changed the host's state: %v\n%s", err, show)
 	}
 }
+
+// test-boot checks what it was asked before it needs root or QEMU.
+func TestTestBootRefuses(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"kvm7.example.com", "--firmware", "coreboot"}, `firmware "coreboot"`},
+		{[]string{"kvm7.example.com", "--family", "5"}, "family 5"},
+		{[]string{"kvm7.example.com", "--family", "6"}, "--family 6 needs --firmware uefi"},
+		{[]string{"nope.example.com"}, "nope.example.com"},
+	} {
+		args := append([]string{"test-boot", "--config", vmConfig, "--data", "-"}, c.args...)
+		_, err := runVM(t, args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("test-boot %v: err %v, want %q", c.args, err, c.want)
+		}
+	}
+}

@@ -100,7 +100,12 @@ func TestBoot(ctx context.Context, in *server.Instance, host string, o TestBootO
 		return nil, errors.New("test-boot: --family 6 needs --firmware uefi: the BIOS iPXE ROM boots over IPv6 only with router advertisements, which the sandbox does not send")
 	case len(o.Sandbox) == 0:
 		return nil, errors.New("test-boot: no sandbox server command")
-	case os.Geteuid() != 0:
+	}
+	t, err := in.Booter.TargetByName(ctx, host)
+	if err != nil {
+		return nil, fmt.Errorf("test-boot %s: %w", host, err)
+	}
+	if os.Geteuid() != 0 {
 		return nil, errors.New("test-boot: needs root, for the network namespace, bridge and tap")
 	}
 	tools := []string{"ip", "qemu-system-x86_64", "timeout"}
@@ -115,10 +120,6 @@ func TestBoot(ctx context.Context, in *server.Instance, host string, o TestBootO
 				return nil, fmt.Errorf("test-boot: UEFI firmware: %w (Debian package ovmf)", err)
 			}
 		}
-	}
-	t, err := in.Booter.TargetByName(ctx, host)
-	if err != nil {
-		return nil, fmt.Errorf("test-boot %s: %w", host, err)
 	}
 	res := &TestBootResult{Host: host}
 	cfg := in.Config()

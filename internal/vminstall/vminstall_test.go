@@ -2,6 +2,7 @@ package vminstall
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -277,4 +278,28 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// FuzzShellJoin: whatever the inventory puts in a command line (kernel
+// arguments, paths), the --print output gives a shell exactly those words.
+func FuzzShellJoin(f *testing.F) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		f.Skip("no sh")
+	}
+	for _, s := range []string{"", "plain", "ip=1.2.3.4::1.2.3.1:255.255.255.0:h:eth0:none inst.ks=http://x/ks/T", "it's", `a"b\c$d` + "`e`", "new\nline", "*?[x]", "~root", "a;b|c&d>e"} {
+		f.Add(s, "second word")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if strings.ContainsRune(a+b, 0) {
+			return // no argv can hold NUL
+		}
+		got, err := exec.Command(sh, "-c", "printf '%s\\0' "+ShellJoin([]string{a, b})).Output()
+		if err != nil {
+			t.Fatalf("sh rejected %s: %v", ShellJoin([]string{a, b}), err)
+		}
+		if want := a + "\x00" + b + "\x00"; string(got) != want {
+			t.Fatalf("ShellJoin(%q, %q) = %s: the shell saw %q", a, b, ShellJoin([]string{a, b}), got)
+		}
+	})
 }
