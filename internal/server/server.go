@@ -21,6 +21,7 @@ import (
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/bootfiles"
 	"github.com/kickstand/kickstand/internal/dhcp4"
+	"github.com/kickstand/kickstand/internal/dhcp6"
 	"github.com/kickstand/kickstand/internal/diagnose"
 	"github.com/kickstand/kickstand/internal/httpd"
 	"github.com/kickstand/kickstand/internal/inventory"
@@ -248,6 +249,15 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 		in.Log.Info("dhcp serving", "mode", cfg.DHCP.Mode, "interfaces", cfg.DHCP.Interfaces)
 		run("dhcp", func() error { return ds.Serve(ctx) })
 	}
+	if cfg.DHCP6.Enabled {
+		ds6, err := dhcp6.New(dhcp6.Options{Config: in.Config, Booter: in.Booter, Store: in.Store, Log: in.Log,
+			OnEvent: func(e dhcp6.Event) { recordDHCP6(rec, e) }})
+		if err != nil {
+			return fmt.Errorf("dhcp6: %w", err)
+		}
+		in.Log.Info("dhcp6 serving", "interfaces", cfg.DHCP6.Interfaces)
+		run("dhcp6", func() error { return ds6.Serve(ctx) })
+	}
 	if cfg.Syslog.Enabled {
 		if err := in.serveSyslog(ctx, rec, run); err != nil {
 			return err
@@ -281,6 +291,30 @@ func recordDHCP(rec *timeline.Recorder, e dhcp4.Event) {
 	}
 	if e.Relay.IsValid() {
 		data["relay"] = e.Relay.String()
+	}
+	rec.Record(store.Event{Kind: "dhcp." + string(e.Kind), At: e.Time, Host: e.Host, Detail: detail, Data: data})
+}
+
+func recordDHCP6(rec *timeline.Recorder, e dhcp6.Event) {
+	detail := string(e.Kind) + " duid " + e.DUID
+	if e.MAC != "" {
+		detail += " mac " + e.MAC
+	}
+	if e.IP.IsValid() {
+		detail += " " + e.IP.String()
+	}
+	if e.BootFile != "" {
+		detail += " boot " + e.BootFile
+	}
+	if e.Reason != "" {
+		detail += " (" + e.Reason + ")"
+	}
+	data := map[string]any{"family": 6, "mac": e.MAC, "duid": e.DUID, "boot_file": e.BootFile}
+	if fw := firmwareOf(e.BootFile); fw != "" {
+		data["firmware"] = fw
+	}
+	if e.IP.IsValid() {
+		data["ip"] = e.IP.String()
 	}
 	rec.Record(store.Event{Kind: "dhcp." + string(e.Kind), At: e.Time, Host: e.Host, Detail: detail, Data: data})
 }
