@@ -1,41 +1,13 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/spf13/cobra"
 )
 
 const vmConfig = "testdata/vm/vm.yaml"
-
-// runVM is run for the vm and test-boot commands: until commands.go
-// registers them, it adds them to the root itself, with the global flags
-// copied in before they run.
-func runVM(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	root := newRootCmd()
-	if c, _, err := root.Find([]string{"vm"}); err != nil || c.Name() != "vm" {
-		g := &globals{}
-		root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
-			g.config, _ = cmd.Flags().GetString("config")
-			g.data, _ = cmd.Flags().GetString("data")
-			g.output, _ = cmd.Flags().GetString("output")
-			return nil
-		}
-		root.AddCommand(newVMCmd(g), newTestBootCmd(g))
-	}
-	var out, errOut bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
-	return out.String(), err
-}
 
 // TestVMInstallGolden pins the command lines of `vm install --print` for an
 // EL6 and an EL7 host on each platform: the Xen xl config with its
@@ -59,7 +31,7 @@ func TestVMInstallGolden(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.host+"/"+c.kind, func(t *testing.T) {
 			args := append([]string{"vm", "install", "--print", "--config", vmConfig, "--data", data, c.host}, c.args...)
-			out, err := runVM(t, args...)
+			out, err := run(t, args...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,7 +70,7 @@ func TestVMInstallMatchesRender(t *testing.T) {
 			t.Fatal(err)
 		}
 		cmdline = strings.TrimSpace(cmdline)
-		out, err := runVM(t, "vm", "install", "--print", "--virt-install", "--config", vmConfig, "--data", data, c.host)
+		out, err := run(t, "vm", "install", "--print", "--virt-install", "--config", vmConfig, "--data", data, c.host)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,13 +113,13 @@ func TestVMInstallRefuses(t *testing.T) {
 		{[]string{"nope.example.com"}, "nope.example.com"},
 	} {
 		args := append([]string{"vm", "install", "--print", "--config", vmConfig, "--data", data}, c.args...)
-		_, err := runVM(t, args...)
+		_, err := run(t, args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("vm install %v: err %v, want %q", c.args, err, c.want)
 		}
 	}
 	// Running (not printing) a Xen install says where to run it.
-	_, err := runVM(t, "vm", "install", "--config", vmConfig, "--data", data, "xen7.example.com")
+	_, err := run(t, "vm", "install", "--config", vmConfig, "--data", data, "xen7.example.com")
 	if err == nil || !strings.Contains(err.Error(), "--print") {
 		t.Errorf("running a xen install: err %v", err)
 	}
@@ -160,7 +132,7 @@ func TestVMInstallPrintPreview(t *testing.T) {
 	if _, err := run(t, "host", "set-state", "--config", vmConfig, "--data", data, "kvm7.example.com", "local"); err != nil {
 		t.Fatal(err)
 	}
-	out, err := runVM(t, "vm", "install", "--print", "--virt-install", "--config", vmConfig, "--data", data, "kvm7.example.com")
+	out, err := run(t, "vm", "install", "--print", "--virt-install", "--config", vmConfig, "--data", data, "kvm7.example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +157,7 @@ func TestTestBootRefuses(t *testing.T) {
 		{[]string{"nope.example.com"}, "nope.example.com"},
 	} {
 		args := append([]string{"test-boot", "--config", vmConfig, "--data", "-"}, c.args...)
-		_, err := runVM(t, args...)
+		_, err := run(t, args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("test-boot %v: err %v, want %q", c.args, err, c.want)
 		}
