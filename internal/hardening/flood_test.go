@@ -253,9 +253,9 @@ func TestMalformed(t *testing.T) {
 	tftpCases := [][]byte{
 		{},
 		{0},
-		{0, 1},                               // RRQ with no name
-		[]byte("\x00\x01big.bin"),            // no terminator
-		[]byte("\x00\x01big.bin\x00octet"),   // mode not terminated
+		{0, 1},                             // RRQ with no name
+		[]byte("\x00\x01big.bin"),          // no terminator
+		[]byte("\x00\x01big.bin\x00octet"), // mode not terminated
 		[]byte("\x00\x01big.bin\x00bogus\x00"),
 		[]byte("\x00\x01big.bin\x00octet\x00blksize\x00-5\x00windowsize\x0099999999999\x00"),
 		[]byte("\x00\x01big.bin\x00octet\x00blksize\x00"), // option without value
