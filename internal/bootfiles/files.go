@@ -101,7 +101,9 @@ func (f *Files) Open(ctx context.Context, r Request) (File, Kind, error) {
 		}
 		file, err := openIn(cfg.Abs(d.Tree), fpath)
 		if err != nil {
-			return nil, "", fmt.Errorf("open %s: %w", name, err)
+			// Say what was missing (the kernel, say), so the timeline
+			// and the diagnosis can name it.
+			return nil, classify(d, fpath), fmt.Errorf("open %s: %w", name, err)
 		}
 		return file, classify(d, fpath), nil
 	}
