@@ -76,8 +76,14 @@ type Stats struct {
 	Replies   uint64 // replies sent
 	Naks      uint64
 	Batches   uint64 // lease transactions committed
-	LeaseOps  uint64 // lease changes in those transactions
-	Limited   uint64 // packets of unreserved clients dropped by the rate limits
+	LeaseOps  uint64 // lease changes handled (offers are held in memory, the rest committed)
+	// StoreDown is set while the lease store is unavailable: new clients
+	// are refused (Refused counts them) and renewals of leases known to
+	// be durable are answered for their remaining time (FromMemory).
+	StoreDown  bool
+	Refused    uint64
+	FromMemory uint64
+	Limited    uint64 // packets of unreserved clients dropped by the rate limits
 }
 
 // Server is the DHCPv4 server (full or proxyDHCP).
@@ -133,6 +139,7 @@ func (s *Server) Stats() Stats {
 		Replies: s.replies.Load(), Naks: s.naks.Load()}
 	if c := s.commit.Load(); c != nil {
 		st.Batches, st.LeaseOps = c.batches.Load(), c.ops.Load()
+		st.StoreDown, st.Refused, st.FromMemory = c.down.Load(), c.refused.Load(), c.fromCache.Load()
 	}
 	st.Limited = s.limiter().limited.Load()
 	return st
@@ -222,6 +229,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	commitCtx, stopCommit := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopCommit()
 	c := newCommitter(s.opt.Store, s.commitWindow, s.commitMax, s.commitQueue)
+	c.log = s.log
 	s.commit.Store(c)
 	var cwg sync.WaitGroup
 	cwg.Add(1)
@@ -480,13 +488,19 @@ func (s *Server) full(ctx context.Context, j job, req *dhcpv4.DHCPv4, f boot.Fac
 	requested, _ := addr4(req.RequestedIPAddress())
 	ev := Event{MAC: f.MAC, Host: host, Relay: f.Relay}
 	// reply finishes an OFFER or ACK for addr.
-	reply := func(mt dhcpv4.MessageType, addr netip.Addr, p boot.Plan) {
+	// A lease answered from memory while the store is down is given for
+	// the time it has left, never more.
+	reply := func(mt dhcpv4.MessageType, l store.Lease, addr netip.Addr, p boot.Plan) {
+		lease := sub.lease
+		if left := l.Expires.Sub(now); l.State == store.LeaseBound && left > 0 && left < lease-time.Second {
+			lease = left
+		}
 		r := newReply(req, mt, j.link.local)
 		r.YourIPAddr = addr.AsSlice()
 		if ci, ok := addr4(req.ClientIPAddr); ok && mt == dhcpv4.MessageTypeAck {
 			r.ClientIPAddr = ci.AsSlice()
 		}
-		addNetwork(r, sub, host, sub.lease)
+		addNetwork(r, sub, host, lease)
 		if addBoot(r, req, f, p, j.link.local, false) {
 			ev.BootFile = p.BootFile
 		}
@@ -510,7 +524,7 @@ func (s *Server) full(ctx context.Context, j job, req *dhcpv4.DHCPv4, f boot.Fac
 				log.Warn("no offer", "err", err)
 				return
 			}
-			reply(dhcpv4.MessageTypeOffer, res.Lease.Addr, p)
+			reply(dhcpv4.MessageTypeOffer, res.Lease, res.Lease.Addr, p)
 			ev.Kind, ev.IP = EventOffer, res.Lease.Addr
 			s.emit(ev)
 		})
@@ -560,7 +574,7 @@ func (s *Server) full(ctx context.Context, j job, req *dhcpv4.DHCPv4, f boot.Fac
 				nak(res.Err.Error())
 				return
 			}
-			reply(dhcpv4.MessageTypeAck, want, p)
+			reply(dhcpv4.MessageTypeAck, res.Lease, want, p)
 			ev.Kind = EventAck
 			s.emit(ev)
 		})

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -131,7 +133,7 @@ func scanLease(row interface{ Scan(...any) error }) (Lease, error) {
 func (s *SQL) Leases(ctx context.Context) ([]Lease, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+leaseCols+` FROM leases ORDER BY num`)
 	if err != nil {
-		return nil, fmt.Errorf("list leases: %w", err)
+		return nil, fmt.Errorf("list leases: %w", s.unavailable(err))
 	}
 	defer rows.Close()
 	var out []Lease
@@ -143,7 +145,7 @@ func (s *SQL) Leases(ctx context.Context) ([]Lease, error) {
 		out = append(out, l)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list leases: %w", err)
+		return nil, fmt.Errorf("list leases: %w", s.unavailable(err))
 	}
 	return out, nil
 }
@@ -155,7 +157,7 @@ func (s *SQL) Lease(ctx context.Context, a netip.Addr) (*Lease, error) {
 		return nil, fmt.Errorf("lease %s: %w", a, ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("lease %s: %w", a, err)
+		return nil, fmt.Errorf("lease %s: %w", a, s.unavailable(err))
 	}
 	return &l, nil
 }
@@ -194,14 +196,7 @@ func (s *SQL) CommitLeases(ctx context.Context, ops []LeaseOp) ([]LeaseResult, e
 			if err := s.lockPools(ctx, tx, ops); err != nil {
 				return err
 			}
-			for i := range ops {
-				l, err := s.applyLease(ctx, tx, &ops[i])
-				if err != nil && !isLeaseErr(err) {
-					return err
-				}
-				res[i] = LeaseResult{Lease: l, Err: err}
-			}
-			return nil
+			return s.applyLeases(ctx, tx, ops, res)
 		})
 		if err == nil || ctx.Err() != nil {
 			break
@@ -274,6 +269,129 @@ func (l *leaseTx) ExecContext(ctx context.Context, q string, args ...any) (sql.R
 	return st.ExecContext(ctx, args...)
 }
 
+// applyLeases applies ops in order. A run of binds to distinct addresses
+// (what a boot storm's REQUESTs are) is written with one multi-row upsert:
+// the binds touch different rows, so their order does not matter, and one
+// statement to parse instead of hundreds is most of a batch's cost.
+func (s *SQL) applyLeases(ctx context.Context, tx *leaseTx, ops []LeaseOp, res []LeaseResult) error {
+	var run []int // indexes of the binds waiting to be written
+	inRun := map[int64]bool{}
+	flush := func() error {
+		if len(run) == 0 {
+			return nil
+		}
+		err := s.bindMany(ctx, tx, ops, run, res)
+		run = run[:0]
+		clear(inRun)
+		return err
+	}
+	for i := range ops {
+		op := &ops[i]
+		if op.Kind == LeaseBind && !inRun[AddrNum(op.Addr)] && len(run) < maxBindRun {
+			ok, err := s.bindable(ctx, tx, op)
+			if err != nil && !isLeaseErr(err) {
+				return err
+			}
+			if !ok {
+				res[i] = LeaseResult{Err: err}
+				continue
+			}
+			run = append(run, i)
+			inRun[AddrNum(op.Addr)] = true
+			continue
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		l, err := s.applyLease(ctx, tx, op)
+		if err != nil && !isLeaseErr(err) {
+			return err
+		}
+		res[i] = LeaseResult{Lease: l, Err: err}
+	}
+	return flush()
+}
+
+// maxBindRun bounds the rows of one upsert: modernc SQLite binds each
+// parameter by searching the argument list, so a statement's binding costs
+// the square of its parameters (8 per row), and 64 rows keep that below
+// the parsing it saves.
+const maxBindRun = 64
+
+// bindable checks what a bind needs before its write: the address is in
+// the pool (or reserved for the client) and not another host's reservation.
+func (s *SQL) bindable(ctx context.Context, tx *leaseTx, op *LeaseOp) (bool, error) {
+	if !op.Reserved && !op.InPool(op.Addr) {
+		return false, fmt.Errorf("bind %s: %w", op.Addr, ErrNotInPool)
+	}
+	if !op.Reserved {
+		other, err := s.reservedForOther(ctx, tx, op.Addr, op.Host)
+		if err != nil {
+			return false, err
+		}
+		if other {
+			return false, fmt.Errorf("%s is reserved for another host: %w", op.Addr, ErrAddressTaken)
+		}
+	}
+	return true, nil
+}
+
+// bindMany writes the binds ops[run...] with one upsert, in address order
+// (so two servers' batches lock rows in the same order), and learns from
+// RETURNING which took their row. A bind that did not is redone alone,
+// which says whose the address is.
+func (s *SQL) bindMany(ctx context.Context, tx *leaseTx, ops []LeaseOp, run []int, res []LeaseResult) error {
+	sort.Slice(run, func(a, b int) bool { return AddrNum(ops[run[a]].Addr) < AddrNum(ops[run[b]].Addr) })
+	var q strings.Builder
+	q.WriteString(`INSERT INTO leases (addr, num, mac, client_id, host, state, expires, updated_at) VALUES `)
+	args := make([]any, 0, 8*len(run))
+	for k, i := range run {
+		op := &ops[i]
+		if k > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, op.Addr.String(), AddrNum(op.Addr), op.MAC, op.ClientID, op.Host, LeaseBound,
+			op.Until.UnixMilli(), op.Now.UnixMilli())
+	}
+	q.WriteString(` ON CONFLICT (num) DO UPDATE SET mac = excluded.mac, client_id = excluded.client_id, host = excluded.host,
+		state = excluded.state, expires = excluded.expires, updated_at = excluded.updated_at
+		WHERE leases.mac = excluded.mac OR (leases.client_id <> '' AND leases.client_id = excluded.client_id)
+			OR leases.expires <= excluded.updated_at
+		RETURNING num`)
+	rows, err := tx.tx.QueryContext(ctx, s.rebind(q.String()), args...)
+	if err != nil {
+		return err
+	}
+	took := map[int64]bool{}
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return err
+		}
+		took[n] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, i := range run {
+		op := &ops[i]
+		if took[AddrNum(op.Addr)] {
+			res[i] = LeaseResult{Lease: Lease{Addr: op.Addr, MAC: op.MAC, ClientID: op.ClientID, Host: op.Host,
+				State: LeaseBound, Expires: op.Until, UpdatedAt: time.UnixMilli(op.Now.UnixMilli())}}
+			continue
+		}
+		l, err := s.claim(ctx, tx, op, op.Addr, LeaseBound, false)
+		if err != nil && !isLeaseErr(err) {
+			return err
+		}
+		res[i] = LeaseResult{Lease: l, Err: err}
+	}
+	return nil
+}
+
 func isLeaseErr(err error) bool {
 	return errors.Is(err, ErrNoAddress) || errors.Is(err, ErrAddressTaken) ||
 		errors.Is(err, ErrNotInPool) || errors.Is(err, ErrNotFound)
@@ -335,7 +453,7 @@ func (s *SQL) reservedForOther(ctx context.Context, tx *leaseTx, a netip.Addr, h
 // claim gives address a to the op's client in the given state, if it is
 // free, expired or already the client's. Each write re-checks its
 // condition, so a concurrent server cannot slip in between a read and a
-// write. fresh says a is probably unused, so the insert is tried first.
+// write. fresh says a is probably unused (no row to read first).
 func (s *SQL) claim(ctx context.Context, tx *leaseTx, op *LeaseOp, a netip.Addr, state string, fresh bool) (Lease, error) {
 	if !op.Reserved {
 		other, err := s.reservedForOther(ctx, tx, a, op.Host)
@@ -358,9 +476,19 @@ func (s *SQL) claim(ctx context.Context, tx *leaseTx, op *LeaseOp, a netip.Addr,
 			return *cur, nil // an offer never shortens a bound lease
 		}
 	}
-	insert := func() (bool, error) {
+	// One upsert takes the row if it is free, the client's own, or expired
+	// (a declined row has no MAC, so only its expiry frees it). The
+	// condition is checked by the database against the row it locks, so a
+	// concurrent server cannot slip in between a read and a write, and one
+	// statement instead of an UPDATE then an INSERT halves the parsing
+	// (modernc SQLite prepares each statement anew).
+	upsert := func() (bool, error) {
 		r, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO leases (addr, num, mac, client_id, host, state, expires, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (num) DO NOTHING`),
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (num) DO UPDATE SET mac = excluded.mac, client_id = excluded.client_id, host = excluded.host,
+				state = excluded.state, expires = excluded.expires, updated_at = excluded.updated_at
+			WHERE leases.mac = excluded.mac OR (leases.client_id <> '' AND leases.client_id = excluded.client_id)
+				OR leases.expires <= excluded.updated_at`),
 			a.String(), num, op.MAC, op.ClientID, op.Host, state, op.Until.UnixMilli(), now)
 		if err != nil {
 			return false, err
@@ -368,32 +496,13 @@ func (s *SQL) claim(ctx context.Context, tx *leaseTx, op *LeaseOp, a netip.Addr,
 		n, _ := r.RowsAffected()
 		return n == 1, nil
 	}
-	// Take the row over if it is the client's or has expired (a declined
-	// row has no MAC, so only its expiry frees it).
-	update := func() (bool, error) {
-		r, err := tx.ExecContext(ctx, s.rebind(`UPDATE leases SET mac = ?, client_id = ?, host = ?, state = ?, expires = ?, updated_at = ?
-			WHERE num = ? AND (mac = ? OR (client_id <> '' AND client_id = ?) OR expires <= ?)`),
-			op.MAC, op.ClientID, op.Host, state, op.Until.UnixMilli(), now,
-			num, op.MAC, op.ClientID, now)
-		if err != nil {
-			return false, err
-		}
-		n, _ := r.RowsAffected()
-		return n == 1, nil
-	}
-	steps := []func() (bool, error){update, insert}
-	if fresh {
-		steps = []func() (bool, error){insert, update}
-	}
 	for try := 0; try < 3; try++ {
-		for _, step := range steps {
-			ok, err := step()
-			if err != nil {
-				return Lease{}, err
-			}
-			if ok {
-				return want, nil
-			}
+		ok, err := upsert()
+		if err != nil {
+			return Lease{}, err
+		}
+		if ok {
+			return want, nil
 		}
 		// The row exists and is not ours to take: say whose it is.
 		cur, err := s.leaseAt(ctx, tx, num)
