@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -373,7 +374,9 @@ func (s *Server) handle(ctx context.Context, j job) {
 		r.duid = hex.EncodeToString(cid.ToBytes())
 	}
 	r.log = s.log.With("type", msg.MessageType.String(), "xid", msg.TransactionID.String(), "duid", r.duid, "mac", r.f.MAC)
+	r.log.Debug("received", "from", j.src, "relays", len(relays), "firmware", r.f.Firmware, "arch", r.f.Arch)
 	if !s.forUs(r) {
+		r.log.Debug("ignored: not for this server")
 		s.ignored.Add(1)
 		return
 	}
@@ -537,13 +540,20 @@ func (s *Server) plan(ctx context.Context, f boot.Facts) boot.Plan {
 // the client's port 546, or the relay's 547 (its own source port when it
 // sent the Relay Source Port option, RFC 8357).
 func (s *Server) send(r *request, reply *dhcpv6.Message) {
-	dst := netip.AddrPortFrom(r.j.src.Addr(), clientPort)
+	src := r.j.src.Addr()
+	if src.Zone() != "" && r.j.link.index > 0 {
+		// The zone by index: the name Go gives it is looked up in the
+		// reading thread's network namespace, which may not be the
+		// socket's.
+		src = src.WithZone(strconv.Itoa(r.j.link.index))
+	}
+	dst := netip.AddrPortFrom(src, clientPort)
 	var out dhcpv6.DHCPv6 = reply
 	if len(r.relays) > 0 {
 		out = wrapRelays(reply, r.relays)
-		dst = netip.AddrPortFrom(r.j.src.Addr(), serverPort)
+		dst = netip.AddrPortFrom(src, serverPort)
 		if r.relays[0].Options.GetOne(dhcpv6.OptionRelayPort) != nil {
-			dst = r.j.src
+			dst = netip.AddrPortFrom(src, r.j.src.Port())
 		}
 	}
 	if _, err := r.j.conn.WriteToUDPAddrPort(out.ToBytes(), dst); err != nil {

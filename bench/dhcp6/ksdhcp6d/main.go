@@ -1,0 +1,88 @@
+// Command ksdhcp6d runs kickstand's DHCPv6 server alone (config file,
+// SQLite store in a directory), so the DHCPv6 benchmark measures the server
+// and its fsync'd group commit without HTTP, TFTP or the timeline beside it.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+	"time"
+
+	"github.com/kickstand/kickstand/internal/boot"
+	"github.com/kickstand/kickstand/internal/dhcp6"
+	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/store"
+)
+
+func main() {
+	config := flag.String("config", "kickstand.yaml", "inventory file with a dhcp6 section")
+	data := flag.String("data", "data", "store directory (SQLite)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
+	verbose := flag.Bool("v", false, "debug logging")
+	flag.Parse()
+	if err := run(*config, *data, *cpuprofile, *verbose); err != nil {
+		fmt.Fprintln(os.Stderr, "ksdhcp6d:", err)
+		os.Exit(1)
+	}
+}
+
+func run(config, data, cpuprofile string, verbose bool) error {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := inventory.Load(config)
+	if err != nil {
+		return err
+	}
+	st, err := store.OpenSQLite(ctx, data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	_, err = st.SyncDeclared(ctx, store.Declared{Distros: cfg.Distros, Profiles: cfg.Profiles, Hosts: cfg.Hosts,
+		Now: time.Now(), TokenTTL: time.Duration(cfg.Server.TokenTTL), NewToken: newToken})
+	if err != nil {
+		return err
+	}
+	current := func() *inventory.Config { return cfg }
+	srv, err := dhcp6.New(dhcp6.Options{Config: current, Booter: &boot.Booter{Store: st, Config: current}, Store: st, Log: log})
+	if err != nil {
+		return err
+	}
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	go func() {
+		<-srv.Ready()
+		fmt.Println("ready")
+	}()
+	err = srv.Serve(ctx)
+	s := srv.Stats()
+	fmt.Printf("received %d dropped %d malformed %d ignored %d replies %d batches %d lease-ops %d\n",
+		s.Received, s.Dropped, s.Malformed, s.Ignored, s.Replies, s.Batches, s.LeaseOps)
+	return err
+}
+
+func newToken() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
