@@ -1,0 +1,409 @@
+package storm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Target is one kickstand server and the link the simulator reaches it on.
+type Target struct {
+	// Server is the server's address: DHCP (port 67), TFTP, HTTP.
+	Server netip.Addr `json:"server"`
+	// Local is the simulator's address on the link: the relay address
+	// (giaddr) DHCP replies come back to, and the source of TFTP and HTTP.
+	Local netip.Addr `json:"local"`
+	// HTTPPort is the server's HTTP port for the iPXE script (default 8080).
+	HTTPPort int `json:"http_port,omitempty"`
+}
+
+// Config is one storm.
+type Config struct {
+	// Machines is how many machines power on; machine i has MAC(i).
+	Machines int `json:"machines"`
+	// First is the index of the first machine (several simulators can
+	// split one inventory).
+	First int `json:"first,omitempty"`
+	// Targets share the machines round-robin (two servers on one store).
+	Targets []Target `json:"targets"`
+	// Spread is over how long the machines power on (uniformly); 0 is all
+	// at once, the worst case.
+	Spread time.Duration `json:"spread,omitempty"`
+	// Timeout bounds each machine from power-on to its callback.
+	Timeout time.Duration `json:"timeout,omitempty"`
+	// TFTPBlksize is the block size the loader is asked for with.
+	TFTPBlksize int `json:"tftp_blksize,omitempty"`
+	// LinkCapacity is the link's measured bytes per second (MeasureLink),
+	// for the report; 0 leaves the comparison out.
+	LinkCapacity float64 `json:"link_capacity,omitempty"`
+}
+
+// Steps of a machine's boot, in order.
+var Steps = []string{"dhcp", "tftp", "script", "kernel", "initrd", "kickstart", "callback"}
+
+// Report is a storm's outcome.
+type Report struct {
+	Machines  int            `json:"machines"`
+	Succeeded int            `json:"succeeded"`
+	Failures  map[string]int `json:"failures"` // step -> machines that failed there
+	// Errors are the first few failures' messages.
+	Errors []string `json:"errors,omitempty"`
+	// Steps are the latency of each step, and "total" of the whole boot,
+	// over the machines that completed the step.
+	Steps []StepStats `json:"steps"`
+	// PerTarget counts the machines that completed, per target.
+	PerTarget    []int         `json:"per_target"`
+	DHCPAttempts int           `json:"dhcp_max_attempts"`
+	TFTPBusy     int64         `json:"tftp_busy_retries"`
+	Wall         time.Duration `json:"wall_ns"`
+	Bytes        int64         `json:"bytes"`
+	Throughput   float64       `json:"throughput_bytes_per_s"`
+	LinkCapacity float64       `json:"link_capacity_bytes_per_s,omitempty"`
+}
+
+// StepStats are one step's latency percentiles.
+type StepStats struct {
+	Step  string        `json:"step"`
+	Count int           `json:"count"`
+	P50   time.Duration `json:"p50_ns"`
+	P95   time.Duration `json:"p95_ns"`
+	P99   time.Duration `json:"p99_ns"`
+	Max   time.Duration `json:"max_ns"`
+}
+
+// MAC is machine i's MAC address: locally administered (02:), so it can
+// never be a real NIC's.
+func MAC(i int) net.HardwareAddr {
+	return net.HardwareAddr{0x02, 0x5b, 0x00, byte(i >> 16), byte(i >> 8), byte(i)}
+}
+
+// machine is one simulated boot's record.
+type machine struct {
+	took   map[string]time.Duration
+	failed string // the step that failed, "" when it completed
+	err    error
+	target int
+	dhcpN  int
+}
+
+// Run powers on the machines and follows each through its boot. It fails
+// only when it cannot start (no relay socket); machines that fail are in
+// the report.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.Machines <= 0 || len(cfg.Targets) == 0 {
+		return nil, errors.New("storm: no machines or no targets")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Minute
+	}
+	if cfg.TFTPBlksize == 0 {
+		cfg.TFTPBlksize = 1468
+	}
+	relays := make([]*relay, len(cfg.Targets))
+	for i, t := range cfg.Targets {
+		r, err := newRelay(t.Local, t.Server)
+		if err != nil {
+			return nil, fmt.Errorf("storm: %w", err)
+		}
+		defer r.close()
+		relays[i] = r
+	}
+	var bytes, busy atomic.Int64
+	ms := make([]machine, cfg.Machines)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range ms {
+		if cfg.Spread > 0 {
+			at := start.Add(time.Duration(int64(cfg.Spread) * int64(i) / int64(cfg.Machines)))
+			select {
+			case <-time.After(time.Until(at)):
+			case <-ctx.Done():
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+			defer cancel()
+			t := i % len(cfg.Targets)
+			ms[i] = boot(mctx, cfg, cfg.Targets[t], relays[t], MAC(cfg.First+i), &bytes, &busy)
+			ms[i].target = t
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	rep := &Report{Machines: cfg.Machines, Failures: map[string]int{}, PerTarget: make([]int, len(cfg.Targets)),
+		Wall: wall, Bytes: bytes.Load(), TFTPBusy: busy.Load(), LinkCapacity: cfg.LinkCapacity}
+	if wall > 0 {
+		rep.Throughput = float64(rep.Bytes) / wall.Seconds()
+	}
+	samples := map[string][]time.Duration{}
+	for _, m := range ms {
+		rep.DHCPAttempts = max(rep.DHCPAttempts, m.dhcpN)
+		for s, d := range m.took {
+			samples[s] = append(samples[s], d)
+		}
+		if m.failed != "" {
+			rep.Failures[m.failed]++
+			if len(rep.Errors) < 10 {
+				rep.Errors = append(rep.Errors, m.err.Error())
+			}
+			continue
+		}
+		rep.Succeeded++
+		rep.PerTarget[m.target]++
+	}
+	for _, s := range append(append([]string(nil), Steps...), "total") {
+		rep.Steps = append(rep.Steps, stats(s, samples[s]))
+	}
+	return rep, nil
+}
+
+// stats computes percentiles by nearest rank.
+func stats(step string, d []time.Duration) StepStats {
+	st := StepStats{Step: step, Count: len(d)}
+	if len(d) == 0 {
+		return st
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	rank := func(p float64) time.Duration {
+		i := int(float64(len(d))*p+0.999999) - 1
+		return d[min(max(i, 0), len(d)-1)]
+	}
+	st.P50, st.P95, st.P99, st.Max = rank(0.50), rank(0.95), rank(0.99), d[len(d)-1]
+	return st
+}
+
+// boot is one machine: DHCP, the loader over TFTP, the iPXE script, kernel
+// and initrd, the kickstart, and the built callback.
+func boot(ctx context.Context, cfg Config, t Target, r *relay, mac net.HardwareAddr, bytes, busy *atomic.Int64) machine {
+	m := machine{took: map[string]time.Duration{}}
+	begin := time.Now()
+	step := func(name string, fn func() error) bool {
+		at := time.Now()
+		if err := fn(); err != nil {
+			m.failed, m.err = name, fmt.Errorf("%s %s: %w", mac, name, err)
+			return false
+		}
+		m.took[name] = time.Since(at)
+		return true
+	}
+	// Each machine is its own client: its own connections, as separate
+	// machines have.
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(t.Local, 0)), Timeout: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 1,
+		DisableCompression:  true,
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	get := func(u string, keep *strings.Builder) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", u, resp.Status)
+		}
+		var w io.Writer = io.Discard
+		if keep != nil {
+			w = keep
+		}
+		n, err := io.Copy(w, resp.Body)
+		bytes.Add(n)
+		if err != nil {
+			return fmt.Errorf("GET %s: %w", u, err)
+		}
+		if resp.ContentLength >= 0 && n != resp.ContentLength {
+			return fmt.Errorf("GET %s: %d of %d bytes", u, n, resp.ContentLength)
+		}
+		return nil
+	}
+
+	var l lease
+	if !step("dhcp", func() (err error) { l, err = r.dora(ctx, mac); m.dhcpN = l.attempts; return err }) {
+		return m
+	}
+	if !step("tftp", func() error {
+		if l.bootFile == "" || strings.Contains(l.bootFile, "://") {
+			return fmt.Errorf("ACK names no TFTP loader (boot file %q)", l.bootFile)
+		}
+		server := l.next
+		if !server.IsValid() {
+			server = t.Server
+		}
+		// A busy server is asked again, as a ROM that got an ERROR does.
+		for wait := 200 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+			n, err := tftpGet(ctx, t.Local, server, l.bootFile, cfg.TFTPBlksize, time.Second)
+			bytes.Add(n)
+			if !errors.Is(err, errBusy) {
+				return err
+			}
+			busy.Add(1)
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return fmt.Errorf("tftp %s: busy until %w", l.bootFile, ctx.Err())
+			}
+		}
+	}) {
+		return m
+	}
+	var bs bootScript
+	if !step("script", func() error {
+		port := t.HTTPPort
+		if port == 0 {
+			port = 8080
+		}
+		var b strings.Builder
+		u := fmt.Sprintf("http://%s/boot.ipxe?mac=%s&arch=0", netip.AddrPortFrom(t.Server, uint16(port)), mac)
+		if err := get(u, &b); err != nil {
+			return err
+		}
+		var err error
+		if bs, err = parseIPXE(b.String()); err != nil {
+			return err
+		}
+		if bs.kickstart == "" {
+			return errors.New("the script's kernel command line has no inst.ks= (is the host in install state?)")
+		}
+		return nil
+	}) {
+		return m
+	}
+	if !step("kernel", func() error { return get(bs.kernel, nil) }) {
+		return m
+	}
+	if !step("initrd", func() error {
+		for _, u := range bs.initrds {
+			if err := get(u, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}) {
+		return m
+	}
+	if !step("kickstart", func() error {
+		var b strings.Builder
+		if err := get(bs.kickstart, &b); err != nil {
+			return err
+		}
+		if b.Len() == 0 {
+			return errors.New("empty kickstart")
+		}
+		return nil
+	}) {
+		return m
+	}
+	if !step("callback", func() error {
+		u, err := callbackURL(bs.kickstart)
+		if err != nil {
+			return err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("POST %s: %s", u, resp.Status)
+		}
+		return nil
+	}) {
+		return m
+	}
+	m.took["total"] = time.Since(begin)
+	return m
+}
+
+// WriteText prints the report as the benchmark's table.
+func (r *Report) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "boot storm: %d machines, %d succeeded, %d failed, in %v\n", r.Machines, r.Succeeded, r.Machines-r.Succeeded, r.Wall.Round(time.Millisecond))
+	if len(r.Failures) > 0 {
+		var parts []string
+		for _, s := range Steps {
+			if n := r.Failures[s]; n > 0 {
+				parts = append(parts, fmt.Sprintf("%s %d", s, n))
+			}
+		}
+		fmt.Fprintf(w, "failures by step: %s\n", strings.Join(parts, ", "))
+		for _, e := range r.Errors {
+			fmt.Fprintf(w, "  %s\n", e)
+		}
+	}
+	if len(r.PerTarget) > 1 {
+		fmt.Fprintf(w, "completed per server: %v\n", r.PerTarget)
+	}
+	fmt.Fprintf(w, "%-10s %6s %10s %10s %10s %10s\n", "step", "count", "p50", "p95", "p99", "max")
+	for _, s := range r.Steps {
+		fmt.Fprintf(w, "%-10s %6d %10s %10s %10s %10s\n", s.Step, s.Count, round(s.P50), round(s.P95), round(s.P99), round(s.Max))
+	}
+	fmt.Fprintf(w, "data: %.1f MB in %v = %.1f MB/s", float64(r.Bytes)/1e6, r.Wall.Round(time.Millisecond), r.Throughput/1e6)
+	if r.LinkCapacity > 0 {
+		fmt.Fprintf(w, " = %.0f%% of the link's measured %.1f MB/s", 100*r.Throughput/r.LinkCapacity, r.LinkCapacity/1e6)
+	}
+	fmt.Fprintf(w, "\nDHCP: at most %d DORA attempts per machine; TFTP: %d busy refusals retried\n", r.DHCPAttempts, r.TFTPBusy)
+}
+
+func round(d time.Duration) string {
+	switch {
+	case d >= 10*time.Second:
+		return d.Round(100 * time.Millisecond).String()
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond).String()
+	default:
+		return d.Round(100 * time.Microsecond).String()
+	}
+}
+
+// WaitReady polls each target's /healthz until it answers 200 (the server
+// has synced its inventory and listens), or ctx ends.
+func WaitReady(ctx context.Context, targets []Target) error {
+	for _, t := range targets {
+		port := t.HTTPPort
+		if port == 0 {
+			port = 8080
+		}
+		u := fmt.Sprintf("http://%s/healthz", netip.AddrPortFrom(t.Server, uint16(port)))
+		for {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+			if err != nil {
+				return err
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("storm: %s not ready: %w (last: %v)", u, ctx.Err(), err)
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
