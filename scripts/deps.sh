@@ -36,6 +36,8 @@ need=(
   "promtool:prometheus"
   "chromium:chromium"
   "/usr/lib/postgresql:postgresql"
+  "systemd-analyze:systemd"
+  "setpriv:util-linux"
 )
 
 missing=()
