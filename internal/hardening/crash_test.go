@@ -90,7 +90,7 @@ func TestKillDistroImport(t *testing.T) {
 	}
 	media, sums := importTree(t, files, 64<<10)
 	cfgText := "server:\n  http: \"127.0.0.1:8080\"\n  data_dir: data\n"
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), budget(3*time.Minute))
 	defer cancel()
 
 	// How long does a whole import take here?
@@ -195,7 +195,7 @@ func TestKillInventoryReload(t *testing.T) {
 	if stress() {
 		rounds, hosts = 30, 5000
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), budget(3*time.Minute))
 	defer cancel()
 	port := freePort(t, "127.0.0.1")
 	fx := newFixture(t, inventoryConfig(port, hosts, "a"), nil)

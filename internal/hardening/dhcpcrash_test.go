@@ -66,7 +66,7 @@ func (d *doraRelay) run() {
 // a packet capture of perfdhcp with one kill; this one kills repeatedly at
 // random points, through the relay path.
 func TestKillDuringDHCPLoad(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), budget(100*time.Second))
 	defer cancel()
 	d := startDHCPLab(t, ctx, "hdkill")
 	kills, duration := 3, 12*time.Second

@@ -101,14 +101,17 @@ func (s *loopbackServer) healthy(t *testing.T) {
 // TestSlowloris: connections that trickle their headers are cut by the
 // header timeout, and other clients are served meanwhile.
 func TestSlowloris(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), budget(90*time.Second))
 	defer cancel()
 	s := startLoopback(t, ctx, 16)
 	pid := s.Pid()
 	baseFD, err := fdCount(pid)
 	must(t, err)
 
-	const slow = 200
+	slow := 200
+	if stress() {
+		slow = 2000
+	}
 	const headerTimeout = 10 * time.Second // httpd.Listen's ReadHeaderTimeout
 	var closed atomic.Int32
 	var wg sync.WaitGroup
@@ -190,7 +193,7 @@ func waitFDs(t *testing.T, pid, base int, d time.Duration) {
 // TestMalformed sends oversized and malformed requests to HTTP, TFTP and
 // syslog: each gets a clear error or is dropped, and the server stays up.
 func TestMalformed(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), budget(60*time.Second))
 	defer cancel()
 	s := startLoopback(t, ctx, 16)
 	addr := fmt.Sprintf("127.0.0.1:%d", s.http)
@@ -316,7 +319,7 @@ func randBytes(n int) []byte {
 // baseline. A real client is served once the flood has timed out.
 func TestTFTPFlood(t *testing.T) {
 	vmtest.Need(t, "tftp")
-	ctx, cancel := context.WithTimeout(context.Background(), 110*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), budget(110*time.Second))
 	defer cancel()
 	const maxTransfers = 32
 	s := startLoopback(t, ctx, maxTransfers)

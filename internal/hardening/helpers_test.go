@@ -272,3 +272,11 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// budget is a test's time limit: d, or 20 minutes for the stress variants.
+func budget(d time.Duration) time.Duration {
+	if stress() {
+		return 20 * time.Minute
+	}
+	return d
+}

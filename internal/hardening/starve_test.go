@@ -155,7 +155,7 @@ func randomMAC() net.HardwareAddr {
 // kickstand's memory stays bounded, and the limit is logged, not once per
 // packet. Garbage on ports 67 and 4011 is survived too.
 func TestDHCPStarvation(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), budget(100*time.Second))
 	defer cancel()
 	d := startDHCPLab(t, ctx, "hdstarve")
 	lim := dhcp4.DefaultLimits()
