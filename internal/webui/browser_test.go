@@ -1,4 +1,4 @@
-package webui
+package webui_test
 
 import (
 	"context"
@@ -26,6 +26,7 @@ import (
 	"github.com/kickstand/kickstand/internal/server"
 	"github.com/kickstand/kickstand/internal/store"
 	"github.com/kickstand/kickstand/internal/timeline"
+	"github.com/kickstand/kickstand/internal/webui"
 )
 
 const browserConfig = `
@@ -157,7 +158,7 @@ func TestBrowser(t *testing.T) {
 	}
 	h := &httpd.Server{Booter: in.Booter, Files: in.Files, Store: in.Store, Config: in.Config, Log: log, Events: rec,
 		API:     api.Handler(api.Deps{Store: in.Store, Config: in.Config, Events: rec, SetState: in.SetState, Log: log}),
-		UI:      Handler(),
+		UI:      webui.Handler(),
 		Metrics: m.Handler(),
 	}
 	srv := httptest.NewServer(h.Handler())
