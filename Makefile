@@ -7,7 +7,7 @@ BIN     ?= bin/kickstand
 # real-peer tests, not skip them.
 export KICKSTAND_REQUIRE_PEERS ?= 1
 
-.PHONY: all build deps test check demo bench fuzz clean
+.PHONY: all build deps test check demo bench fuzz stress clean
 
 all: build
 
@@ -29,6 +29,10 @@ demo: deps build
 
 bench: deps build
 	@bash scripts/bench.sh
+
+# Longer hostile-traffic and crash-safety runs than make test's bounded ones.
+stress: deps build
+	@bash scripts/stress.sh
 
 FUZZTIME ?= 60s
 fuzz:
