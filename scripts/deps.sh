@@ -38,6 +38,8 @@ need=(
   "/usr/lib/postgresql:postgresql"
   "systemd-analyze:systemd"
   "setpriv:util-linux"
+  "wrk:wrk"
+  "nginx:nginx-light"
 )
 
 missing=()

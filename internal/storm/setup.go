@@ -15,12 +15,13 @@ import (
 	"time"
 )
 
-// HostAddr is machine i's reserved address: 198.19.0.0/16, inside the
+// HostAddr is machine i's reserved address: 198.18.4.0 + i, inside the
 // storm's pool (198.18.1.0-198.19.255.254 of 198.18.0.0/15, the
 // benchmarking range), so the reservations are exactly what the pool must
-// never hand to anyone else.
+// never hand to anyone else. It has room for 130,000 hosts.
 func HostAddr(i int) netip.Addr {
-	return netip.AddrFrom4([4]byte{198, 19, byte((i + 1) >> 8), byte(i + 1)})
+	n := uint32(198)<<24 | uint32(18)<<16 | uint32(4)<<8 + uint32(i)
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
 }
 
 // ServerConfig is what differs between the kickstand servers of one storm.
@@ -38,6 +39,9 @@ type ServerConfig struct {
 // one distro and profile, and n hosts in install state, host i with MAC(i)
 // and HostAddr(i). Every server of a storm gets the same hosts.
 func WriteInventory(w io.Writer, n int, s ServerConfig) error {
+	if n > 130000 {
+		return fmt.Errorf("storm inventory: %d hosts do not fit in 198.18.4.0-198.19.255.254", n)
+	}
 	b := bufio.NewWriter(w)
 	fmt.Fprintf(b, `# kickstand bench storm: %d hosts in install state
 server:

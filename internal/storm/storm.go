@@ -61,13 +61,15 @@ type Report struct {
 	// over the machines that completed the step.
 	Steps []StepStats `json:"steps"`
 	// PerTarget counts the machines that completed, per target.
-	PerTarget    []int         `json:"per_target"`
-	DHCPAttempts int           `json:"dhcp_max_attempts"`
-	TFTPBusy     int64         `json:"tftp_busy_retries"`
-	Wall         time.Duration `json:"wall_ns"`
-	Bytes        int64         `json:"bytes"`
-	Throughput   float64       `json:"throughput_bytes_per_s"`
-	LinkCapacity float64       `json:"link_capacity_bytes_per_s,omitempty"`
+	PerTarget    []int `json:"per_target"`
+	DHCPAttempts int   `json:"dhcp_max_attempts"`
+	TFTPBusy     int64 `json:"tftp_busy_retries"`
+	// CallbackRetries counts callbacks repeated as curl --retry does.
+	CallbackRetries int64         `json:"callback_retries"`
+	Wall            time.Duration `json:"wall_ns"`
+	Bytes           int64         `json:"bytes"`
+	Throughput      float64       `json:"throughput_bytes_per_s"`
+	LinkCapacity    float64       `json:"link_capacity_bytes_per_s,omitempty"`
 }
 
 // StepStats are one step's latency percentiles.
@@ -117,7 +119,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		defer r.close()
 		relays[i] = r
 	}
-	var bytes, busy atomic.Int64
+	var bytes, busy, retries atomic.Int64
 	ms := make([]machine, cfg.Machines)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -135,14 +137,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			mctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 			defer cancel()
 			t := i % len(cfg.Targets)
-			ms[i] = boot(mctx, cfg, cfg.Targets[t], relays[t], MAC(cfg.First+i), &bytes, &busy)
+			ms[i] = boot(mctx, cfg, cfg.Targets[t], relays[t], MAC(cfg.First+i), &bytes, &busy, &retries)
 			ms[i].target = t
 		}()
 	}
 	wg.Wait()
 	wall := time.Since(start)
 	rep := &Report{Machines: cfg.Machines, Failures: map[string]int{}, PerTarget: make([]int, len(cfg.Targets)),
-		Wall: wall, Bytes: bytes.Load(), TFTPBusy: busy.Load(), LinkCapacity: cfg.LinkCapacity}
+		Wall: wall, Bytes: bytes.Load(), TFTPBusy: busy.Load(), CallbackRetries: retries.Load(), LinkCapacity: cfg.LinkCapacity}
 	if wall > 0 {
 		rep.Throughput = float64(rep.Bytes) / wall.Seconds()
 	}
@@ -185,7 +187,7 @@ func stats(step string, d []time.Duration) StepStats {
 
 // boot is one machine: DHCP, the loader over TFTP, the iPXE script, kernel
 // and initrd, the kickstart, and the built callback.
-func boot(ctx context.Context, cfg Config, t Target, r *relay, mac net.HardwareAddr, bytes, busy *atomic.Int64) machine {
+func boot(ctx context.Context, cfg Config, t Target, r *relay, mac net.HardwareAddr, bytes, busy, retries *atomic.Int64) machine {
 	m := machine{took: map[string]time.Duration{}}
 	begin := time.Now()
 	step := func(name string, fn func() error) bool {
@@ -315,25 +317,50 @@ func boot(ctx context.Context, cfg Config, t Target, r *relay, mac net.HardwareA
 		if err != nil {
 			return err
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
-		if err != nil {
-			return err
+		// As the rendered %post does: curl --retry 10 --retry-delay 3,
+		// which retries errors, timeouts and 408/429/5xx answers.
+		for try := 0; ; try++ {
+			err = post(ctx, client, u)
+			var st statusError
+			if err == nil || try == 10 || (errors.As(err, &st) && st.code < 500 && st.code != 408 && st.code != 429) {
+				return err
+			}
+			retries.Add(1)
+			select {
+			case <-time.After(3 * time.Second):
+			case <-ctx.Done():
+				return fmt.Errorf("%w (after %d retries, last: %v)", ctx.Err(), try+1, err)
+			}
 		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("POST %s: %s", u, resp.Status)
-		}
-		return nil
 	}) {
 		return m
 	}
 	m.took["total"] = time.Since(begin)
 	return m
+}
+
+type statusError struct {
+	code int
+	msg  string
+}
+
+func (e statusError) Error() string { return e.msg }
+
+func post(ctx context.Context, client *http.Client, u string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return statusError{resp.StatusCode, fmt.Sprintf("POST %s: %s", u, resp.Status)}
+	}
+	return nil
 }
 
 // WriteText prints the report as the benchmark's table.
@@ -362,7 +389,7 @@ func (r *Report) WriteText(w io.Writer) {
 	if r.LinkCapacity > 0 {
 		fmt.Fprintf(w, " = %.0f%% of the link's measured %.1f MB/s", 100*r.Throughput/r.LinkCapacity, r.LinkCapacity/1e6)
 	}
-	fmt.Fprintf(w, "\nDHCP: at most %d DORA attempts per machine; TFTP: %d busy refusals retried\n", r.DHCPAttempts, r.TFTPBusy)
+	fmt.Fprintf(w, "\nDHCP: at most %d DORA attempts per machine; TFTP: %d busy refusals retried; callbacks: %d retries\n", r.DHCPAttempts, r.TFTPBusy, r.CallbackRetries)
 }
 
 func round(d time.Duration) string {

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kickstand/kickstand/internal/storm"
+)
+
+// newBenchCmd is `kickstand bench`: load generators for measuring a
+// running kickstand (bench/storm/run.sh drives them in namespaces).
+func newBenchCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "bench", Short: "Load generators: a boot storm against running kickstand servers"}
+	cmd.AddCommand(newBenchStormCmd(g), newBenchInventoryCmd(), newBenchSinkCmd())
+	return cmd
+}
+
+func newBenchStormCmd(g *globals) *cobra.Command {
+	var (
+		n, first, blksize, port, streams int
+		targets                          []string
+		spread, timeout, linkFor         time.Duration
+		sink                             string
+		wait                             time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "storm",
+		Short: "Power on N simulated machines at once and follow each from DHCP to its built callback",
+		Long: `Each machine has its own MAC (02:5b:00:..., machine i) and boots as a BIOS PXE
+ROM chaining iPXE: DHCP through a relay (the local address), the loader over
+TFTP, the iPXE script, kernel and initrd, the kickstart from the token URL, and
+POST /cb/<token>/built. Machines are split round-robin over the targets.
+The servers' inventory must hold the machines as hosts in install state:
+kickstand bench inventory writes it.`,
+		Example: `  kickstand bench storm --n 1000 --target 198.18.0.1@198.18.0.2 --sink 198.18.0.1:5001`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := storm.Config{Machines: n, First: first, Spread: spread, Timeout: timeout, TFTPBlksize: blksize}
+			for _, t := range targets {
+				srv, loc, ok := strings.Cut(t, "@")
+				s, err1 := netip.ParseAddr(srv)
+				l, err2 := netip.ParseAddr(loc)
+				if !ok || err1 != nil || err2 != nil || !s.Is4() || !l.Is4() {
+					return fmt.Errorf("--target %q: want SERVER@LOCAL, two IPv4 addresses", t)
+				}
+				cfg.Targets = append(cfg.Targets, storm.Target{Server: s, Local: l, HTTPPort: port})
+			}
+			if len(cfg.Targets) == 0 {
+				return fmt.Errorf("no --target")
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			wctx, cancel := context.WithTimeout(ctx, wait)
+			err := storm.WaitReady(wctx, cfg.Targets)
+			cancel()
+			if err != nil {
+				return err
+			}
+			if sink != "" {
+				c, err := storm.MeasureLink(ctx, cfg.Targets[0].Local, sink, streams, linkFor)
+				if err != nil {
+					return err
+				}
+				cfg.LinkCapacity = c
+			}
+			rep, err := storm.Run(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(rep)
+			}
+			rep.WriteText(cmd.OutOrStdout())
+			if rep.Succeeded != rep.Machines {
+				return fmt.Errorf("%d of %d machines failed", rep.Machines-rep.Succeeded, rep.Machines)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&n, "n", 1000, "machines")
+	f.IntVar(&first, "first", 0, "index of the first machine (to split one inventory between simulators)")
+	f.StringArrayVar(&targets, "target", nil, "SERVER@LOCAL: a kickstand server's address and this simulator's address on that link (repeatable)")
+	f.IntVar(&port, "http-port", 8080, "the servers' HTTP port")
+	f.DurationVar(&spread, "spread", 0, "power the machines on uniformly over this long (0: all at once)")
+	f.DurationVar(&timeout, "timeout", 10*time.Minute, "bound on each machine's boot")
+	f.IntVar(&blksize, "blksize", 1468, "TFTP block size asked for")
+	f.StringVar(&sink, "sink", "", "HOST:PORT of `kickstand bench sink` beside the first server: measure the link first")
+	f.IntVar(&streams, "link-streams", 8, "TCP streams for the link measurement")
+	f.DurationVar(&linkFor, "link-for", 3*time.Second, "duration of the link measurement")
+	f.DurationVar(&wait, "wait", time.Minute, "how long to wait for the servers' /healthz")
+	return cmd
+}
+
+func newBenchInventoryCmd() *cobra.Command {
+	var (
+		n                          int
+		addr, iface, data, storeTo string
+		templates, tree            string
+		kernel, initrd             int64
+	)
+	cmd := &cobra.Command{
+		Use:   "inventory",
+		Short: "Write a storm server's config: N hosts in install state with MACs and reservations in 198.18.0.0/15",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := netip.ParseAddr(addr)
+			if err != nil || !a.Is4() {
+				return fmt.Errorf("--address %q: not an IPv4 address", addr)
+			}
+			if tree == "" {
+				return fmt.Errorf("--tree is required")
+			}
+			if kernel > 0 || initrd > 0 {
+				if err := storm.MakeTree(tree, kernel, initrd); err != nil {
+					return err
+				}
+			}
+			return storm.WriteInventory(cmd.OutOrStdout(), n, storm.ServerConfig{Address: a, Interface: iface,
+				DataDir: data, Store: storeTo, Templates: templates, Tree: tree})
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&n, "n", 1000, "hosts")
+	f.StringVar(&addr, "address", "198.18.0.1", "the server's address")
+	f.StringVar(&iface, "interface", "", "the interface DHCP serves")
+	f.StringVar(&data, "data-dir", "data", "server.data_dir")
+	f.StringVar(&storeTo, "store-url", "", "server.store (a postgres:// URL shared by the storm's servers)")
+	f.StringVar(&templates, "templates", "templates", "server.templates")
+	f.StringVar(&tree, "tree", "", "the distro tree directory")
+	f.Int64Var(&kernel, "kernel-size", 0, "create the tree with a kernel of this many bytes")
+	f.Int64Var(&initrd, "initrd-size", 0, "and an initrd of this many bytes")
+	return cmd
+}
+
+func newBenchSinkCmd() *cobra.Command {
+	var listen string
+	var maxFor time.Duration
+	cmd := &cobra.Command{
+		Use:   "sink",
+		Short: "Send bulk data to whoever connects (the far end of the storm's link measurement)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			ctx, cancel := context.WithTimeout(ctx, maxFor)
+			defer cancel()
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return err
+			}
+			return storm.Sink(ctx, ln, maxFor)
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", ":5001", "address to listen on")
+	cmd.Flags().DurationVar(&maxFor, "for", 10*time.Minute, "exit after this long")
+	return cmd
+}
