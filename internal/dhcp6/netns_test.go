@@ -53,6 +53,16 @@ type eventLog struct {
 
 func (l *eventLog) add(e Event) { l.mu.Lock(); l.ev = append(l.ev, e); l.mu.Unlock() }
 
+func (l *eventLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var b strings.Builder
+	for _, e := range l.ev {
+		fmt.Fprintf(&b, "%s mac=%s duid=%s host=%s ip=%v boot=%q reason=%q\n", e.Kind, e.MAC, e.DUID, e.Host, e.IP, e.BootFile, e.Reason)
+	}
+	return b.String()
+}
+
 func (l *eventLog) find(kind EventKind, host string) *Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -420,5 +430,105 @@ func TestPerfdhcp6(t *testing.T) {
 	}
 	if bound < rr[1] {
 		t.Errorf("%d bound leases in the store, perfdhcp got %d Replies", bound, rr[1])
+	}
+}
+
+// TestOVMFPXEv6: real UEFI firmware (OVMF's PXE over IPv6 in QEMU, TCG)
+// takes kickstand's DHCPv6 answer. Its DUID is a DUID-UUID made from the
+// SMBIOS UUID QEMU gives it, so the match proves the EDK2 byte order; the
+// firmware then shows the reserved address and asks the boot server named
+// in option 59 (tftp://[2001:db8::1]/ipxe.efi) for the file, which a UDP
+// socket on port 69 in the server namespace sees.
+func TestOVMFPXEv6(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a VM")
+	}
+	lab := newLab(t, "ksd6-ovmf")
+	vmtest.NeedVM(t)
+	vmtest.Need(t, vmtest.OVMFCode, vmtest.OVMFVars)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	_, st, events := startServer(t, lab, nil)
+	tftp, err := lab.ListenPacket("srv", "udp6", "[2001:db8::1]:69")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tftp.Close()
+	vm, err := vmtest.StartVM(ctx, lab, vmtest.VMOptions{Name: "ovmf6", Firmware: vmtest.UEFI, NoIPv4PXE: true,
+		MAC: "52:54:00:00:0c:0f", Timeout: 150 * time.Second,
+		ExtraArgs: []string{"-uuid", "8c0f6d52-5b9e-4b71-9a3d-2f1e0c9b8a08"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Kill()
+	tftp.SetReadDeadline(time.Now().Add(140 * time.Second))
+	buf := make([]byte, 1500)
+	n, from, err := tftp.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("no TFTP request from the firmware: %v\nevents:\n%s\nserial:\n%s", err, events, vm.Serial())
+	}
+	// RRQ: opcode 1, file name, NUL, mode, NUL...
+	if n < 4 || buf[1] != 1 || !strings.HasPrefix(string(buf[2:n]), "ipxe.efi\x00") {
+		t.Errorf("from %v: %q is not a read request for ipxe.efi", from, buf[:n])
+	}
+	if a := from.(*net.UDPAddr).IP.String(); a != "2001:db8::12" {
+		t.Errorf("TFTP request from %s, want the reserved 2001:db8::12", a)
+	}
+	if e := events.find(EventReply, "ovmf1"); e == nil || e.IP.String() != "2001:db8::12" || e.BootFile != "tftp://[2001:db8::1]/ipxe.efi" {
+		t.Errorf("reply event: %+v", e)
+	}
+	if l, err := st.Lease6(ctx, netip.MustParseAddr("2001:db8::12")); err != nil || l.State != store.LeaseBound || l.Host != "ovmf1" {
+		t.Errorf("stored lease: %+v, %v", l, err)
+	}
+}
+
+// TestOVMFHTTPBootv6: OVMF's UEFI HTTP boot over IPv6 (PXE switched off)
+// takes kickstand's Advertise and Reply, which carry the "HTTPClient"
+// vendor class and an http:// URL in option 59, and asks kickstand's HTTP
+// port for the loader; a listener on [2001:db8::1]:8080 sees the request.
+func TestOVMFHTTPBootv6(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a VM")
+	}
+	lab := newLab(t, "ksd6-http")
+	vmtest.NeedVM(t)
+	vmtest.Need(t, vmtest.OVMFCode, vmtest.OVMFVars)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	_, _, events := startServer(t, lab, nil)
+	ln, err := lab.Listen("srv", "tcp6", "[2001:db8::1]:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 512)
+		n, _ := c.Read(buf)
+		line, _, _ := strings.Cut(string(buf[:n]), "\r\n")
+		got <- line
+	}()
+	vm, err := vmtest.StartVM(ctx, lab, vmtest.VMOptions{Name: "http6", Firmware: vmtest.UEFI, NoIPv4PXE: true, NoIPv6PXE: true,
+		MAC: "52:54:00:00:00:10", Timeout: 200 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Kill()
+	select {
+	case line := <-got:
+		if !regexp.MustCompile(`^(GET|HEAD) /ipxe\.efi HTTP/1\.1$`).MatchString(line) {
+			t.Errorf("firmware asked %q", line)
+		}
+	case <-time.After(190 * time.Second):
+		t.Fatalf("no HTTP request from the firmware\nevents:\n%s\nserial:\n%s", events, vm.Serial())
+	}
+	if e := events.find(EventReply, "pxe1"); e == nil || e.IP.String() != "2001:db8::10" || e.BootFile != "http://[2001:db8::1]:8080/ipxe.efi" {
+		t.Errorf("reply event: %+v\n%s", e, events)
 	}
 }

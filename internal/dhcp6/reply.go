@@ -3,6 +3,7 @@ package dhcp6
 import (
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -140,7 +141,7 @@ const enterpriseIANA = 343
 // addBoot adds what the Plan says the client boots: option 59 (always a
 // full URL on DHCPv6: tftp://[addr]/file for UEFI PXE, which EDK2 requires,
 // http:// for HTTP boot and iPXE), option 60 with the subnet's boot
-// parameters, and for UEFI HTTP boot the "HTTPClient" vendor class, without
+// parameters (see blockCount for UEFI PXE), and for UEFI HTTP boot the "HTTPClient" vendor class, without
 // which EDK2 does not take the reply as an HTTP boot offer. It decides
 // nothing, and reports whether it added anything.
 //
@@ -152,13 +153,23 @@ func addBoot(r *dhcpv6.Message, f boot.Facts, p boot.Plan, s *subnet) bool {
 		return false
 	}
 	r.AddOption(dhcpv6.OptBootFileURL(p.BootFile))
-	if s != nil && len(s.bootParams) > 0 {
+	if s != nil && len(s.bootParams) > 0 && (f.Firmware != boot.FirmwareUEFI || blockCount(s.bootParams[0])) {
 		r.AddOption(dhcpv6.OptBootFileParam(s.bootParams...))
 	}
 	if f.Firmware == boot.FirmwareUEFIHTTP {
 		r.AddOption(&dhcpv6.OptVendorClass{EnterpriseNumber: enterpriseIANA, Data: [][]byte{[]byte("HTTPClient")}})
 	}
 	return true
+}
+
+// blockCount reports whether a boot file parameter is what EDK2's PXEv6
+// (PxeBcDhcp6BootInfo) takes the first one to be: the boot file's size in
+// 512-byte blocks, in decimal. Anything else makes it refuse the boot
+// ("PXE-E53: No boot filename received", seen with OVMF), so UEFI PXE
+// clients get option 60 only when it is such a number.
+func blockCount(p string) bool {
+	n, err := strconv.ParseUint(p, 10, 16)
+	return err == nil && n > 0
 }
 
 // wrapRelays puts the reply inside a relay-reply for each relay the

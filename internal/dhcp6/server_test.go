@@ -304,7 +304,10 @@ func testReservationsAndBootURLs(t *testing.T, st store.Store) {
 				if bootURL(m) != c.url || vendorClass(m) != c.vc {
 					t.Errorf("%s: option 59 %q vendor class %q; want %q %q", m.MessageType, bootURL(m), vendorClass(m), c.url, c.vc)
 				}
-				if params := m.Options.BootFileParam(); (len(params) == 1 && params[0] == "console=ttyS0") != (c.url != "") {
+				// EDK2's PXE takes option 60 as the file size: a UEFI PXE
+				// client gets it only when it is a number.
+				wantParam := c.url != "" && !strings.HasPrefix(c.url, "tftp://")
+				if params := m.Options.BootFileParam(); (len(params) == 1 && params[0] == "console=ttyS0") != wantParam {
 					t.Errorf("%s: option 60 %q", m.MessageType, params)
 				}
 				if sid := m.Options.ServerID(); sid == nil || !sid.Equal(serverDUIDForTests) {
@@ -574,5 +577,28 @@ func TestBrokenStore(t *testing.T) {
 	h.s.commit.Store(c)
 	if out := h.do(solicit(t, duidLL), clientSrc); len(out) != 0 {
 		t.Errorf("broken store: %d replies", len(out))
+	}
+}
+
+func TestBootParamsUEFIPXE(t *testing.T) {
+	p := boot.Plan{Action: boot.ActionInstall, BootFile: "tftp://[2001:db8::1]/ipxe.efi"}
+	uefi := boot.Facts{Firmware: boot.FirmwareUEFI, Arch: boot.ArchEFIX64}
+	for _, tc := range []struct {
+		params []string
+		want   bool
+	}{{[]string{"2048"}, true}, {[]string{"console=ttyS0"}, false}, {[]string{"70000"}, false}, {[]string{"0"}, false}, {nil, false}} {
+		r := &dhcpv6.Message{MessageType: dhcpv6.MessageTypeReply}
+		if !addBoot(r, uefi, p, &subnet{bootParams: tc.params}) {
+			t.Fatal("no boot options")
+		}
+		if got := r.GetOneOption(dhcpv6.OptionBootfileParam) != nil; got != tc.want {
+			t.Errorf("params %q: option 60 sent = %v", tc.params, got)
+		}
+		if bootURL(r) != p.BootFile || r.GetOneOption(dhcpv6.OptionVendorClass) != nil {
+			t.Errorf("params %q: %s", tc.params, r.Summary())
+		}
+	}
+	if addBoot(&dhcpv6.Message{}, uefi, boot.Plan{Action: boot.ActionNone, BootFile: p.BootFile}, nil) {
+		t.Error("ActionNone added boot options")
 	}
 }
