@@ -83,7 +83,9 @@ type Subnet6 struct {
 	PreferredLifetime Duration `yaml:"preferred_lifetime,omitempty" json:"preferred_lifetime,omitempty"`
 	ValidLifetime     Duration `yaml:"valid_lifetime,omitempty" json:"valid_lifetime,omitempty"`
 	// BootParams is option 60 (boot file parameters), sent with a boot
-	// file URL, for loaders that read it.
+	// file URL. EDK2's UEFI PXE reads the first one as the boot file's
+	// size in 512-byte blocks and refuses anything else, so UEFI PXE
+	// clients get it only when it is such a number.
 	BootParams []string `yaml:"boot_params,omitempty" json:"boot_params,omitempty"`
 }
 
