@@ -32,6 +32,7 @@ need=(
   "dhcrelay:isc-dhcp-relay"
   "tcpdump:tcpdump"
   "kea-dhcp4:kea-dhcp4-server"
+  "kea-dhcp6:kea-dhcp6-server"
   "mksquashfs:squashfs-tools"
   "promtool:prometheus"
   "chromium:chromium"
