@@ -3,6 +3,7 @@ package dhcp4
 import (
 	"hash/maphash"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,6 +155,32 @@ func (l *limiter) allow(mac string, now time.Time, log *slog.Logger) bool {
 func (s *Server) SetLimits(l Limits) {
 	n := newLimiter(l)
 	s.limit.Store(n)
+}
+
+// admit applies the limits as a packet is read, before it is parsed or
+// queued: under a flood, unreserved clients' packets are dropped where
+// they cost least, and the worker queue keeps room for reserved hosts'
+// packets, which would otherwise be dropped with the flood when it fills.
+// Only Ethernet BOOTREQUESTs to port 67 of a full server are limited; the
+// MAC is read from chaddr without parsing the packet, and reservations
+// from the host index the workers keep (until a worker has built it,
+// nothing is limited).
+func (s *Server) admit(b []byte, port int) bool {
+	if port != serverPort || len(b) < 34 || b[0] != 1 || b[1] != 1 || b[2] != 6 {
+		return true
+	}
+	if cfg := s.opt.Config(); cfg == nil || cfg.DHCP.Mode == "proxy" {
+		return true
+	}
+	ix := s.hosts.Load()
+	if ix == nil {
+		return true
+	}
+	mac := net.HardwareAddr(b[28:34]).String()
+	if _, ok := ix.byMAC[mac]; ok {
+		return true
+	}
+	return s.limiter().allow(mac, time.Now(), s.log)
 }
 
 // limiter returns the server's limiter, making the default one on first

@@ -311,6 +311,9 @@ func (s *Server) read(l *link, conn *net.UDPConn, port int, queue chan<- job) {
 			continue
 		}
 		s.received.Add(1)
+		if !s.admit(buf[:n], port) {
+			continue // rate limited (ratelimit.go)
+		}
 		select {
 		case queue <- job{link: l, conn: conn, port: port, data: buf[:n], src: src}:
 		default:
@@ -475,9 +478,6 @@ func (s *Server) full(ctx context.Context, j job, req *dhcpv4.DHCPv4, f boot.Fac
 		// Without knowing the reservation, a pool address could go to a
 		// reserved host; stay silent and let the client retry.
 		log.Warn("store lookup failed: no reply", "err", err)
-		return
-	}
-	if host == "" && !s.limiter().allow(f.MAC, time.Now(), s.log) {
 		return
 	}
 	now := time.Now()

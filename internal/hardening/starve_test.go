@@ -180,6 +180,7 @@ func TestDHCPStarvation(t *testing.T) {
 
 	rssBefore, err := procStatus(pid, "VmRSS")
 	must(t, err)
+	drops0 := udpRcvbufErrors(ctx, d.lab)
 	burst := 20000
 	if stress() {
 		burst = 200000
@@ -210,6 +211,7 @@ func TestDHCPStarvation(t *testing.T) {
 	rssAfter, err := procStatus(pid, "VmRSS")
 	must(t, err)
 	r := <-resv
+	t.Logf("UDP packets the server namespace's kernel dropped for a full socket buffer: %d", udpRcvbufErrors(ctx, d.lab)-drops0)
 	t.Logf("%d random MACs sent in %s: %d offers in %s; RSS %d -> %d kB", burst, sent.Round(time.Millisecond), offers, elapsed.Round(time.Millisecond), rssBefore, rssAfter)
 	if r.err != nil || r.addr != reservedAddr {
 		t.Errorf("reserved client during the burst: %q %v", r.addr, r.err)
@@ -278,6 +280,34 @@ func TestDHCPStarvation(t *testing.T) {
 		t.Logf("note: %d 'no offer' log lines", n)
 	}
 	os.WriteFile(filepath.Join(t.TempDir(), "kickstand.log"), []byte(d.srv.Log()), 0o644)
+}
+
+// udpRcvbufErrors reads the UDP RcvbufErrors counter of the server
+// namespace: packets the kernel dropped because kickstand's socket buffer
+// was full, before kickstand could see them.
+func udpRcvbufErrors(ctx context.Context, lab *vmtest.Lab) int {
+	out, err := lab.Output(ctx, "srv", "cat", "/proc/net/snmp")
+	if err != nil {
+		return 0
+	}
+	var names []string
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == "RcvbufErrors" && i < len(f) {
+				v, _ := strconv.Atoi(f[i])
+				return v
+			}
+		}
+	}
+	return 0
 }
 
 // repeatOpt is n copies of a code/length/value option.
