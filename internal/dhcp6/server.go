@@ -557,7 +557,9 @@ func (s *Server) send(r *request, reply *dhcpv6.Message) {
 		}
 	}
 	if _, err := r.j.conn.WriteToUDPAddrPort(out.ToBytes(), dst); err != nil {
-		r.log.Warn("send", "interface", r.j.link.name, "to", dst, "err", err)
+		if !errors.Is(err, net.ErrClosed) { // closed: shutting down
+			r.log.Warn("send", "interface", r.j.link.name, "to", dst, "err", err)
+		}
 		return
 	}
 	s.replies.Add(1)
@@ -637,7 +639,9 @@ func (s *Server) assign(ctx context.Context, r *request) {
 	p := s.plan(ctx, r.f)
 	finish := func(res []store.Lease6Result, err error) {
 		if err != nil {
-			r.log.Warn("lease commit failed: no reply", "err", err)
+			if !errors.Is(err, context.Canceled) { // canceled: shutting down
+				r.log.Warn("lease commit failed: no reply", "err", err)
+			}
 			return
 		}
 		results := make([]iaResult, len(ias))
