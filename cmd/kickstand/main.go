@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kickstand/kickstand/internal/api"
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/kickstart"
@@ -284,6 +285,9 @@ func newHostCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if g.output == "json" {
+				for i := range hosts {
+					hosts[i].Vars = hideVars(hosts[i].Vars)
+				}
 				return writeJSON(cmd.OutOrStdout(), hosts)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
@@ -312,6 +316,7 @@ func newHostCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			h.Vars = hideVars(h.Vars)
 			if g.output == "json" {
 				return writeJSON(cmd.OutOrStdout(), h)
 			}
@@ -353,6 +358,9 @@ func newHostCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Installer text (syslog, uploaded logs) quotes kickstart URLs
+			// and password hashes; the API shows it redacted, so does this.
+			evs = api.RedactEvents(evs)
 			if g.output == "json" {
 				return writeJSON(cmd.OutOrStdout(), evs)
 			}
@@ -373,10 +381,10 @@ func newHostCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintln(cmd.OutOrStdout())
 			if d.Cause != "" {
-				fmt.Fprintf(cmd.OutOrStdout(), "cause: %s\nhint: %s\n", d.Cause, d.Hint)
+				fmt.Fprintf(cmd.OutOrStdout(), "cause: %s\nhint: %s\n", api.Redact(d.Cause), api.Redact(d.Hint))
 			}
 			for _, l := range d.LogTail {
-				fmt.Fprintln(cmd.OutOrStdout(), "  | "+l)
+				fmt.Fprintln(cmd.OutOrStdout(), "  | "+api.Redact(l))
 			}
 			return nil
 		},
@@ -399,6 +407,20 @@ func newHostCmd(g *globals) *cobra.Command {
 		},
 	})
 	return cmd
+}
+
+// hideVars keeps the names of a host's template variables and hides their
+// values, which may be password hashes: listings end up in terminals,
+// tickets and chat. The kickstart (render kickstart) shows them in place.
+func hideVars(v map[string]string) map[string]string {
+	if len(v) == 0 {
+		return v
+	}
+	out := make(map[string]string, len(v))
+	for k := range v {
+		out[k] = "<hidden>"
+	}
+	return out
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -250,3 +250,10 @@ func (a *api) cursor(r *http.Request) (int64, error) {
 	}
 	return a.d.Store.LastEventID(r.Context())
 }
+
+// Redact hides the secrets of secretPatterns in s, for other operator
+// outputs (the CLI's timeline) that show installer text.
+func Redact(s string) string { return redact(s) }
+
+// RedactEvents returns copies of evs with their text redacted.
+func RedactEvents(evs []store.Event) []store.Event { return redactEvents(evs) }
