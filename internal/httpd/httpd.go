@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -177,16 +178,41 @@ func (s *Server) kickstart(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-// otherHost reports whether the request comes from the static address of a
-// host other than the token's: one machine must not fetch another's
-// kickstart (and its secrets) even if it learnt the other's token.
+// otherHost reports whether a request for host's kickstart or callback
+// comes from somewhere that is not that host. A token is the secret, but
+// boot configs carry it, so an address check backs it up:
+//   - the host's own static address is the host;
+//   - when the host has a static address of the request's family, any
+//     other address is not (installers use the rendered ip=);
+//   - otherwise a DHCP lease for the address must name one of the host's
+//     MACs; an address kickstand did not lease (proxyDHCP) is let through.
 func (s *Server) otherHost(r *http.Request, host string) bool {
 	f := Facts(r)
-	if !f.ClientIP.IsValid() {
+	a := f.ClientIP.Unmap()
+	if !a.IsValid() || s.Config().Server.TokenAnyAddress {
 		return false
 	}
-	h, err := s.Store.HostByAddr(r.Context(), f.ClientIP)
-	return err == nil && h.Name != host
+	h, err := s.Store.Host(r.Context(), host)
+	if err != nil {
+		return true
+	}
+	own4, has4 := h.Addr4()
+	own6, has6 := h.Addr6()
+	switch {
+	case has4 && own4.Addr() == a, has6 && own6.Addr() == a:
+		return false
+	case a.Is4() && has4, a.Is6() && has6:
+		return true
+	}
+	if other, err := s.Store.HostByAddr(r.Context(), a); err == nil && other.Name != host {
+		return true
+	}
+	if a.Is4() {
+		if l, err := s.Store.Lease(r.Context(), a); err == nil && l.MAC != "" {
+			return !slices.Contains(h.MACs, l.MAC)
+		}
+	}
+	return false
 }
 
 func (s *Server) file(w http.ResponseWriter, r *http.Request) {

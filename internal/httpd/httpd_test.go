@@ -99,6 +99,7 @@ func TestTokenRules(t *testing.T) {
 		{"GET", "/ks/", "192.0.2.10:1"},
 		{"GET", "/ks/nope", "192.0.2.10:1"},
 		{"GET", "/ks/tokB", "192.0.2.10:1"},        // b's token, from a's address
+		{"GET", "/ks/tok1", "192.0.2.99:1"},        // a's token, from an address a does not have
 		{"POST", "/cb/tokB/built", "192.0.2.10:1"}, // and b's callback
 		{"POST", "/cb/nope/built", "192.0.2.10:1"},
 		{"POST", "/cb//built", "192.0.2.10:1"},

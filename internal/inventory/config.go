@@ -36,6 +36,10 @@ type Server struct {
 	Templates string   `yaml:"templates,omitempty" json:"templates,omitempty"` // kickstart templates; snippets in snippets/
 	// TokenTTL bounds how long a build token (and so a kickstart URL) is valid.
 	TokenTTL Duration `yaml:"token_ttl,omitempty" json:"token_ttl,omitempty"`
+	// TokenAnyAddress serves a kickstart (and takes callbacks) under a
+	// valid token from any address. By default the request must come from
+	// the host's own address when it has a static one (see README).
+	TokenAnyAddress bool `yaml:"token_any_address,omitempty" json:"token_any_address,omitempty"`
 	// APIOpenReads lets anyone read /api/v1 without a bearer token;
 	// mutations always need one.
 	APIOpenReads bool `yaml:"api_open_reads,omitempty" json:"api_open_reads,omitempty"`

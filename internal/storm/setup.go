@@ -49,6 +49,8 @@ server:
   address_v4: %s
   data_dir: %s
   templates: %s
+  # The simulator fetches every machine's kickstart from its one address.
+  token_any_address: true
 `, n, s.Address, s.Address, s.DataDir, s.Templates)
 	if s.Store != "" {
 		fmt.Fprintf(b, "  store: %q\n", s.Store)
