@@ -357,27 +357,27 @@ func syncSpecs[T any](ctx context.Context, s *SQL, tx *sql.Tx, table, kind strin
 }
 
 func (s *SQL) syncHosts(ctx context.Context, tx *sql.Tx, d Declared, rep *SyncReport) error {
-	existing, err := s.hostsWhere(ctx, tx, ``)
-	if err != nil {
-		return err
-	}
-	declaredStates := map[string]string{}
-	rows, err := tx.QueryContext(ctx, `SELECT name, declared_state FROM hosts`)
+	// What is stored, as stored: the spec is the JSON the last sync wrote,
+	// so an unchanged host compares equal byte for byte without decoding
+	// 100,000 specs.
+	type stored struct{ origin, spec, state, declared string }
+	have := map[string]*stored{}
+	rows, err := tx.QueryContext(ctx, `SELECT name, origin, spec, state, declared_state FROM hosts`)
 	if err != nil {
 		return err
 	}
 	for rows.Next() {
-		var n, ds string
-		if err := rows.Scan(&n, &ds); err != nil {
+		var n string
+		var st stored
+		if err := rows.Scan(&n, &st.origin, &st.spec, &st.state, &st.declared); err != nil {
 			rows.Close()
 			return err
 		}
-		declaredStates[n] = ds
+		have[n] = &st
 	}
 	rows.Close()
-	have := map[string]*inventory.HostRecord{}
-	for i := range existing {
-		have[existing[i].Name] = &existing[i]
+	if err := rows.Err(); err != nil {
+		return err
 	}
 	want := map[string]bool{}
 	for _, h := range d.Hosts {
@@ -385,13 +385,14 @@ func (s *SQL) syncHosts(ctx context.Context, tx *sql.Tx, d Declared, rep *SyncRe
 	}
 	// Remove first, so a MAC moved from a removed host to a new one is free.
 	for n, r := range have {
-		if r.Origin == inventory.OriginFile && !want[n] {
+		if r.origin == inventory.OriginFile && !want[n] {
 			if err := s.deleteHost(ctx, tx, n); err != nil {
 				return err
 			}
 			rep.Removed = append(rep.Removed, "host "+n)
 		}
 	}
+	ix := &hostIndexer{s: s, tx: tx}
 	now := d.Now.UnixMilli()
 	for _, h := range d.Hosts {
 		spec, err := json.Marshal(h)
@@ -405,50 +406,52 @@ func (s *SQL) syncHosts(ctx context.Context, tx *sql.Tx, d Declared, rep *SyncRe
 			}
 			return d.NewToken(), d.Now.Add(d.TokenTTL).UnixMilli()
 		}
-		switch {
-		case old == nil:
+		if old == nil {
 			tok, exp := newToken()
-			_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO hosts (name, origin, spec, uuid, state, declared_state, token, token_expires, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-				h.Name, inventory.OriginFile, string(spec), nullable(h.UUID), h.Netboot, h.Netboot, tok, exp, now)
+			if err := ix.insertHost(ctx, []any{h.Name, inventory.OriginFile, string(spec), nullable(h.UUID), h.Netboot, h.Netboot, tok, exp, now}); err != nil {
+				return fmt.Errorf("host %s: %w", h.Name, err)
+			}
 			rep.Added = append(rep.Added, "host "+h.Name)
-		default:
-			oldSpec, _ := json.Marshal(old.Host)
-			specChanged := !jsonEqual(string(oldSpec), string(spec))
-			if !specChanged && old.Origin == inventory.OriginFile && declaredStates[h.Name] == h.Netboot {
-				continue // unchanged: no writes, so a resync of a big file is cheap
+			if err := ix.index(ctx, h, false); err != nil {
+				return err
 			}
-			switch {
-			case old.Origin != inventory.OriginFile:
-				rep.TakenOver = append(rep.TakenOver, "host "+h.Name)
-			case specChanged:
-				rep.Updated = append(rep.Updated, "host "+h.Name)
+			continue
+		}
+		specChanged := old.spec != string(spec) && !jsonEqual(old.spec, string(spec))
+		if !specChanged && old.origin == inventory.OriginFile && old.declared == h.Netboot {
+			continue // unchanged: no writes, so a resync of a big file is cheap
+		}
+		switch {
+		case old.origin != inventory.OriginFile:
+			rep.TakenOver = append(rep.TakenOver, "host "+h.Name)
+		case specChanged:
+			rep.Updated = append(rep.Updated, "host "+h.Name)
+		}
+		_, err = tx.ExecContext(ctx, s.rebind(`UPDATE hosts SET origin = ?, spec = ?, uuid = ? WHERE name = ?`),
+			inventory.OriginFile, string(spec), nullable(h.UUID), h.Name)
+		if err == nil && old.declared != h.Netboot {
+			// The file's value changed since we last saw it: the
+			// newer edit wins over the live state.
+			tok, exp := newToken()
+			q := `UPDATE hosts SET state = ?, declared_state = ?, updated_at = ? WHERE name = ?`
+			args := []any{h.Netboot, h.Netboot, now, h.Name}
+			if tok != nil {
+				q = `UPDATE hosts SET state = ?, declared_state = ?, updated_at = ?, token = ?, token_expires = ? WHERE name = ?`
+				args = []any{h.Netboot, h.Netboot, now, tok, exp, h.Name}
 			}
-			_, err = tx.ExecContext(ctx, s.rebind(`UPDATE hosts SET origin = ?, spec = ?, uuid = ? WHERE name = ?`),
-				inventory.OriginFile, string(spec), nullable(h.UUID), h.Name)
-			if err == nil && declaredStates[h.Name] != h.Netboot {
-				// The file's value changed since we last saw it: the
-				// newer edit wins over the live state.
-				tok, exp := newToken()
-				q := `UPDATE hosts SET state = ?, declared_state = ?, updated_at = ? WHERE name = ?`
-				args := []any{h.Netboot, h.Netboot, now, h.Name}
-				if tok != nil {
-					q = `UPDATE hosts SET state = ?, declared_state = ?, updated_at = ?, token = ?, token_expires = ? WHERE name = ?`
-					args = []any{h.Netboot, h.Netboot, now, tok, exp, h.Name}
-				}
-				_, err = tx.ExecContext(ctx, s.rebind(q), args...)
-				if old.State != h.Netboot {
-					rep.StateFromFile = append(rep.StateFromFile, fmt.Sprintf("host %s: %s -> %s", h.Name, old.State, h.Netboot))
-				}
+			_, err = tx.ExecContext(ctx, s.rebind(q), args...)
+			if old.state != h.Netboot {
+				rep.StateFromFile = append(rep.StateFromFile, fmt.Sprintf("host %s: %s -> %s", h.Name, old.state, h.Netboot))
 			}
 		}
 		if err != nil {
 			return fmt.Errorf("host %s: %w", h.Name, err)
 		}
-		if err := s.indexHost(ctx, tx, h); err != nil {
+		if err := ix.index(ctx, h, true); err != nil {
 			return err
 		}
 	}
-	return nil
+	return ix.flush(ctx)
 }
 
 func (s *SQL) deleteHost(ctx context.Context, tx *sql.Tx, name string) error {
@@ -460,12 +463,103 @@ func (s *SQL) deleteHost(ctx context.Context, tx *sql.Tx, name string) error {
 	return nil
 }
 
-// indexHost rewrites a host's MAC and address lookup rows, refusing ones
-// that another host (for example a live one) already holds.
-func (s *SQL) indexHost(ctx context.Context, tx *sql.Tx, h inventory.Host) error {
-	for _, q := range []string{`DELETE FROM host_macs WHERE host = ?`, `DELETE FROM host_addrs WHERE host = ?`} {
-		if _, err := tx.ExecContext(ctx, s.rebind(q), h.Name); err != nil {
-			return fmt.Errorf("host %s: %w", h.Name, err)
+// hostIndexer writes new hosts and their MAC and address lookup rows in
+// multi-row INSERTs, and checks the lookups' uniqueness against one read of
+// the tables: the first sync of a 100,000-host file would otherwise run
+// seven statements per host, each parsed anew.
+type hostIndexer struct {
+	s      *SQL
+	tx     *sql.Tx
+	owners map[string]map[string]string   // table -> value -> host, read on first use
+	held   map[string]map[string][]string // table -> host -> its values
+	rows   map[string][]any               // table -> flattened rows waiting for flush
+}
+
+// newHostCols are the hosts columns a new host is inserted with.
+const newHostCols = `name, origin, spec, uuid, state, declared_state, token, token_expires, updated_at`
+
+// insertBatch bounds the rows of one INSERT: modernc SQLite binds each
+// parameter by searching the argument list, so binding costs the square of
+// the parameters.
+const insertBatch = 64
+
+func (x *hostIndexer) insertHost(ctx context.Context, row []any) error {
+	return x.add(ctx, "hosts", row)
+}
+
+func (x *hostIndexer) add(ctx context.Context, table string, row []any) error {
+	if x.rows == nil {
+		x.rows = map[string][]any{}
+	}
+	x.rows[table] = append(x.rows[table], row...)
+	if len(x.rows[table]) >= insertBatch*len(row) {
+		return x.flushTable(ctx, table)
+	}
+	return nil
+}
+
+// insertCols are the columns flushTable writes, and their number.
+func insertCols(table string) (string, int) {
+	switch table {
+	case "hosts":
+		return newHostCols, 9
+	case "host_macs":
+		return "mac, host", 2
+	}
+	return "addr, host", 2
+}
+
+func (x *hostIndexer) flushTable(ctx context.Context, table string) error {
+	vals := x.rows[table]
+	if len(vals) == 0 {
+		return nil
+	}
+	cols, width := insertCols(table)
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
+	q := `INSERT INTO ` + table + ` (` + cols + `) VALUES ` + strings.TrimSuffix(strings.Repeat(one+", ", len(vals)/width), ", ")
+	if _, err := x.tx.ExecContext(ctx, x.s.rebind(q), vals...); err != nil {
+		return fmt.Errorf("insert %d rows into %s: %w", len(vals)/width, table, err)
+	}
+	x.rows[table] = vals[:0]
+	return nil
+}
+
+// flush writes what is waiting; hosts first, for the lookups that name them.
+func (x *hostIndexer) flush(ctx context.Context) error {
+	for _, t := range []string{"hosts", "host_macs", "host_addrs"} {
+		if err := x.flushTable(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// index rewrites a host's MAC and address lookup rows, refusing ones
+// another host already has. existed says the host may have rows to
+// replace.
+func (x *hostIndexer) index(ctx context.Context, h inventory.Host, existed bool) error {
+	if x.owners == nil {
+		x.owners, x.held = map[string]map[string]string{}, map[string]map[string][]string{}
+		for _, t := range []struct{ table, col string }{{"host_macs", "mac"}, {"host_addrs", "addr"}} {
+			m, held := map[string]string{}, map[string][]string{}
+			rows, err := x.tx.QueryContext(ctx, `SELECT `+t.col+`, host FROM `+t.table)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var v, host string
+				if err := rows.Scan(&v, &host); err != nil {
+					rows.Close()
+					return err
+				}
+				m[v] = host
+				held[host] = append(held[host], v)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			x.owners[t.table], x.held[t.table] = m, held
 		}
 	}
 	var addrs []string
@@ -474,20 +568,27 @@ func (s *SQL) indexHost(ctx context.Context, tx *sql.Tx, h inventory.Host) error
 			addrs = append(addrs, pr.Addr().String())
 		}
 	}
-	for _, ix := range []struct {
+	for _, t := range []struct {
 		table, col string
 		vals       []string
 	}{{"host_macs", "mac", h.MACs}, {"host_addrs", "addr", addrs}} {
-		for _, v := range ix.vals {
-			var other string
-			err := tx.QueryRowContext(ctx, s.rebind(`SELECT host FROM `+ix.table+` WHERE `+ix.col+` = ?`), v).Scan(&other)
-			if err == nil {
-				return fmt.Errorf("host %s: %s %s is already used by host %s", h.Name, ix.col, v, other)
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
+		owners := x.owners[t.table]
+		if existed {
+			if _, err := x.tx.ExecContext(ctx, x.s.rebind(`DELETE FROM `+t.table+` WHERE host = ?`), h.Name); err != nil {
 				return fmt.Errorf("host %s: %w", h.Name, err)
 			}
-			if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO `+ix.table+` (`+ix.col+`, host) VALUES (?, ?)`), v, h.Name); err != nil {
+			for _, v := range x.held[t.table][h.Name] {
+				delete(owners, v)
+			}
+			delete(x.held[t.table], h.Name)
+		}
+		for _, v := range t.vals {
+			if other, ok := owners[v]; ok {
+				return fmt.Errorf("host %s: %s %s is already used by host %s", h.Name, t.col, v, other)
+			}
+			owners[v] = h.Name
+			x.held[t.table][h.Name] = append(x.held[t.table][h.Name], v)
+			if err := x.add(ctx, t.table, []any{v, h.Name}); err != nil {
 				return fmt.Errorf("host %s: %w", h.Name, err)
 			}
 		}
