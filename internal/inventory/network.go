@@ -21,6 +21,16 @@ type DHCP struct {
 	// Workers bounds concurrent packet handling (smee#21: a goroutine per
 	// packet made replies late under load).
 	Workers int `yaml:"workers,omitempty" json:"workers,omitempty"`
+	// RateLimit bounds clients without a reservation (starvation attacks);
+	// reserved hosts are never limited. Zero fields take the defaults.
+	RateLimit RateLimit `yaml:"rate_limit,omitempty" json:"rate_limit,omitempty"`
+}
+
+// RateLimit is the DHCPv4 limit for clients without a reservation.
+type RateLimit struct {
+	Off    bool    `yaml:"off,omitempty" json:"off,omitempty"`
+	PerMAC float64 `yaml:"per_mac,omitempty" json:"per_mac,omitempty"` // packets/s per MAC (default 2)
+	Global float64 `yaml:"global,omitempty" json:"global,omitempty"`   // packets/s in all (default 2000)
 }
 
 // Subnet is one IPv4 network kickstand serves, directly or through a relay

@@ -246,6 +246,16 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 		if err != nil {
 			return fmt.Errorf("dhcp: %w", err)
 		}
+		lim := dhcp4.DefaultLimits()
+		rl := cfg.DHCP.RateLimit
+		lim.Off = rl.Off
+		if rl.PerMAC > 0 {
+			lim.PerMAC = rl.PerMAC
+		}
+		if rl.Global > 0 {
+			lim.Global, lim.GlobalBurst = rl.Global, int(2*rl.Global)
+		}
+		ds.SetLimits(lim)
 		in.Log.Info("dhcp serving", "mode", cfg.DHCP.Mode, "interfaces", cfg.DHCP.Interfaces)
 		run("dhcp", func() error { return ds.Serve(ctx) })
 	}
