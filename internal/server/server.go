@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kickstand/kickstand/internal/api"
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/bootfiles"
@@ -256,6 +258,7 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 			lim.Global, lim.GlobalBurst = rl.Global, int(2*rl.Global)
 		}
 		ds.SetLimits(lim)
+		registerDHCPStats(m.Registry(), ds)
 		in.Log.Info("dhcp serving", "mode", cfg.DHCP.Mode, "interfaces", cfg.DHCP.Interfaces)
 		run("dhcp", func() error { return ds.Serve(ctx) })
 	}
@@ -279,6 +282,26 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 	wg.Wait()
 	close(errs)
 	return <-errs
+}
+
+// registerDHCPStats exports what the DHCPv4 server counts itself and the
+// timeline cannot see: packets dropped by a full queue or the starvation
+// limits, and whether the lease store is reachable.
+func registerDHCPStats(reg *prometheus.Registry, ds *dhcp4.Server) {
+	counter := func(name, help string, f func(dhcp4.Stats) uint64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(f(ds.Stats())) }))
+	}
+	counter("kickstand_dhcp4_dropped_total", "DHCPv4 packets dropped because every worker was busy.", func(s dhcp4.Stats) uint64 { return s.Dropped })
+	counter("kickstand_dhcp4_rate_limited_total", "DHCPv4 packets of clients without a reservation dropped by the rate limits.", func(s dhcp4.Stats) uint64 { return s.Limited })
+	counter("kickstand_dhcp4_refused_total", "New DHCPv4 clients refused while the lease store was unavailable.", func(s dhcp4.Stats) uint64 { return s.Refused })
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kickstand_dhcp4_store_down", Help: "1 while the DHCPv4 server cannot reach the lease store."},
+		func() float64 {
+			if ds.Stats().StoreDown {
+				return 1
+			}
+			return 0
+		}))
 }
 
 func recordDHCP(rec *timeline.Recorder, e dhcp4.Event) {
