@@ -38,16 +38,7 @@ func (b *Booter) BootSpec(ctx context.Context, f Facts) (Plan, error) {
 // Inputs looks up everything Decide needs for these facts.
 func (b *Booter) Inputs(ctx context.Context, f Facts) (Inputs, error) {
 	cfg := b.Config()
-	now := time.Now()
-	if b.Now != nil {
-		now = b.Now()
-	}
-	in := Inputs{Menu: cfg.Menu, Now: now, Server: serverFor(cfg, f), RouteWait: time.Duration(cfg.Server.RouteWait)}
-	if cfg.Syslog.Enabled {
-		if i := strings.LastIndex(cfg.Syslog.Listen, ":"); i >= 0 {
-			in.SyslogPort, _ = strconv.Atoi(cfg.Syslog.Listen[i+1:])
-		}
-	}
+	in := b.base(cfg, f)
 	rec, err := b.identify(ctx, f)
 	if err != nil {
 		return in, err
@@ -77,6 +68,29 @@ func (b *Booter) Inputs(ctx context.Context, f Facts) (Inputs, error) {
 		}
 	}
 	return b.withExtras(in, f), nil
+}
+
+// InputsFor is Inputs for a target already known (a kickstart fetched by
+// its token): no lookup and no menu, which would read every host.
+func (b *Booter) InputsFor(f Facts, t *Target) Inputs {
+	in := b.base(b.Config(), f)
+	in.Target = t
+	return b.withExtras(in, f)
+}
+
+// base is what every decision's inputs share: time, menu, server, settings.
+func (b *Booter) base(cfg *inventory.Config, f Facts) Inputs {
+	now := time.Now()
+	if b.Now != nil {
+		now = b.Now()
+	}
+	in := Inputs{Menu: cfg.Menu, Now: now, Server: serverFor(cfg, f), RouteWait: time.Duration(cfg.Server.RouteWait)}
+	if cfg.Syslog.Enabled {
+		if i := strings.LastIndex(cfg.Syslog.Listen, ":"); i >= 0 {
+			in.SyslogPort, _ = strconv.Atoi(cfg.Syslog.Listen[i+1:])
+		}
+	}
+	return in
 }
 
 func (b *Booter) withExtras(in Inputs, f Facts) Inputs {

@@ -27,16 +27,17 @@
 //     (smee#21).
 //
 //   - ACK after commit, with group commit. A lease is in the store, fsync'd
-//     (SQLite WAL, synchronous=FULL), before its OFFER or ACK leaves, so a
-//     kill -9 or power cut never forgets an address a client was told it
-//     holds. One fsync per packet would cap the server at the disk's flush
-//     rate, so a single committer collects the lease changes that arrive
-//     within about a millisecond (or up to a batch limit), commits them in
-//     one transaction and then releases every waiting reply.
+//     (SQLite WAL, synchronous=FULL), before its ACK leaves, so a kill -9 or
+//     power cut never forgets an address a client was told it holds. An
+//     OFFER promises nothing, so offers are chosen in memory and not
+//     written: a lost offer costs the client one retransmission. One fsync
+//     per packet would cap the server at the disk's flush rate, so a single
+//     committer collects the leases that arrive within about a millisecond
+//     (or up to a batch limit), commits them in one transaction and then
+//     releases every waiting ACK.
 //
-//   - Allocation in the store. The address choice (reservation, else the
-//     client's previous address, else the requested one, else a free one)
-//     runs inside that transaction with conditional writes, so two
+//   - Allocation checked in the store. The bind re-checks the address
+//     inside that transaction with conditional writes, so two
 //     kickstand servers sharing a PostgreSQL store cannot give one address
 //     to two clients (coredhcp#142). Leases are keyed by MAC as well as
 //     client-id, so Anaconda's second DHCP, with a new xid and maybe a new

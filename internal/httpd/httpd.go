@@ -33,6 +33,8 @@ type Server struct {
 	Config func() *inventory.Config
 	Log    *slog.Logger
 	Now    func() time.Time
+	// Templates caches parsed kickstart templates (the zero value works).
+	Templates render.Templates
 	// Events receives an event per classified request (nil: none).
 	Events *timeline.Recorder
 
@@ -153,14 +155,8 @@ func (s *Server) kickstart(w http.ResponseWriter, r *http.Request) {
 	}
 	f := Facts(r)
 	f.MAC, f.UUID, f.Chosen = "", "", ""
-	in, err := s.Booter.Inputs(ctx, f)
-	if err != nil {
-		s.fail(w, r, "kickstart", err)
-		return
-	}
-	in.Target = t
-	p := boot.Decide(f, in)
-	b, probs, err := render.Kickstart(s.Config().Abs(s.Config().Server.Templates), t, p)
+	p := boot.Decide(f, s.Booter.InputsFor(f, t))
+	b, probs, err := s.Templates.Kickstart(s.Config().Abs(s.Config().Server.Templates), t, p)
 	if err != nil {
 		s.fail(w, r, "kickstart "+rec.Name, err)
 		return
