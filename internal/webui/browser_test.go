@@ -34,6 +34,8 @@ server:
   http: "127.0.0.1:8080"
   address_v4: 127.0.0.1
   data_dir: data
+  # The test plays the installer from 127.0.0.1, not the host's address.
+  token_any_address: true
 distros:
   - name: el9
     release: rhel9
