@@ -50,6 +50,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /boot.ipxe", s.ipxe)
 	mux.HandleFunc("GET /ks/{token}", s.kickstart)
+	mux.HandleFunc("GET /ks", s.kickstartByFallback)
 	mux.HandleFunc("POST /cb/{token}/{what}", s.callback)
 	mux.HandleFunc("GET /", s.file)
 	if s.API != nil {
@@ -148,6 +149,54 @@ func (s *Server) kickstart(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	s.serveKickstart(w, r, rec)
+}
+
+// kickstartByFallback serves /ks without a token to a host whose profile
+// opted into finding it by the MAC header Anaconda sends with
+// inst.ks.sendmac, or by its static address (Foreman's fallbacks).
+func (s *Server) kickstartByFallback(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	setClass(w, "kickstart")
+	rec, by := s.fallbackHost(r)
+	if rec == nil || rec.State != inventory.StateInstall {
+		http.NotFound(w, r)
+		return
+	}
+	p, err := s.Store.Profile(ctx, rec.Profile)
+	if err != nil || !slices.Contains(p.KickstartBy, by) {
+		http.NotFound(w, r)
+		return
+	}
+	s.serveKickstart(w, r, rec)
+}
+
+func (s *Server) fallbackHost(r *http.Request) (*inventory.HostRecord, string) {
+	ctx := r.Context()
+	for name, vals := range r.Header {
+		if !strings.HasPrefix(strings.ToLower(name), "x-rhn-provisioning-mac-") {
+			continue
+		}
+		for _, v := range vals {
+			f := strings.Fields(v) // "eth0 52:54:00:00:00:10"
+			if len(f) == 0 {
+				continue
+			}
+			if rec, err := s.Store.HostByMAC(ctx, f[len(f)-1]); err == nil {
+				return rec, "mac"
+			}
+		}
+	}
+	if a := Facts(r).ClientIP; a.IsValid() {
+		if rec, err := s.Store.HostByAddr(ctx, a); err == nil {
+			return rec, "ip"
+		}
+	}
+	return nil, ""
+}
+
+func (s *Server) serveKickstart(w http.ResponseWriter, r *http.Request, rec *inventory.HostRecord) {
+	ctx := r.Context()
 	t, err := s.Booter.TargetByName(ctx, rec.Name)
 	if err != nil {
 		s.fail(w, r, "kickstart", err)

@@ -122,3 +122,48 @@ func TestTokenRules(t *testing.T) {
 		t.Errorf("expired callback changed a's state to %s", r.State)
 	}
 }
+
+// /ks without a token is served only to profiles that opted in, by the
+// inst.ks.sendmac header or by the host's static address.
+func TestKickstartFallbacks(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.NewFake()
+	d := storetest.Declared(time.Now())
+	if _, err := st.SyncDeclared(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &inventory.Config{Server: inventory.Server{AddressV4: "192.0.2.1", HTTPPort: 8080}}
+	get := func() *inventory.Config { return cfg }
+	b := &boot.Booter{Store: st, Config: get}
+	s := &Server{Booter: b, Files: &bootfiles.Files{Booter: b, Store: st, Config: get}, Store: st, Config: get, Log: discard()}
+	h := s.Handler()
+	do := func(from, mac string) int {
+		r := httptest.NewRequest("GET", "/ks", nil)
+		r.RemoteAddr = from
+		if mac != "" {
+			r.Header.Set("X-RHN-Provisioning-MAC-0", "eth0 "+mac)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	if do("198.51.100.7:1", "52:54:00:00:00:0a") != 404 || do("192.0.2.10:1", "") != 404 {
+		t.Fatal("fallbacks served although the profile did not opt in")
+	}
+	d.Profiles[0].KickstartBy = []string{"mac"}
+	st.SyncDeclared(ctx, d)
+	if c := do("198.51.100.7:1", "52:54:00:00:00:0a"); c != 200 {
+		t.Errorf("by MAC header: %d", c)
+	}
+	if c := do("192.0.2.10:1", ""); c != 404 {
+		t.Errorf("by address without opting in: %d", c)
+	}
+	d.Profiles[0].KickstartBy = []string{"ip"}
+	st.SyncDeclared(ctx, d)
+	if c := do("192.0.2.10:1", ""); c != 200 {
+		t.Errorf("by address: %d", c)
+	}
+	if c := do("198.51.100.7:1", "52:54:00:00:00:0b"); c != 404 {
+		t.Errorf("a host in local state was served: %d", c)
+	}
+}

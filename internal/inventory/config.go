@@ -376,6 +376,11 @@ func (v *validator) check(c *Config) {
 		if p.Stage2 != "" && !strings.Contains(p.Stage2, "://") && !cleanRel(p.Stage2) {
 			v.errf(at("stage2"), "%q must be a URL or a directory inside the distro's tree", p.Stage2)
 		}
+		for j, by := range p.KickstartBy {
+			if by != "mac" && by != "ip" {
+				v.errf([]any{"profiles", i, "kickstart_by", j}, "want mac or ip, not %q", by)
+			}
+		}
 		switch p.Fixes {
 		case "", "auto", "off":
 		default:

@@ -69,6 +69,11 @@ type Profile struct {
 	// directory inside the distro's tree holding LiveOS/ (seed 000 kept
 	// patched images as /7.x/7.2r5/LiveOS, one directory per revision).
 	Stage2 string `yaml:"stage2,omitempty" json:"stage2,omitempty"`
+	// KickstartBy opts into serving /ks (no token) to a host in install
+	// state found by its X-RHN-Provisioning-MAC header (inst.ks.sendmac),
+	// "mac", or by its static address, "ip". Off by default: both are
+	// weaker than the build token (headers and addresses can be forged).
+	KickstartBy []string `yaml:"kickstart_by,omitempty" json:"kickstart_by,omitempty"`
 }
 
 // Host is one machine kickstand knows by MAC, UUID or address.
