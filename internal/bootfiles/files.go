@@ -109,13 +109,13 @@ func (f *Files) Open(ctx context.Context, r Request) (File, Kind, error) {
 	}
 	if cfg.Server.Root != "" {
 		if file, err := openIn(cfg.Abs(cfg.Server.Root), name); err == nil {
-			if isLoader(name) {
+			if IsLoader(name) {
 				return file, KindLoader, nil
 			}
 			return file, KindFile, nil
 		}
 	}
-	if isLoader(name) {
+	if IsLoader(name) {
 		var dirs []string
 		for _, d := range cfg.Server.Loaders {
 			dirs = append(dirs, cfg.Abs(d))

@@ -52,7 +52,8 @@ func FindLoader(name string, dirs []string) string {
 	return ""
 }
 
-func isLoader(name string) bool {
+// IsLoader reports whether name is one of the loaders kickstand hands out.
+func IsLoader(name string) bool {
 	for _, l := range Loaders {
 		if l.Name == name {
 			return true

@@ -416,7 +416,7 @@ func (in *Instance) recordTFTP(rec *timeline.Recorder, ti tftp.TransferInfo) {
 	class := "file"
 	if _, ok := bootfiles.ParseConfigName(name); ok {
 		class = "config"
-	} else if bootfiles.FindLoader(name, nil) != "" {
+	} else if bootfiles.IsLoader(name) {
 		class = "loader"
 	}
 	detail := fmt.Sprintf("%s %d bytes in %s", ti.Name, ti.Bytes, ti.Duration.Round(time.Millisecond))
