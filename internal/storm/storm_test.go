@@ -196,6 +196,7 @@ func newRig(t *testing.T, name string, servers int) *rig {
 	t.Helper()
 	vmtest.RequireRoot(t)
 	vmtest.Need(t, "ip")
+	name = vmtest.NSPrefix() + name
 	r := &rig{t: t, cli: name + "-cli"}
 	ip := func(args ...string) {
 		t.Helper()

@@ -71,6 +71,7 @@ func NewLab(ctx context.Context, name string, opts ...LabOption) (*Lab, error) {
 	if !labNameRE.MatchString(name) {
 		return nil, fmt.Errorf("lab %q: name must be 1-20 of [a-z0-9-]", name)
 	}
+	name = NSPrefix() + name
 	l := &Lab{Name: name, Srv: name + "-srv", Cli: name + "-cli", Bridge: DefaultBridge, IPv4: true, IPv6: true}
 	for _, o := range opts {
 		o(l)
@@ -121,6 +122,19 @@ func NewLab(ctx context.Context, name string, opts ...LabOption) (*Lab, error) {
 	}
 	return l, nil
 }
+
+// NSPrefix is put in front of every namespace a test creates, from
+// $KICKSTAND_NS_PREFIX (at most 8 of [a-z0-9]). Two test runs on one machine
+// (two checkouts) with different prefixes never remove each other's labs.
+func NSPrefix() string {
+	p := os.Getenv("KICKSTAND_NS_PREFIX")
+	if !nsPrefixRE.MatchString(p) {
+		return ""
+	}
+	return p
+}
+
+var nsPrefixRE = regexp.MustCompile(`^[a-z0-9]{1,8}$`)
 
 func runIP(ctx context.Context, args ...string) error {
 	out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
