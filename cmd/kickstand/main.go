@@ -27,6 +27,7 @@ import (
 	"github.com/kickstand/kickstand/internal/render"
 	"github.com/kickstand/kickstand/internal/server"
 	"github.com/kickstand/kickstand/internal/store"
+	"github.com/kickstand/kickstand/internal/store/sqlstore"
 )
 
 func main() {
@@ -100,7 +101,7 @@ func newMigrateCmd(g *globals) *cobra.Command {
 				return err
 			}
 			spec := server.StoreSpec(cfg, server.Options{DataDir: g.data, Store: g.store})
-			s, err := store.OpenSQL(cmd.Context(), spec)
+			s, err := sqlstore.OpenSQL(cmd.Context(), spec)
 			if err != nil {
 				return fmt.Errorf("migrate %s: %w", store.Redact(spec), err)
 			}

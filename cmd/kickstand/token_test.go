@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/kickstand/kickstand/internal/api"
-	"github.com/kickstand/kickstand/internal/store"
+	"github.com/kickstand/kickstand/internal/store/sqlstore"
 )
 
 func runToken(t *testing.T, g *globals, args ...string) (string, string, error) {
@@ -77,7 +77,7 @@ func TestTokenCommand(t *testing.T) {
 
 	// The API accepts the token, until it is revoked.
 	whoami := func() bool {
-		st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "data"))
+		st, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(dir, "data"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
 	"github.com/kickstand/kickstand/internal/store"
+	"github.com/kickstand/kickstand/internal/store/sqlstore"
 	"github.com/kickstand/kickstand/internal/vmtest"
 )
 
@@ -243,7 +244,7 @@ dhcp:
 		t.Fatalf("too few ACKs around the kill to test anything (%d before, %d after)", before, len(acks)-before)
 	}
 
-	st, err := store.OpenSQLite(ctx, data)
+	st, err := sqlstore.OpenSQLite(ctx, data)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
+	"github.com/kickstand/kickstand/internal/store/sqlstore"
 	"github.com/kickstand/kickstand/internal/store/storetest"
 )
 
@@ -486,7 +487,7 @@ func TestProxy(t *testing.T) {
 // TestGroupCommit: many clients at once are committed in a few
 // transactions, and no address goes to two of them.
 func TestGroupCommit(t *testing.T) {
-	st, err := store.OpenSQLite(context.Background(), t.TempDir())
+	st, err := sqlstore.OpenSQLite(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
+	"github.com/kickstand/kickstand/internal/store/sqlstore"
 	"github.com/kickstand/kickstand/internal/vmtest"
 )
 
@@ -79,7 +80,7 @@ func (l *eventLog) find(kind EventKind, host string) *Event {
 // server namespace, with a SQLite store in a temporary directory.
 func startServer(t *testing.T, lab *vmtest.Lab, tweak func(*inventory.Config)) (*Server, store.Store, *eventLog) {
 	t.Helper()
-	st, err := store.OpenSQLite(context.Background(), t.TempDir())
+	st, err := sqlstore.OpenSQLite(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

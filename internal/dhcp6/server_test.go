@@ -16,6 +16,7 @@ import (
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
+	"github.com/kickstand/kickstand/internal/store/sqlstore"
 	"github.com/kickstand/kickstand/internal/store/storetest"
 )
 
@@ -250,7 +251,7 @@ func TestReservationsAndBootURLs(t *testing.T) {
 func forEachStore(t *testing.T, f func(*testing.T, store.Store)) {
 	t.Run("fake", func(t *testing.T) { f(t, storetest.NewFake()) })
 	t.Run("sqlite", func(t *testing.T) {
-		st, err := store.OpenSQLite(context.Background(), t.TempDir())
+		st, err := sqlstore.OpenSQLite(context.Background(), t.TempDir())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,7 +18,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/kickstand/kickstand/internal/inventory"
-	"github.com/kickstand/kickstand/internal/store"
+	"github.com/kickstand/kickstand/internal/store/sqlstore"
 )
 
 // The crash tests kill kickstand with SIGKILL at random moments and check
@@ -44,9 +44,9 @@ func integrity(t *testing.T, data string) {
 
 // openStore opens the store the way kickstand does (WAL recovery
 // included) without syncing any config into it.
-func openStore(t *testing.T, ctx context.Context, data string) *store.SQL {
+func openStore(t *testing.T, ctx context.Context, data string) *sqlstore.SQL {
 	t.Helper()
-	st, err := store.OpenSQLite(ctx, data)
+	st, err := sqlstore.OpenSQLite(ctx, data)
 	if err != nil {
 		t.Fatalf("the store does not open after the kill: %v", err)
 	}

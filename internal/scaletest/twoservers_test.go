@@ -26,6 +26,7 @@ import (
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
 	"github.com/kickstand/kickstand/internal/store/pgtest"
+	"github.com/kickstand/kickstand/internal/store/sqlstore"
 	"github.com/kickstand/kickstand/internal/vmtest"
 )
 
@@ -63,7 +64,7 @@ func serveDHCP(cfgPath, spec string) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, spec)
+	st, err := sqlstore.Open(ctx, spec)
 	if err != nil {
 		return err
 	}
@@ -292,7 +293,7 @@ func (r *rig) check(acks [][]genAck, perServer int) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, err := store.Open(ctx, r.dsn)
+	st, err := sqlstore.Open(ctx, r.dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

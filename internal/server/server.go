@@ -30,6 +30,7 @@ import (
 	"github.com/kickstand/kickstand/internal/metrics"
 	"github.com/kickstand/kickstand/internal/overlay"
 	"github.com/kickstand/kickstand/internal/store"
+	"github.com/kickstand/kickstand/internal/store/sqlstore"
 	"github.com/kickstand/kickstand/internal/syslog"
 	"github.com/kickstand/kickstand/internal/tftp"
 	"github.com/kickstand/kickstand/internal/timeline"
@@ -75,7 +76,7 @@ func Open(ctx context.Context, path string, o Options) (*Instance, error) {
 		return nil, err
 	}
 	spec := StoreSpec(cfg, o)
-	st, err := store.Open(ctx, spec)
+	st, err := sqlstore.Open(ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", store.Redact(spec), err)
 	}

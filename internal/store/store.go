@@ -2,6 +2,11 @@
 // embedded SQLite store and the shared PostgreSQL one are interchangeable and
 // one test suite (storetest) holds them, a fake and a broken store to the
 // same contract (matchbox's storage/testfakes model).
+//
+// This package holds the interface and its types only; the SQL
+// implementation and its drivers (SQLite, PostgreSQL) are in sqlstore, so
+// that a package that only consumes the store (boot, the DHCP servers,
+// timeline) does not link pgx and SQLite, nor wait for them to build.
 package store
 
 import (

@@ -26,6 +26,7 @@ import (
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/server"
 	"github.com/kickstand/kickstand/internal/store"
+	"github.com/kickstand/kickstand/internal/store/sqlstore"
 )
 
 // OVMF images from Debian's ovmf package; the VARS image is copied per VM.
@@ -176,7 +177,7 @@ func TestBoot(ctx context.Context, in *server.Instance, host string, o TestBootO
 	if err := srv.waitFor(rctx, SandboxReady, 30*time.Second); err != nil {
 		return nil, fmt.Errorf("test-boot: sandbox server: %w", err)
 	}
-	st, err := store.OpenSQLite(rctx, data)
+	st, err := sqlstore.OpenSQLite(rctx, data)
 	if err != nil {
 		return nil, fmt.Errorf("test-boot: sandbox store: %w", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/kickstand/kickstand/internal/dhcp6"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
+	"github.com/kickstand/kickstand/internal/store/sqlstore"
 )
 
 func main() {
@@ -46,7 +47,7 @@ func run(config, data, cpuprofile string, verbose bool) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.OpenSQLite(ctx, data)
+	st, err := sqlstore.OpenSQLite(ctx, data)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
 	"github.com/kickstand/kickstand/internal/store/pgtest"
+	"github.com/kickstand/kickstand/internal/store/sqlstore"
 )
 
 // postgresOpener opens a fresh store per call: a new schema in the test
@@ -19,7 +20,7 @@ import (
 func postgresOpener(dsn string) Opener {
 	return func(t *testing.T) (store.Store, func() store.Store) {
 		sdsn := pgtest.Schema(t, dsn)
-		s, err := store.Open(context.Background(), sdsn)
+		s, err := sqlstore.Open(context.Background(), sdsn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -27,7 +28,7 @@ func postgresOpener(dsn string) Opener {
 		t.Cleanup(func() { cur.Close() })
 		return s, func() store.Store {
 			cur.Close()
-			s2, err := store.Open(context.Background(), sdsn)
+			s2, err := sqlstore.Open(context.Background(), sdsn)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -46,7 +47,7 @@ func TestPostgres(t *testing.T) {
 }
 
 // TestPostgresTwoServersOneDatabase is the shared-store case the contract
-// suite cannot express with one handle: separate *store.SQL handles (as
+// suite cannot express with one handle: separate *sqlstore.SQL handles (as
 // two kickstand processes have) started at the same time on one empty
 // database, racing the migration and the first sync, then allocating from
 // one pool concurrently.
@@ -55,14 +56,14 @@ func TestPostgresTwoServersOneDatabase(t *testing.T) {
 	ctx := context.Background()
 	now := time.UnixMilli(time.Now().UnixMilli())
 	const servers = 4
-	stores := make([]*store.SQL, servers)
+	stores := make([]*sqlstore.SQL, servers)
 	var wg sync.WaitGroup
 	errs := make([]error, servers)
 	for i := range stores {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := store.OpenSQL(ctx, dsn)
+			s, err := sqlstore.OpenSQL(ctx, dsn)
 			if err != nil {
 				errs[i] = err
 				return
@@ -183,7 +184,7 @@ func TestPostgresTwoServersOneDatabase(t *testing.T) {
 func TestPostgresRestart(t *testing.T) {
 	c := pgtest.Start(t)
 	ctx := context.Background()
-	s, err := store.OpenSQL(ctx, c.DSN)
+	s, err := sqlstore.OpenSQL(ctx, c.DSN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +249,7 @@ func TestOpenSpec(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	s, err := store.OpenSQL(context.Background(), dir)
+	s, err := sqlstore.OpenSQL(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +257,7 @@ func TestOpenSpec(t *testing.T) {
 	if have, want, err := s.SchemaVersion(context.Background()); err != nil || have != want {
 		t.Errorf("SQLite schema version %d/%d, %v", have, want, err)
 	}
-	if st, err := store.Open(context.Background(), ""); err == nil || st != nil {
+	if st, err := sqlstore.Open(context.Background(), ""); err == nil || st != nil {
 		t.Errorf("Open of an empty spec = %v, %v", st, err)
 	}
 	for in, want := range map[string]string{

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/kickstand/kickstand/internal/store"
+	"github.com/kickstand/kickstand/internal/store/sqlstore"
 )
 
 func TestFake(t *testing.T) {
@@ -16,7 +17,7 @@ func TestFake(t *testing.T) {
 func TestSQLite(t *testing.T) {
 	open := Opener(func(t *testing.T) (store.Store, func() store.Store) {
 		dir := t.TempDir()
-		s, err := store.OpenSQLite(context.Background(), dir)
+		s, err := sqlstore.OpenSQLite(context.Background(), dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -24,7 +25,7 @@ func TestSQLite(t *testing.T) {
 		t.Cleanup(func() { cur.Close() })
 		return s, func() store.Store {
 			cur.Close()
-			s2, err := store.OpenSQLite(context.Background(), dir)
+			s2, err := sqlstore.OpenSQLite(context.Background(), dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -38,7 +39,7 @@ func TestSQLite(t *testing.T) {
 
 func TestSQLiteMemory(t *testing.T) {
 	open := Opener(func(t *testing.T) (store.Store, func() store.Store) {
-		s, err := store.OpenSQLiteMemory(context.Background())
+		s, err := sqlstore.OpenSQLiteMemory(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +52,7 @@ func TestSQLiteMemory(t *testing.T) {
 
 // Compile-time checks that every implementation satisfies the interface.
 var (
-	_ store.Store = (*store.SQL)(nil)
+	_ store.Store = (*sqlstore.SQL)(nil)
 	_ store.Store = (*Fake)(nil)
 	_ store.Store = Broken{}
 )

@@ -1,4 +1,4 @@
-package store
+package sqlstore
 
 import (
 	"context"
@@ -8,9 +8,10 @@ import (
 	"time"
 
 	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/store"
 )
 
-func (s *SQL) AppendEvents(ctx context.Context, evs []Event) error {
+func (s *SQL) AppendEvents(ctx context.Context, evs []store.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -44,7 +45,7 @@ func (s *SQL) AppendEvents(ctx context.Context, evs []Event) error {
 	return nil
 }
 
-func (s *SQL) Events(ctx context.Context, host string, afterID int64, limit int) ([]Event, error) {
+func (s *SQL) Events(ctx context.Context, host string, afterID int64, limit int) ([]store.Event, error) {
 	q := `SELECT id, host, at, kind, detail, data FROM events WHERE id > ?`
 	args := []any{afterID}
 	if host != "" {
@@ -60,9 +61,9 @@ func (s *SQL) Events(ctx context.Context, host string, afterID int64, limit int)
 		return nil, fmt.Errorf("events of %q: %w", host, err)
 	}
 	defer rows.Close()
-	var out []Event
+	var out []store.Event
 	for rows.Next() {
-		var e Event
+		var e store.Event
 		var at int64
 		var data string
 		if err := rows.Scan(&e.ID, &e.Host, &at, &e.Kind, &e.Detail, &data); err != nil {

@@ -1,4 +1,4 @@
-package store
+package sqlstore
 
 // migrations are applied in order, each once, recorded in schema_version.
 // Append only: never edit a migration that has shipped.

@@ -1,4 +1,4 @@
-package store
+package sqlstore
 
 import (
 	"context"
@@ -15,13 +15,15 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/kickstand/kickstand/internal/store"
 )
 
 // The PostgreSQL store is the same *SQL as SQLite's, on pgx's database/sql
-// driver: one implementation of the Store contract, one test suite. What
+// driver: one implementation of the store.Store contract, one test suite. What
 // differs lives here: opening and waiting for the server, DDL translation,
 // advisory locks, and classifying errors (a lost race is retried, a server
-// that is down is reported as ErrUnavailable).
+// that is down is reported as store.ErrUnavailable).
 
 // pgDialect marks a PostgreSQL store.
 type pgDialect struct {
@@ -104,12 +106,12 @@ func (s *SQL) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+			return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 2*time.Second)
 	}
-	return fmt.Errorf("%w after %d attempts: %w", ErrUnavailable, pgOpenAttempts, err)
+	return fmt.Errorf("%w after %d attempts: %w", store.ErrUnavailable, pgOpenAttempts, err)
 }
 
 // pgMigrate runs migrate while holding a session advisory lock: two
@@ -169,7 +171,7 @@ var (
 // commits, and can deadlock against it. With it, the second batch waits
 // once, then sees the first one's rows and starts above them. A no-op on
 // SQLite, whose single writer serialises batches already.
-func (s *SQL) lockPools(ctx context.Context, tx *leaseTx, ops []LeaseOp) error {
+func (s *SQL) lockPools(ctx context.Context, tx *leaseTx, ops []store.LeaseOp) error {
 	if s.pg == nil {
 		return nil
 	}
@@ -177,10 +179,10 @@ func (s *SQL) lockPools(ctx context.Context, tx *leaseTx, ops []LeaseOp) error {
 	var keys []int64
 	for i := range ops {
 		op := &ops[i]
-		if op.Kind != LeaseOffer || op.Reserved || !op.PoolFirst.IsValid() {
+		if op.Kind != store.LeaseOffer || op.Reserved || !op.PoolFirst.IsValid() {
 			continue
 		}
-		if k := AddrNum(op.PoolFirst); !seen[k] {
+		if k := store.AddrNum(op.PoolFirst); !seen[k] {
 			seen[k] = true
 			keys = append(keys, k)
 		}
@@ -256,11 +258,11 @@ func pgUnavailable(err error) bool {
 }
 
 // unavailable marks an error from a PostgreSQL store that is down with
-// ErrUnavailable, so callers can tell "the database is gone" from "this
+// store.ErrUnavailable, so callers can tell "the database is gone" from "this
 // request is wrong".
 func (s *SQL) unavailable(err error) error {
-	if s.pg != nil && pgUnavailable(err) && !errors.Is(err, ErrUnavailable) {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	if s.pg != nil && pgUnavailable(err) && !errors.Is(err, store.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	}
 	return err
 }

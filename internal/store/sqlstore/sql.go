@@ -1,4 +1,9 @@
-package store
+// Package sqlstore is the store.Store implementation on database/sql, with
+// its two drivers: the embedded SQLite store (modernc.org/sqlite, pure Go)
+// and the shared PostgreSQL store (pgx). It is apart from package store so
+// that consumers of the interface link neither driver; only what opens a
+// store (the server, the CLI, tests) imports it.
+package sqlstore
 
 import (
 	"context"
@@ -13,10 +18,11 @@ import (
 	"time"
 
 	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/store"
 )
 
-// SQL implements Store on database/sql. The SQL is kept to what SQLite and
-// PostgreSQL both accept; the only dialect difference, placeholders, is
+// SQL implements store.Store on database/sql. The SQL is kept to what
+// SQLite and PostgreSQL both accept; the only dialect difference, placeholders, is
 // handled by rebind.
 type SQL struct {
 	db       *sql.DB
@@ -164,7 +170,7 @@ func (s *SQL) oneHost(ctx context.Context, what, where string, args ...any) (*in
 		return nil, fmt.Errorf("host by %s: %w", what, err)
 	}
 	if len(hs) == 0 {
-		return nil, fmt.Errorf("host by %s: %w", what, ErrNotFound)
+		return nil, fmt.Errorf("host by %s: %w", what, store.ErrNotFound)
 	}
 	return &hs[0], nil
 }
@@ -187,7 +193,7 @@ func (s *SQL) HostByAddr(ctx context.Context, a netip.Addr) (*inventory.HostReco
 
 func (s *SQL) HostByToken(ctx context.Context, token string) (*inventory.HostRecord, error) {
 	if token == "" {
-		return nil, fmt.Errorf("host by token: %w", ErrNotFound)
+		return nil, fmt.Errorf("host by token: %w", store.ErrNotFound)
 	}
 	// The token is a secret: it never goes into an error message.
 	return s.oneHost(ctx, "token", `WHERE token = ?`, token)
@@ -218,7 +224,7 @@ func (s *SQL) SetState(ctx context.Context, name, state, token string, expires t
 		return nil, fmt.Errorf("set state of %s: %w", name, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return nil, fmt.Errorf("set state of %s: %w", name, ErrNotFound)
+		return nil, fmt.Errorf("set state of %s: %w", name, store.ErrNotFound)
 	}
 	return s.Host(ctx, name)
 }
@@ -245,7 +251,7 @@ func getSpec[T any](ctx context.Context, s *SQL, table, name string) (*T, error)
 	var spec string
 	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT spec FROM `+table+` WHERE name = ?`), name).Scan(&spec)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%s %s: %w", strings.TrimSuffix(table, "s"), name, ErrNotFound)
+		return nil, fmt.Errorf("%s %s: %w", strings.TrimSuffix(table, "s"), name, store.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", strings.TrimSuffix(table, "s"), name, err)
@@ -297,10 +303,10 @@ func (s *SQL) Distros(ctx context.Context) ([]inventory.Distro, error) {
 // objects are left alone. A host's netboot state is live: the file's value
 // is applied when the host first appears and whenever the file's value
 // changes, and otherwise the live state (set by the CLI or API) is kept.
-func (s *SQL) SyncDeclared(ctx context.Context, d Declared) (SyncReport, error) {
-	var rep SyncReport
+func (s *SQL) SyncDeclared(ctx context.Context, d store.Declared) (store.SyncReport, error) {
+	var rep store.SyncReport
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rep = SyncReport{}
+		rep = store.SyncReport{}
 		if err := syncSpecs(ctx, s, tx, "distros", "distro", d.Distros, func(x inventory.Distro) string { return x.Name }, &rep); err != nil {
 			return err
 		}
@@ -310,12 +316,12 @@ func (s *SQL) SyncDeclared(ctx context.Context, d Declared) (SyncReport, error) 
 		return s.syncHosts(ctx, tx, d, &rep)
 	})
 	if err != nil {
-		return SyncReport{}, fmt.Errorf("sync inventory: %w", err)
+		return store.SyncReport{}, fmt.Errorf("sync inventory: %w", err)
 	}
 	return rep, nil
 }
 
-func syncSpecs[T any](ctx context.Context, s *SQL, tx *sql.Tx, table, kind string, want []T, name func(T) string, rep *SyncReport) error {
+func syncSpecs[T any](ctx context.Context, s *SQL, tx *sql.Tx, table, kind string, want []T, name func(T) string, rep *store.SyncReport) error {
 	have, err := s.specs(ctx, tx, table)
 	if err != nil {
 		return err
@@ -356,7 +362,7 @@ func syncSpecs[T any](ctx context.Context, s *SQL, tx *sql.Tx, table, kind strin
 	return nil
 }
 
-func (s *SQL) syncHosts(ctx context.Context, tx *sql.Tx, d Declared, rep *SyncReport) error {
+func (s *SQL) syncHosts(ctx context.Context, tx *sql.Tx, d store.Declared, rep *store.SyncReport) error {
 	// What is stored, as stored: the spec is the JSON the last sync wrote,
 	// so an unchanged host compares equal byte for byte without decoding
 	// 100,000 specs.
