@@ -20,37 +20,28 @@
 //     option 60 because firmware ignores offers that do not. A client that
 //     does not present itself as boot firmware is not asked about at all.
 //
-//   - Bounded work. One reader per socket feeds a bounded queue served by
-//     Config().DHCP.Workers goroutines. When the queue is full the packet is
-//     dropped and counted (Stats.Dropped): the client retransmits, while an
-//     unbounded goroutine per packet made every reply late under load
-//     (smee#21).
+//   - The machinery is shared with DHCPv6 (package dhcpengine): bounded
+//     queue and workers, rate limits of unreserved clients, offers chosen
+//     in memory, binds committed (fsync'd, group-committed) before the ACK
+//     leaves and arbitrated by the store between servers, store-down mode,
+//     reservations, events and metrics. This package parses packets into
+//     facts, answers each message type and encodes replies.
 //
-//   - ACK after commit, with group commit. A lease is in the store, fsync'd
-//     (SQLite WAL, synchronous=FULL), before its ACK leaves, so a kill -9 or
-//     power cut never forgets an address a client was told it holds. An
-//     OFFER promises nothing, so offers are chosen in memory and not
-//     written: a lost offer costs the client one retransmission. One fsync
-//     per packet would cap the server at the disk's flush rate, so a single
-//     committer collects the leases that arrive within about a millisecond
-//     (or up to a batch limit), commits them in one transaction and then
-//     releases every waiting ACK.
+//   - Leases are keyed by MAC as well as client-id, so Anaconda's second
+//     DHCP, with a new xid and maybe a new client-id, gets the same
+//     address.
 //
-//   - Allocation checked in the store. The bind re-checks the address
-//     inside that transaction with conditional writes, so two
-//     kickstand servers sharing a PostgreSQL store cannot give one address
-//     to two clients (coredhcp#142). Leases are keyed by MAC as well as
-//     client-id, so Anaconda's second DHCP, with a new xid and maybe a new
-//     client-id, gets the same address.
+//   - In proxy mode the addresses clients take from the other server are
+//     reported as observed bindings (the ciaddr of a request to port 4011,
+//     a REQUEST's option 50), never as leases.
 //
 //   - Replies go where they can arrive: to the relay's port 67 when giaddr
 //     is set (smee#382), unicast to a client that already has an address,
 //     broadcast otherwise. Option 82 is echoed verbatim. There is no ping
 //     check before an offer: it costs iPXE about 13 s per boot.
 //
-//   - Reservations come from an in-memory index of the store's hosts (MAC ->
-//     host, IPv4 address), rebuilt on a config reload and at most every few
-//     seconds otherwise, so a packet costs no store query for them.
+//   - Reservations come from dhcpengine.Reservations, answered from
+//     memory, so a packet costs no store query for them.
 //
 // The interfaces, their addresses and the mode's sockets are read when Serve
 // starts; subnets, options and reservations follow config reloads.

@@ -32,6 +32,8 @@ var (
 	vcBIOS = dhcpv4.OptClassIdentifier("PXEClient:Arch:00000:UNDI:002001")
 	// OVMF PXE.
 	vcUEFI = dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016")
+	// OVMF's architecture, option 93.
+	archEFI64 = dhcpv4.OptClientArch(iana.EFI_X86_64)
 	// OVMF HTTP boot.
 	vcHTTP = dhcpv4.OptClassIdentifier("HTTPClient:Arch:00016:UNDI:003001")
 	// option 97 from an EFI GUID 8c0f6d52-5b9e-4b71-9a3d-2f1e0c9b8a08

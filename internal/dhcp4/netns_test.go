@@ -12,96 +12,21 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/insomniacslk/dhcp/iana"
 
+	"github.com/kickstand/kickstand/internal/dhcpengine"
+	"github.com/kickstand/kickstand/internal/dhcpengine/enginetest"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
-	"github.com/kickstand/kickstand/internal/store/sqlstore"
 	"github.com/kickstand/kickstand/internal/vmtest"
 )
 
 // These tests run real DHCP clients (dhclient, udhcpc, dhcrelay, dnsmasq)
 // against the server inside network namespaces they create; everything is
 // on 192.0.2.0/24 and 198.51.100.0/24 and is removed afterwards.
-
-func newLab(t *testing.T, name string) *vmtest.Lab {
-	t.Helper()
-	vmtest.RequireRoot(t)
-	vmtest.Need(t, "ip")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	lab, err := vmtest.NewLab(ctx, name, vmtest.NoIPv6())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Close(); err != nil {
-			t.Errorf("lab close: %v", err)
-		}
-	})
-	return lab
-}
-
-// eventLog collects the server's events.
-type eventLog struct {
-	mu sync.Mutex
-	ev []Event
-}
-
-func (l *eventLog) add(e Event) { l.mu.Lock(); l.ev = append(l.ev, e); l.mu.Unlock() }
-
-func (l *eventLog) has(kind EventKind, mac string) *Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for i := range l.ev {
-		if l.ev[i].Kind == kind && l.ev[i].MAC == mac {
-			e := l.ev[i]
-			return &e
-		}
-	}
-	return nil
-}
-
-// startServer runs an in-process server whose sockets live in the lab's
-// server namespace, with a SQLite store in a temporary directory.
-func startServer(t *testing.T, lab *vmtest.Lab, mode string, tweak func(*inventory.Config)) (*Server, store.Store, *eventLog) {
-	t.Helper()
-	st, err := sqlstore.OpenSQLite(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, booter := setup(t, st, mode, lab.Bridge)
-	if tweak != nil {
-		tweak(cfg)
-	}
-	events := &eventLog{}
-	s, err := New(Options{Config: func() *inventory.Config { return cfg }, Booter: booter, Store: st, OnEvent: events.add})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- vmtest.InNetns(lab.Srv, func() error { return s.Serve(ctx) }) }()
-	select {
-	case <-s.Ready():
-	case err := <-errc:
-		cancel()
-		t.Fatalf("serve: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		st.Close()
-	})
-	return s, st, events
-}
 
 // addNetns creates an extra namespace, removed (with its processes) at cleanup.
 func addNetns(t *testing.T, name string) {
@@ -173,10 +98,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // TestDhclient: ISC dhclient gets bios1's reservation and every option,
 // renews it at T1 (unicast), and after a restart (INIT-REBOOT) keeps it.
 func TestDhclient(t *testing.T) {
-	lab := newLab(t, "ksd4-dhclient")
-	vmtest.Need(t, "dhclient")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	lab, ctx := enginetest.LabFor(t, "ksd4-dhclient", vmtest.NoIPv6(), 2*time.Minute, "dhclient")
 	_, st, events := startServer(t, lab, "server", func(c *inventory.Config) {
 		c.DHCP.Subnets[0].LeaseTime = inventory.Duration(8 * time.Second) // T1 at 4 s
 	})
@@ -229,7 +151,7 @@ exit 0
 			t.Errorf("lease %s = %q, want %q", k, l[k], v)
 		}
 	}
-	if e := events.has(EventAck, "52:54:00:00:00:10"); e == nil || e.Host != "bios1" || e.IP.String() != "192.0.2.10" {
+	if e := events.Find(dhcpengine.EventAck, func(e *dhcpengine.Event) bool { return e.MAC == "52:54:00:00:00:10" }); e == nil || e.Host != "bios1" || e.IP.String() != "192.0.2.10" {
 		t.Errorf("ack event: %+v", e)
 	}
 	// The running dhclient renews at T1.
@@ -289,10 +211,7 @@ exit 0
 // TestUdhcpcArch: udhcpc posing as each firmware gets that firmware's
 // loader, and iPXE (user class) gets the script URL.
 func TestUdhcpcArch(t *testing.T) {
-	lab := newLab(t, "ksd4-udhcpc")
-	vmtest.Need(t, "udhcpc")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	lab, ctx := enginetest.LabFor(t, "ksd4-udhcpc", vmtest.NoIPv6(), 2*time.Minute, "udhcpc")
 	startServer(t, lab, "server", nil)
 	for _, c := range []struct {
 		name, mac string
@@ -343,7 +262,7 @@ func TestUdhcpcArch(t *testing.T) {
 // and REQUEST with giaddr and option 82; kickstand answers the relay's port
 // 67 from the relayed subnet's pool and echoes option 82.
 func TestRelayed(t *testing.T) {
-	lab := newLab(t, "ksd4-relay")
+	lab := enginetest.NewLab(t, "ksd4-relay", vmtest.NoIPv6())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	rly := lab.Name + "-rly"
@@ -415,10 +334,7 @@ func TestRelayed(t *testing.T) {
 // TestDhcrelay: the same through ISC dhcrelay (with -a, so it adds option
 // 82 and needs it echoed) and a real client behind it.
 func TestDhcrelay(t *testing.T) {
-	lab := newLab(t, "ksd4-dhcrelay")
-	vmtest.Need(t, "dhcrelay", "udhcpc")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	lab, ctx := enginetest.LabFor(t, "ksd4-dhcrelay", vmtest.NoIPv6(), time.Minute, "dhcrelay", "udhcpc")
 	rly, far := lab.Name+"-rly", lab.Name+"-far"
 	addNetns(t, rly)
 	addNetns(t, far)
@@ -488,10 +404,7 @@ func (c *pxeClient) offers(t *testing.T, wait time.Duration) []*dhcpv4.DHCPv4 {
 // options. A PXE client sees both offers, takes the address from dnsmasq,
 // then asks kickstand's port 4011 for the boot file, as PXE ROMs do.
 func TestProxyBesideDnsmasq(t *testing.T) {
-	lab := newLab(t, "ksd4-proxy")
-	vmtest.Need(t, "dnsmasq", "udhcpc")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	lab, ctx := enginetest.LabFor(t, "ksd4-proxy", vmtest.NoIPv6(), 2*time.Minute, "dnsmasq", "udhcpc")
 	dns := lab.Name + "-dns"
 	addNetns(t, dns)
 	for _, argv := range [][]string{
@@ -540,7 +453,7 @@ func TestProxyBesideDnsmasq(t *testing.T) {
 	defer conn.Close()
 	hw, _ := net.ParseMAC("52:54:00:00:01:10")
 	c := &pxeClient{conn: conn, mac: hw, mods: []dhcpv4.Modifier{dhcpv4.WithBroadcast(true), dhcpv4.WithOption(vcUEFI),
-		dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64)), dhcpv4.WithOption(uuid97)}}
+		dhcpv4.WithOption(archEFI64), dhcpv4.WithOption(uuid97)}}
 	var fromDnsmasq, fromProxy *dhcpv4.DHCPv4
 	for _, o := range c.offers(t, 3*time.Second) {
 		switch o.ServerIdentifier().String() {
@@ -566,7 +479,7 @@ func TestProxyBesideDnsmasq(t *testing.T) {
 		t.Fatal(err)
 	}
 	bs, _ := dhcpv4.New(dhcpv4.WithHwAddr(hw), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
-		dhcpv4.WithClientIP(fromDnsmasq.YourIPAddr), dhcpv4.WithOption(vcUEFI), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64)), dhcpv4.WithOption(uuid97))
+		dhcpv4.WithClientIP(fromDnsmasq.YourIPAddr), dhcpv4.WithOption(vcUEFI), dhcpv4.WithOption(archEFI64), dhcpv4.WithOption(uuid97))
 	if _, err := conn.WriteToUDPAddrPort(bs.ToBytes(), netip.MustParseAddrPort("192.0.2.1:4011")); err != nil {
 		t.Fatal(err)
 	}

@@ -9,13 +9,13 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
 	"github.com/kickstand/kickstand/internal/boot"
+	"github.com/kickstand/kickstand/internal/dhcpengine"
 	"github.com/kickstand/kickstand/internal/inventory"
 )
 
 // subnet is a configured subnet, parsed once per config version.
 type subnet struct {
-	prefix            netip.Prefix
-	first, last       netip.Addr // dynamic pool; invalid when reservations only
+	dhcpengine.Net
 	routers, dns, ntp []net.IP
 	domain            string
 	lease             time.Duration
@@ -26,53 +26,24 @@ type subnet struct {
 func parseSubnets(d *inventory.DHCP) []subnet {
 	var out []subnet
 	for _, c := range d.Subnets {
-		p, err := netip.ParsePrefix(c.Subnet)
-		if err != nil || !p.Addr().Is4() {
+		n, ok := dhcpengine.ParseNet(4, c.Subnet, c.Pool)
+		if !ok {
 			continue
 		}
-		s := subnet{prefix: p.Masked(), domain: c.Domain, lease: time.Duration(c.LeaseTime)}
+		s := subnet{Net: n, domain: c.Domain, lease: time.Duration(c.LeaseTime)}
 		if s.lease <= 0 {
 			s.lease = time.Hour
 		}
-		if c.Pool != "" {
-			if lo, hi, err := inventory.ParsePool(c.Pool); err == nil && p.Contains(lo) && p.Contains(hi) {
-				s.first, s.last = lo, hi
-			}
-		}
-		s.routers, s.dns, s.ntp = ips(c.Routers), ips(c.DNS), ips(c.NTP)
+		s.routers, s.dns, s.ntp = dhcpengine.IPs(c.Routers, 4), dhcpengine.IPs(c.DNS, 4), dhcpengine.IPs(c.NTP, 4)
 		out = append(out, s)
 	}
 	return out
 }
 
-func ips(ss []string) []net.IP {
-	var out []net.IP
-	for _, s := range ss {
-		if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
-			out = append(out, a.AsSlice())
-		}
-	}
-	return out
-}
-
 // selectSubnet picks the subnet a client is on: the one holding the relay's
-// giaddr when relayed (seed 003's VLANs behind firewalls), else the one
-// holding an address of the interface the packet came in on.
+// giaddr when relayed, else one holding an address of the interface.
 func selectSubnet(subs []subnet, relay netip.Addr, local []netip.Prefix) *subnet {
-	for i := range subs {
-		if relay.IsValid() {
-			if subs[i].prefix.Contains(relay) {
-				return &subs[i]
-			}
-			continue
-		}
-		for _, l := range local {
-			if subs[i].prefix.Contains(l.Addr()) {
-				return &subs[i]
-			}
-		}
-	}
-	return nil
+	return dhcpengine.SelectSubnet(subs, func(s *subnet) netip.Prefix { return s.Prefix }, relay.IsValid(), relay, local)
 }
 
 // newReply starts a reply to req. Option 82 goes back verbatim (RFC 3046:
@@ -108,7 +79,7 @@ func newReply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, serverID netip.Addr) *d
 // addNetwork adds the subnet's options and, for a lease (lease > 0), the
 // lease times with the usual T1 = 1/2 and T2 = 7/8.
 func addNetwork(r *dhcpv4.DHCPv4, s *subnet, hostname string, lease time.Duration) {
-	r.UpdateOption(dhcpv4.OptSubnetMask(net.CIDRMask(s.prefix.Bits(), 32)))
+	r.UpdateOption(dhcpv4.OptSubnetMask(net.CIDRMask(s.Prefix.Bits(), 32)))
 	if len(s.routers) > 0 {
 		r.UpdateOption(dhcpv4.OptRouter(s.routers...))
 	}

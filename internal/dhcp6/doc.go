@@ -27,17 +27,19 @@
 //     class (enterprise 343) that UEFI HTTP boot requires. It never hands
 //     out a gateway: DHCPv6 has no such option, routers advertise.
 //
-//   - Bounded work and durable leases, as in dhcp4: a bounded queue served
-//     by Config().DHCP6.Workers goroutines, drops counted; every lease
-//     change is committed (fsync'd) in a group commit before the
-//     Advertise or Reply that announces it leaves.
+//   - The machinery is DHCPv4's (package dhcpengine): bounded queue and
+//     workers, per-DUID and global rate limits of unreserved clients, the
+//     store-down mode, reservations, events and metrics. An Advertise is
+//     chosen in memory and written nowhere; the addresses of a Reply are
+//     committed (fsync'd, group-committed) before it leaves.
 //
-//   - Addresses are chosen in the store's transaction (store.Lease6Op):
-//     the reservation, else the client's previous address (its IA, or its
-//     MAC under another DUID, so firmware, iPXE and the installer keep one
-//     address), else the one it asked for, else a free one. A Request,
-//     Renew or Rebind may get another address than it named; the named
-//     ones then go back with zero lifetimes.
+//   - Addresses are chosen in memory (dhcpengine): the reservation, else
+//     the client's previous address (its IA, or its MAC under another
+//     DUID, so firmware, iPXE and the installer keep one address), else
+//     the one it asked for, else a free one. A Request, Renew or Rebind
+//     may get another address than it named; the named ones then go back
+//     with zero lifetimes. The store arbitrates the bind: an address
+//     another server took meanwhile is chosen again.
 //
 //   - Replies go back the way the request came: to the client's port 546,
 //     or wrapped in one relay-reply per relay (hop count, link and peer

@@ -1,18 +1,16 @@
 package dhcp6
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
-	"strings"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
 
 	"github.com/kickstand/kickstand/internal/boot"
+	"github.com/kickstand/kickstand/internal/dhcpengine"
 )
 
 // maxHops bounds relay nesting. RFC 3315's HOP_COUNT_LIMIT is 32 (RFC 8415
@@ -92,22 +90,22 @@ func parseFacts(p dhcpv6.DHCPv6, local, src netip.Addr) boot.Facts {
 			f.MAC = duidMAC(d)
 		}
 		if u, ok := d.(*dhcpv6.DUIDUUID); ok {
-			f.UUID = efiGUID(u.UUID)
+			f.UUID = dhcpengine.EFIGUID(u.UUID[:])
 		}
 	}
 	if f.MAC == "" {
 		f.MAC = eui64MAC(peer)
 	}
 	if vcs := m.Options.VendorClasses(); len(vcs) > 0 && len(vcs[0].Data) > 0 {
-		f.VendorClass = printable(vcs[0].Data[0])
+		f.VendorClass = dhcpengine.Printable(vcs[0].Data[0])
 	}
 	if archs := m.Options.ArchTypes(); len(archs) > 0 {
 		f.Arch = boot.Arch(archs[0])
-	} else if a, ok := archFromVendorClass(f.VendorClass); ok {
+	} else if a, ok := dhcpengine.ArchFromVendorClass(f.VendorClass); ok {
 		f.Arch = a
 	}
 	for _, uc := range m.Options.UserClasses() {
-		f.UserClass = append(f.UserClass, printable(uc))
+		f.UserClass = append(f.UserClass, dhcpengine.Printable(uc))
 	}
 	f.Firmware = boot.ClassifyFirmware(f.Arch, f.UserClass, f.VendorClass, false)
 	return f
@@ -157,50 +155,4 @@ func eui64MAC(a netip.Addr) string {
 		return ""
 	}
 	return net.HardwareAddr{b[8] ^ 0x02, b[9], b[10], b[13], b[14], b[15]}.String()
-}
-
-// efiGUID renders a DUID-UUID as the SMBIOS UUID operators put in the
-// inventory. EDK2 builds its DUID-UUID from the system GUID in memory
-// order (first three fields little-endian), as PXE does in DHCPv4 option
-// 97, so the bytes are swapped back the way dmidecode prints them.
-func efiGUID(g [16]byte) string {
-	allSame := true
-	for _, b := range g {
-		allSame = allSame && b == g[0]
-	}
-	if allSame && (g[0] == 0 || g[0] == 0xff) {
-		return ""
-	}
-	b := []byte{g[3], g[2], g[1], g[0], g[5], g[4], g[7], g[6]}
-	b = append(b, g[8:]...)
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}
-
-// archFromVendorClass reads the architecture from "PXEClient:Arch:00007:..."
-// for clients that send no option 61.
-func archFromVendorClass(vc string) (boot.Arch, bool) {
-	parts := strings.Split(vc, ":")
-	for i := 0; i+1 < len(parts); i++ {
-		if parts[i] == "Arch" {
-			n, err := strconv.ParseUint(parts[i+1], 10, 16)
-			if err == nil && n != uint64(boot.ArchNone) {
-				return boot.Arch(n), true
-			}
-		}
-	}
-	return 0, false
-}
-
-// printable keeps vendor strings safe to log and compare.
-func printable(b []byte) string {
-	if i := strings.IndexByte(string(b), 0); i >= 0 {
-		b = b[:i]
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
-		return r
-	}, string(b))
 }

@@ -2,9 +2,7 @@ package dhcp6
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -12,114 +10,22 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
 
+	"github.com/kickstand/kickstand/internal/dhcpengine"
+	"github.com/kickstand/kickstand/internal/dhcpengine/enginetest"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
-	"github.com/kickstand/kickstand/internal/store/sqlstore"
 	"github.com/kickstand/kickstand/internal/vmtest"
 )
 
 // These tests run real DHCPv6 clients (ISC dhclient -6, Kea's perfdhcp)
 // and a crafted relay against the server inside network namespaces they
 // create, on 2001:db8::/32 only, removed afterwards.
-
-func newLab(t *testing.T, name string) *vmtest.Lab {
-	t.Helper()
-	vmtest.RequireRoot(t)
-	vmtest.Need(t, "ip")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	lab, err := vmtest.NewLab(ctx, name, vmtest.IPv6Only())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Close(); err != nil {
-			t.Errorf("lab close: %v", err)
-		}
-	})
-	return lab
-}
-
-type eventLog struct {
-	mu sync.Mutex
-	ev []Event
-}
-
-func (l *eventLog) add(e Event) { l.mu.Lock(); l.ev = append(l.ev, e); l.mu.Unlock() }
-
-func (l *eventLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var b strings.Builder
-	for _, e := range l.ev {
-		fmt.Fprintf(&b, "%s mac=%s duid=%s host=%s ip=%v boot=%q reason=%q\n", e.Kind, e.MAC, e.DUID, e.Host, e.IP, e.BootFile, e.Reason)
-	}
-	return b.String()
-}
-
-func (l *eventLog) find(kind EventKind, host string) *Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for i := range l.ev {
-		if l.ev[i].Kind == kind && l.ev[i].Host == host {
-			e := l.ev[i]
-			return &e
-		}
-	}
-	return nil
-}
-
-// startServer runs an in-process server whose socket lives in the lab's
-// server namespace, with a SQLite store in a temporary directory.
-func startServer(t *testing.T, lab *vmtest.Lab, tweak func(*inventory.Config)) (*Server, store.Store, *eventLog) {
-	t.Helper()
-	st, err := sqlstore.OpenSQLite(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, booter := setup(t, st, lab.Bridge)
-	if tweak != nil {
-		tweak(cfg)
-	}
-	events := &eventLog{}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	s, err := New(Options{Config: func() *inventory.Config { return cfg }, Booter: booter, Store: st, OnEvent: events.add, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- vmtest.InNetns(lab.Srv, func() error { return s.Serve(ctx) }) }()
-	select {
-	case <-s.Ready():
-	case err := <-errc:
-		cancel()
-		t.Fatalf("serve: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		st.Close()
-	})
-	return s, st, events
-}
-
-// testWriter sends the server's log to the test's.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(b)))
-	return len(b), nil
-}
 
 func writeScript(t *testing.T, path, body string) {
 	t.Helper()
@@ -163,10 +69,7 @@ func leaseFileDUID(duid []byte) string {
 // listed in dhcp6.duids (a DUID-EN with no MAC in it); with the subnet's
 // DNS servers and search list. Then dhclient -6 -r releases it.
 func TestDhclient6(t *testing.T) {
-	lab := newLab(t, "ksd6-dhclient")
-	vmtest.Need(t, "dhclient")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	lab, ctx := enginetest.LabFor(t, "ksd6-dhclient", vmtest.IPv6Only(), 3*time.Minute, "dhclient")
 	_, st, events := startServer(t, lab, nil)
 	waitAnswered(t, lab)
 	cases := []struct {
@@ -220,11 +123,11 @@ exit 0
 			if !strings.Contains(string(b), want) {
 				t.Fatalf("dhclient script saw:\n%s\nwant a line %q\ndhclient:\n%s", b, want, out)
 			}
-			l, err := st.Lease6(ctx, netip.MustParseAddr(c.addr))
+			l, err := st.Lease(ctx, netip.MustParseAddr(c.addr))
 			if err != nil || l.State != store.LeaseBound || l.Host != c.host {
 				t.Fatalf("stored lease: %+v, %v", l, err)
 			}
-			if e := events.find(EventReply, c.host); e == nil || e.IP.String() != c.addr {
+			if e := events.Find(dhcpengine.EventReply, func(e *dhcpengine.Event) bool { return e.Host == c.host }); e == nil || e.IP.String() != c.addr {
 				t.Errorf("reply event: %+v", e)
 			}
 			if i > 0 {
@@ -240,7 +143,7 @@ exit 0
 			}
 			// dhclient -r does not wait for the Reply: poll, bounded.
 			for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-				if l, err = st.Lease6(ctx, netip.MustParseAddr(c.addr)); err == nil && l.State == store.LeaseReleased {
+				if l, err = st.Lease(ctx, netip.MustParseAddr(c.addr)); err == nil && l.State == store.LeaseReleased {
 					break
 				}
 			}
@@ -258,7 +161,7 @@ exit 0
 // and the relay-reply comes back to the relay's port 547 with its
 // Interface-Id. Then the Request, the same way.
 func TestRelayOption79(t *testing.T) {
-	lab := newLab(t, "ksd6-relay")
+	lab := enginetest.NewLab(t, "ksd6-relay", vmtest.IPv6Only())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_, st, _ := startServer(t, lab, nil)
@@ -323,7 +226,7 @@ func TestRelayOption79(t *testing.T) {
 	if a, _ := iaAddr(t, rep); rep.MessageType != dhcpv6.MessageTypeReply || a.String() != "2001:db8:5::10" {
 		t.Fatalf("Reply: %s", rep.Summary())
 	}
-	l, err := st.Lease6(ctx, netip.MustParseAddr("2001:db8:5::10"))
+	l, err := st.Lease(ctx, netip.MustParseAddr("2001:db8:5::10"))
 	if err != nil || l.State != store.LeaseBound || l.Host != "far1" || l.MAC != "52:54:00:00:02:10" {
 		t.Errorf("stored lease: %+v, %v", l, err)
 	}
@@ -359,7 +262,7 @@ func waitAnswered(t *testing.T, lab *vmtest.Lab) {
 				return nil
 			}
 		}
-		return errors.New("no Advertise to 50 Solicits")
+		return fmt.Errorf("no Advertise to %d Solicits", 50)
 	})
 	if err != nil {
 		t.Fatalf("server not reachable from the client namespace: %v", err)
@@ -396,10 +299,7 @@ func perfdhcpStats(out string) map[string][2]int {
 // Advertise, Request, Reply) from as many DUIDs against kickstand, bounded
 // in count and time, and nearly all complete with a durable lease each.
 func TestPerfdhcp6(t *testing.T) {
-	lab := newLab(t, "ksd6-perf")
-	vmtest.Need(t, "perfdhcp")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	lab, ctx := enginetest.LabFor(t, "ksd6-perf", vmtest.IPv6Only(), 2*time.Minute, "perfdhcp")
 	s, st, _ := startServer(t, lab, func(c *inventory.Config) {
 		c.DHCP6.Subnets[0].Pool = "2001:db8::1:0-2001:db8::1:ffff"
 	})
@@ -419,7 +319,7 @@ func TestPerfdhcp6(t *testing.T) {
 	if sa[1] < sa[0]*95/100 || rr[1] < rr[0]*95/100 || rr[1] < n*9/10 {
 		t.Errorf("too many exchanges lost:\n%s", out)
 	}
-	ls, err := st.Leases6(ctx)
+	ls, err := st.Leases(ctx, 6)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,7 +344,7 @@ func TestOVMFPXEv6(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a VM")
 	}
-	lab := newLab(t, "ksd6-ovmf")
+	lab := enginetest.NewLab(t, "ksd6-ovmf", vmtest.IPv6Only())
 	vmtest.NeedVM(t)
 	vmtest.Need(t, vmtest.OVMFCode, vmtest.OVMFVars)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -475,10 +375,10 @@ func TestOVMFPXEv6(t *testing.T) {
 	if a := from.(*net.UDPAddr).IP.String(); a != "2001:db8::12" {
 		t.Errorf("TFTP request from %s, want the reserved 2001:db8::12", a)
 	}
-	if e := events.find(EventReply, "ovmf1"); e == nil || e.IP.String() != "2001:db8::12" || e.BootFile != "tftp://[2001:db8::1]/ipxe.efi" {
+	if e := events.Find(dhcpengine.EventReply, func(e *dhcpengine.Event) bool { return e.Host == "ovmf1" }); e == nil || e.IP.String() != "2001:db8::12" || e.BootFile != "tftp://[2001:db8::1]/ipxe.efi" {
 		t.Errorf("reply event: %+v", e)
 	}
-	if l, err := st.Lease6(ctx, netip.MustParseAddr("2001:db8::12")); err != nil || l.State != store.LeaseBound || l.Host != "ovmf1" {
+	if l, err := st.Lease(ctx, netip.MustParseAddr("2001:db8::12")); err != nil || l.State != store.LeaseBound || l.Host != "ovmf1" {
 		t.Errorf("stored lease: %+v, %v", l, err)
 	}
 }
@@ -491,7 +391,7 @@ func TestOVMFHTTPBootv6(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a VM")
 	}
-	lab := newLab(t, "ksd6-http")
+	lab := enginetest.NewLab(t, "ksd6-http", vmtest.IPv6Only())
 	vmtest.NeedVM(t)
 	vmtest.Need(t, vmtest.OVMFCode, vmtest.OVMFVars)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -529,7 +429,7 @@ func TestOVMFHTTPBootv6(t *testing.T) {
 	case <-time.After(190 * time.Second):
 		t.Fatalf("no HTTP request from the firmware\nevents:\n%s\nserial:\n%s", events, vm.Serial())
 	}
-	if e := events.find(EventReply, "pxe1"); e == nil || e.IP.String() != "2001:db8::10" || e.BootFile != "http://[2001:db8::1]:8080/ipxe.efi" {
+	if e := events.Find(dhcpengine.EventReply, func(e *dhcpengine.Event) bool { return e.Host == "pxe1" }); e == nil || e.IP.String() != "2001:db8::10" || e.BootFile != "http://[2001:db8::1]:8080/ipxe.efi" {
 		t.Errorf("reply event: %+v\n%s", e, events)
 	}
 }

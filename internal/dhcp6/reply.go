@@ -12,13 +12,13 @@ import (
 	"github.com/insomniacslk/dhcp/rfc1035label"
 
 	"github.com/kickstand/kickstand/internal/boot"
+	"github.com/kickstand/kickstand/internal/dhcpengine"
 	"github.com/kickstand/kickstand/internal/inventory"
 )
 
 // subnet is a configured subnet, parsed once per config version.
 type subnet struct {
-	prefix           netip.Prefix
-	first, last      netip.Addr // dynamic pool; invalid when reservations only
+	dhcpengine.Net
 	dns              []net.IP
 	search           []string
 	preferred, valid time.Duration
@@ -30,51 +30,32 @@ type subnet struct {
 func parseSubnets(d *inventory.DHCP6) []subnet {
 	var out []subnet
 	for _, c := range d.Subnets {
-		p, err := netip.ParsePrefix(c.Prefix)
-		if err != nil || !p.Addr().Is6() {
-			continue
+		if n, ok := dhcpengine.ParseNet(6, c.Prefix, c.Pool); ok {
+			out = append(out, newSubnet(n, c))
 		}
-		s := subnet{prefix: p.Masked(), search: c.DomainSearch, bootParams: c.BootParams,
-			preferred: time.Duration(c.PreferredLifetime), valid: time.Duration(c.ValidLifetime)}
-		if s.preferred <= 0 {
-			s.preferred = time.Hour
-		}
-		if s.valid < s.preferred {
-			s.valid = 2 * s.preferred
-		}
-		if c.Pool != "" {
-			if lo, hi, err := inventory.ParsePool6(c.Pool); err == nil && p.Contains(lo) && p.Contains(hi) {
-				s.first, s.last = lo, hi
-			}
-		}
-		for _, d := range c.DNS {
-			if a, err := netip.ParseAddr(d); err == nil && a.Is6() {
-				s.dns = append(s.dns, a.AsSlice())
-			}
-		}
-		out = append(out, s)
 	}
 	return out
+}
+
+// newSubnet is c's settings, lifetimes defaulted: an hour preferred,
+// twice that valid.
+func newSubnet(n dhcpengine.Net, c inventory.Subnet6) subnet {
+	s := subnet{Net: n, search: c.DomainSearch, bootParams: c.BootParams, dns: dhcpengine.IPs(c.DNS, 6),
+		preferred: time.Duration(c.PreferredLifetime), valid: time.Duration(c.ValidLifetime)}
+	if s.preferred <= 0 {
+		s.preferred = time.Hour
+	}
+	if s.valid < s.preferred {
+		s.valid = 2 * s.preferred
+	}
+	return s
 }
 
 // selectSubnet picks the client's subnet: the one holding the link-address
 // of the relay nearest the client when relayed, else one holding an
 // address of the interface the packet came in on.
 func selectSubnet(subs []subnet, relayed bool, relayLink netip.Addr, local []netip.Prefix) *subnet {
-	for i := range subs {
-		if relayed {
-			if relayLink.IsValid() && subs[i].prefix.Contains(relayLink) {
-				return &subs[i]
-			}
-			continue
-		}
-		for _, l := range local {
-			if subs[i].prefix.Contains(l.Addr()) {
-				return &subs[i]
-			}
-		}
-	}
-	return nil
+	return dhcpengine.SelectSubnet(subs, func(s *subnet) netip.Prefix { return s.Prefix }, relayed, relayLink, local)
 }
 
 // newReply starts an Advertise or Reply to req: transaction id, server id,

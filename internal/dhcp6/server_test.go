@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,27 +13,18 @@ import (
 	"github.com/insomniacslk/dhcp/iana"
 
 	"github.com/kickstand/kickstand/internal/boot"
+	"github.com/kickstand/kickstand/internal/dhcpengine"
+	"github.com/kickstand/kickstand/internal/dhcpengine/enginetest"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
 	"github.com/kickstand/kickstand/internal/store/sqlstore"
 	"github.com/kickstand/kickstand/internal/store/storetest"
+	"github.com/kickstand/kickstand/internal/vmtest"
 )
 
 // labYAML is the inventory the tests serve: machines reserved by MAC, by
 // UUID and by DUID on the local link, one behind a relay, a small pool.
-const labYAML = `
-server:
-  http: ":8080"
-distros:
-  - name: el9
-    release: rhel9
-    arch: x86_64
-    kernel: vmlinuz
-    initrd: [initrd.img]
-profiles:
-  - name: p
-    distro: el9
-  - name: g
+const labYAML = enginetest.DistrosYAML + `  - name: g
     distro: el9
     loader: grub
 hosts:
@@ -84,108 +74,52 @@ dhcp6:
 
 func setup(t testing.TB, st store.Store, iface string) (*inventory.Config, *boot.Booter) {
 	t.Helper()
-	cfg, err := inventory.Parse("lab.yaml", []byte(fmt.Sprintf(labYAML, iface)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	_, err = st.SyncDeclared(context.Background(), store.Declared{
-		Distros: cfg.Distros, Profiles: cfg.Profiles, Hosts: cfg.Hosts, Now: time.Now(),
-		TokenTTL: time.Hour, NewToken: func() string { n++; return fmt.Sprintf("token%d", n) },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg, &boot.Booter{Store: st, Config: func() *inventory.Config { return cfg }}
+	return enginetest.Setup(t, st, fmt.Sprintf(labYAML, iface))
 }
 
-type sent struct {
-	to netip.AddrPort
-	p  dhcpv6.DHCPv6
-}
-
-// recorder stands in for the socket.
-type recorder struct {
-	mu   sync.Mutex
-	sent []sent
-}
-
-func (r *recorder) WriteToUDPAddrPort(b []byte, to netip.AddrPort) (int, error) {
-	p, err := dhcpv6.FromBytes(b)
-	if err != nil {
-		return 0, err
-	}
-	r.mu.Lock()
-	r.sent = append(r.sent, sent{to, p})
-	r.mu.Unlock()
-	return len(b), nil
-}
-
-func (r *recorder) take() []sent {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := r.sent
-	r.sent = nil
-	return s
-}
+type sent = enginetest.Decoded[dhcpv6.DHCPv6]
 
 type harness struct {
-	t      *testing.T
-	s      *Server
-	st     store.Store
-	link   *link
-	rec    *recorder
-	mu     sync.Mutex
-	events []Event
+	*enginetest.Harness[*Server]
+	s   *Server
+	st  store.Store
+	rec *enginetest.Recorder
 }
 
 var serverDUIDForTests = &dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: net.HardwareAddr{0x02, 0, 0, 0, 0, 1}}
 
-func newHarness(t *testing.T, st store.Store) *harness {
-	cfg, booter := setup(t, st, "ksbr0")
-	h := &harness{t: t, st: st, rec: &recorder{},
-		link: &link{name: "ksbr0", local: netip.MustParseAddr("2001:db8::1"), nets: []netip.Prefix{netip.MustParsePrefix("2001:db8::1/64")}}}
-	s, err := New(Options{Config: func() *inventory.Config { return cfg }, Booter: booter, Store: st,
-		OnEvent: func(e Event) { h.mu.Lock(); h.events = append(h.events, e); h.mu.Unlock() }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.serverID = serverDUIDForTests
-	ctx, cancel := context.WithCancel(context.Background())
-	c := newCommitter(st, s.commitWindow, s.commitMax, s.commitQueue)
-	s.commit.Store(c)
-	done := make(chan struct{})
-	go func() { c.run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	h.s = s
-	return h
+func newHarness(t *testing.T, st store.Store, tweak ...func(*dhcpengine.Options)) *harness {
+	l := &link{name: "ksbr0", local: netip.MustParseAddr("2001:db8::1"), nets: []netip.Prefix{netip.MustParsePrefix("2001:db8::1/64")}}
+	eh := enginetest.NewHarness(t, st, l, New, func(st store.Store) (*inventory.Config, dhcpengine.Booter) {
+		return setup(t, st, "ksbr0")
+	}, tweak...)
+	eh.S.serverID = serverDUIDForTests
+	eh.Start()
+	return &harness{Harness: eh, s: eh.S, st: st, rec: eh.Rec}
 }
 
 // do hands one packet to the server as if it came from src.
 func (h *harness) do(p dhcpv6.DHCPv6, src string) []sent {
-	h.t.Helper()
-	var wg sync.WaitGroup
-	h.s.handle(context.Background(), job{link: h.link, conn: h.rec, data: p.ToBytes(),
-		src: netip.MustParseAddrPort(src), pending: &wg})
-	wg.Wait()
-	return h.rec.take()
+	h.T.Helper()
+	h.Deliver(h.rec, serverPort, src, p.ToBytes())
+	return enginetest.Take(h.rec, dhcpv6.FromBytes)
 }
 
 const clientSrc = "[fe80::1%ksbr0]:546"
 
 // one expects exactly one reply, a client message sent to the client.
 func (h *harness) one(p dhcpv6.DHCPv6) *dhcpv6.Message {
-	h.t.Helper()
+	h.T.Helper()
 	out := h.do(p, clientSrc)
 	if len(out) != 1 {
-		h.t.Fatalf("%d replies to %s, want 1", len(out), p.Type())
+		h.T.Fatalf("%d replies to %s, want 1", len(out), p.Type())
 	}
-	if out[0].to.String() != clientSrc {
-		h.t.Errorf("reply sent to %s, want %s", out[0].to, clientSrc)
+	if out[0].To.String() != clientSrc {
+		h.T.Errorf("reply sent to %s, want %s", out[0].To, clientSrc)
 	}
-	m, ok := out[0].p.(*dhcpv6.Message)
+	m, ok := out[0].P.(*dhcpv6.Message)
 	if !ok {
-		h.t.Fatalf("reply is %s", out[0].p.Type())
+		h.T.Fatalf("reply is %s", out[0].P.Type())
 	}
 	return m
 }
@@ -315,8 +249,8 @@ func testReservationsAndBootURLs(t *testing.T, st store.Store) {
 					t.Errorf("%s: server id %v", m.MessageType, sid)
 				}
 			}
-			l, err := h.st.Lease6(context.Background(), netip.MustParseAddr(c.addr))
-			if err != nil || l.State != store.LeaseBound || l.DUID == "" {
+			l, err := h.st.Lease(context.Background(), netip.MustParseAddr(c.addr))
+			if err != nil || l.State != store.LeaseBound || l.ClientID == "" {
 				t.Errorf("lease after Reply: %+v, %v", l, err)
 			}
 		})
@@ -421,19 +355,19 @@ func testDeclineAndRelease(t *testing.T, st store.Store) {
 	if st := r.Options.Status(); r.MessageType != dhcpv6.MessageTypeReply || st == nil || st.StatusCode != iana.StatusSuccess {
 		t.Fatalf("Decline answered with %s %v", r.MessageType, st)
 	}
-	l, err := h.st.Lease6(ctx, addr)
-	if err != nil || l.State != store.LeaseDeclined || l.DUID != "" || !l.Expires.After(time.Now().Add(9*time.Minute)) {
+	l, err := h.st.Lease(ctx, addr)
+	if err != nil || l.State != store.LeaseDeclined || l.ClientID != "" || !l.Expires.After(time.Now().Add(9*time.Minute)) {
 		t.Fatalf("after Decline: %+v, %v", l, err)
 	}
 	// Neither the decliner nor anyone else is offered it now.
 	for i := byte(1); i <= 2; i++ {
 		for _, r := range h.do(solicit(t, &dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: net.HardwareAddr{0x52, 0x54, 0, 0, 0x0e, i}}), clientSrc) {
-			if a, _ := iaAddr(t, r.p.(*dhcpv6.Message)); a == addr {
+			if a, _ := iaAddr(t, r.P.(*dhcpv6.Message)); a == addr {
 				t.Errorf("quarantined %v offered again", addr)
 			}
 		}
 	}
-	if !h.hasEvent(EventDecline, addr) {
+	if !h.hasEvent(dhcpengine.EventDecline, addr) {
 		t.Error("no decline event")
 	}
 
@@ -444,23 +378,16 @@ func testDeclineAndRelease(t *testing.T, st store.Store) {
 	if r := h.one(rel); r.Options.Status() == nil || r.Options.Status().StatusCode != iana.StatusSuccess {
 		t.Errorf("Release reply %v", r.Summary())
 	}
-	if l, err := h.st.Lease6(ctx, netip.MustParseAddr("2001:db8::10")); err != nil || l.State != store.LeaseReleased {
+	if l, err := h.st.Lease(ctx, netip.MustParseAddr("2001:db8::10")); err != nil || l.State != store.LeaseReleased {
 		t.Errorf("after Release: %+v, %v", l, err)
 	}
-	if !h.hasEvent(EventRelease, netip.MustParseAddr("2001:db8::10")) {
+	if !h.hasEvent(dhcpengine.EventRelease, netip.MustParseAddr("2001:db8::10")) {
 		t.Error("no release event")
 	}
 }
 
-func (h *harness) hasEvent(k EventKind, ip netip.Addr) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, e := range h.events {
-		if e.Kind == k && e.IP == ip {
-			return true
-		}
-	}
-	return false
+func (h *harness) hasEvent(k dhcpengine.EventKind, ip netip.Addr) bool {
+	return h.Events.Find(k, func(e *dhcpengine.Event) bool { return e.IP == ip }) != nil
 }
 
 func TestRapidCommitRenewRebind(t *testing.T) {
@@ -472,7 +399,7 @@ func TestRapidCommitRenewRebind(t *testing.T) {
 	if rep.MessageType != dhcpv6.MessageTypeReply || rep.GetOneOption(dhcpv6.OptionRapidCommit) == nil {
 		t.Fatalf("Rapid Commit answered with %s", rep.Summary())
 	}
-	if l, err := h.st.Lease6(ctx, netip.MustParseAddr("2001:db8::10")); err != nil || l.State != store.LeaseBound {
+	if l, err := h.st.Lease(ctx, netip.MustParseAddr("2001:db8::10")); err != nil || l.State != store.LeaseBound {
 		t.Fatalf("after Rapid Commit: %+v, %v", l, err)
 	}
 	// Renew naming a wrong address: the reservation, and the wrong one
@@ -533,13 +460,13 @@ func TestRelayed(t *testing.T) {
 	sol := solicit(t, &dhcpv6.DUIDEN{EnterpriseNumber: 32473, EnterpriseIdentifier: []byte{9}}, archOpt(iana.EFI_X86_64))
 	fw := relayed(t, sol, []string{"2001:db8:5::1", "2001:db8:6::1"}, "fe80::5", map[int]string{0: "52:54:00:00:02:10"})
 	out := h.do(fw, "[2001:db8::fe]:547")
-	if len(out) != 1 || out[0].to.String() != "[2001:db8::fe]:547" {
+	if len(out) != 1 || out[0].To.String() != "[2001:db8::fe]:547" {
 		t.Fatalf("replies %v", out)
 	}
-	outer, ok := out[0].p.(*dhcpv6.RelayMessage)
+	outer, ok := out[0].P.(*dhcpv6.RelayMessage)
 	if !ok || outer.MessageType != dhcpv6.MessageTypeRelayReply || outer.HopCount != 1 || !outer.LinkAddr.Equal(net.ParseIP("2001:db8:6::1")) ||
 		string(outer.Options.InterfaceID()) != "port7" {
-		t.Fatalf("outer relay-reply: %v", out[0].p.Summary())
+		t.Fatalf("outer relay-reply: %v", out[0].P.Summary())
 	}
 	inner, ok := outer.Options.RelayMessage().(*dhcpv6.RelayMessage)
 	if !ok || inner.HopCount != 0 || !inner.LinkAddr.Equal(net.ParseIP("2001:db8:5::1")) || !inner.PeerAddr.Equal(net.ParseIP("fe80::5")) ||
@@ -555,7 +482,7 @@ func TestRelayed(t *testing.T) {
 	}
 	// With the Relay Source Port option the reply goes to the relay's port.
 	fw.AddOption(dhcpv6.OptRelayPort(1547))
-	if out := h.do(fw, "[2001:db8::fe]:1547"); len(out) != 1 || out[0].to.Port() != 1547 {
+	if out := h.do(fw, "[2001:db8::fe]:1547"); len(out) != 1 || out[0].To.Port() != 1547 {
 		t.Errorf("relay source port: %v", out)
 	}
 	// A relay on a link kickstand has no subnet for: silence.
@@ -568,14 +495,10 @@ func TestRelayed(t *testing.T) {
 // A store that fails gives no reply at all, never an address it could not
 // record.
 func TestBrokenStore(t *testing.T) {
-	h := newHarness(t, storetest.NewFake())
-	h.s.opt.Store = storetest.Broken{}
-	h.s.hosts.Store(nil)
-	c := newCommitter(storetest.Broken{}, time.Millisecond, 8, 8)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go c.run(ctx)
-	h.s.commit.Store(c)
+	h := newHarness(t, storetest.NewFake(), func(o *dhcpengine.Options) {
+		o.Store = storetest.Broken{}
+		o.Booter = &boot.Booter{Store: storetest.Broken{}, Config: o.Config}
+	})
 	if out := h.do(solicit(t, duidLL), clientSrc); len(out) != 0 {
 		t.Errorf("broken store: %d replies", len(out))
 	}
@@ -602,4 +525,13 @@ func TestBootParamsUEFIPXE(t *testing.T) {
 	if addBoot(&dhcpv6.Message{}, uefi, boot.Plan{Action: boot.ActionNone, BootFile: p.BootFile}, nil) {
 		t.Error("ActionNone added boot options")
 	}
+}
+
+// startServer runs an in-process server whose socket lives in the lab's
+// server namespace, with a SQLite store in a temporary directory.
+func startServer(t *testing.T, lab *vmtest.Lab, tweak func(*inventory.Config)) (*Server, store.Store, *enginetest.Events) {
+	t.Helper()
+	return enginetest.StartServer(t, lab, New, func(st store.Store) (*inventory.Config, dhcpengine.Booter) {
+		return setup(t, st, lab.Bridge)
+	}, tweak)
 }

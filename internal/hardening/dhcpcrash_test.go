@@ -127,7 +127,7 @@ func TestKillDuringDHCPLoad(t *testing.T) {
 	integrity(t, d.fx.data)
 	st := openStore(t, ctx, d.fx.data)
 	defer st.Close()
-	leases, err := st.Leases(ctx)
+	leases, err := st.Leases(ctx, 4)
 	must(t, err)
 	stored := map[netip.Addr]store.Lease{}
 	bound := map[string]int{}

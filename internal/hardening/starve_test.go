@@ -17,7 +17,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
-	"github.com/kickstand/kickstand/internal/dhcp4"
+	"github.com/kickstand/kickstand/internal/dhcpengine"
 	"github.com/kickstand/kickstand/internal/vmtest"
 )
 
@@ -158,7 +158,7 @@ func TestDHCPStarvation(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), budget(100*time.Second))
 	defer cancel()
 	d := startDHCPLab(t, ctx, "hdstarve")
-	lim := dhcp4.DefaultLimits()
+	lim := dhcpengine.DefaultLimits()
 	pid := d.srv.Pid()
 
 	if addr, err := d.reservedClient(ctx); err != nil || addr != reservedAddr {
@@ -173,9 +173,9 @@ func TestDHCPStarvation(t *testing.T) {
 	}
 	time.Sleep(time.Second)
 	perMAC := rel.offers.Load()
-	t.Logf("one MAC, 50 DISCOVERs at once: %d offers (per-MAC burst %d)", perMAC, lim.PerMACBurst)
-	if perMAC < 1 || perMAC > int64(lim.PerMACBurst)+2 {
-		t.Errorf("one MAC got %d offers for 50 DISCOVERs; want 1..%d", perMAC, lim.PerMACBurst+2)
+	t.Logf("one MAC, 50 DISCOVERs at once: %d offers (per-MAC burst %d)", perMAC, lim.PerClientBurst)
+	if perMAC < 1 || perMAC > int64(lim.PerClientBurst)+2 {
+		t.Errorf("one MAC got %d offers for 50 DISCOVERs; want 1..%d", perMAC, lim.PerClientBurst+2)
 	}
 
 	rssBefore, err := procStatus(pid, "VmRSS")

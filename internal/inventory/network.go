@@ -26,7 +26,7 @@ type DHCP struct {
 	RateLimit RateLimit `yaml:"rate_limit,omitempty" json:"rate_limit,omitempty"`
 }
 
-// RateLimit is the DHCPv4 limit for clients without a reservation.
+// RateLimit is the limit for DHCP clients without a reservation.
 type RateLimit struct {
 	Off    bool    `yaml:"off,omitempty" json:"off,omitempty"`
 	PerMAC float64 `yaml:"per_mac,omitempty" json:"per_mac,omitempty"` // packets/s per MAC (default 2)
@@ -74,6 +74,9 @@ type DHCP6 struct {
 	DUIDs []DUIDReservation `yaml:"duids,omitempty" json:"duids,omitempty"`
 	// Workers bounds concurrent packet handling.
 	Workers int `yaml:"workers,omitempty" json:"workers,omitempty"`
+	// RateLimit bounds clients without a reservation, as dhcp.rate_limit
+	// does for DHCPv4; per_mac counts per DUID here.
+	RateLimit RateLimit `yaml:"rate_limit,omitempty" json:"rate_limit,omitempty"`
 }
 
 // DUIDReservation ties a DHCPv6 DUID to an inventory host.

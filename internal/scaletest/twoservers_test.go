@@ -23,6 +23,7 @@ import (
 
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/dhcp4"
+	"github.com/kickstand/kickstand/internal/dhcpengine"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
 	"github.com/kickstand/kickstand/internal/store/pgtest"
@@ -53,7 +54,7 @@ func TestMain(m *testing.M) {
 
 // serverStats is what a server process prints when it stops.
 type serverStats struct {
-	dhcp4.Stats
+	dhcpengine.Stats
 }
 
 func serveDHCP(cfgPath, spec string) error {
@@ -78,7 +79,7 @@ func serveDHCP(cfgPath, spec string) error {
 		return err
 	}
 	current := func() *inventory.Config { return cfg }
-	srv, err := dhcp4.New(dhcp4.Options{Config: current, Booter: &boot.Booter{Store: st, Config: current}, Store: st, Log: log})
+	srv, err := dhcp4.New(dhcpengine.Options{Config: current, Booter: &boot.Booter{Store: st, Config: current}, Store: st, Log: log})
 	if err != nil {
 		return err
 	}
@@ -298,7 +299,7 @@ func (r *rig) check(acks [][]genAck, perServer int) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	rows, err := st.Leases(ctx)
+	rows, err := st.Leases(ctx, 4)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,13 +17,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/kickstand/kickstand/internal/api"
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/bootfiles"
 	"github.com/kickstand/kickstand/internal/dhcp4"
 	"github.com/kickstand/kickstand/internal/dhcp6"
+	"github.com/kickstand/kickstand/internal/dhcpengine"
 	"github.com/kickstand/kickstand/internal/diagnose"
 	"github.com/kickstand/kickstand/internal/httpd"
 	"github.com/kickstand/kickstand/internal/inventory"
@@ -244,30 +243,25 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 		run("tftp", func() error { return ts.ListenAndServe(ctx, cfg.TFTP.Listen) })
 	}
 	if cfg.DHCP.Enabled {
-		ds, err := dhcp4.New(dhcp4.Options{Config: in.Config, Booter: in.Booter, Store: in.Store, Log: in.Log,
-			OnEvent: func(e dhcp4.Event) { recordDHCP(rec, e) }})
+		ds, err := dhcp4.New(dhcpengine.Options{Config: in.Config, Booter: in.Booter, Store: in.Store, Log: in.Log,
+			OnEvent: func(e dhcpengine.Event) { recordDHCP(rec, e) }})
 		if err != nil {
 			return fmt.Errorf("dhcp: %w", err)
 		}
-		lim := dhcp4.DefaultLimits()
-		rl := cfg.DHCP.RateLimit
-		lim.Off = rl.Off
-		if rl.PerMAC > 0 {
-			lim.PerMAC = rl.PerMAC
+		if err := ds.Register(m.Registry()); err != nil {
+			return err
 		}
-		if rl.Global > 0 {
-			lim.Global, lim.GlobalBurst = rl.Global, int(2*rl.Global)
-		}
-		ds.SetLimits(lim)
-		registerDHCPStats(m.Registry(), ds)
 		in.Log.Info("dhcp serving", "mode", cfg.DHCP.Mode, "interfaces", cfg.DHCP.Interfaces)
 		run("dhcp", func() error { return ds.Serve(ctx) })
 	}
 	if cfg.DHCP6.Enabled {
-		ds6, err := dhcp6.New(dhcp6.Options{Config: in.Config, Booter: in.Booter, Store: in.Store, Log: in.Log,
-			OnEvent: func(e dhcp6.Event) { recordDHCP6(rec, e) }})
+		ds6, err := dhcp6.New(dhcpengine.Options{Config: in.Config, Booter: in.Booter, Store: in.Store, Log: in.Log,
+			OnEvent: func(e dhcpengine.Event) { recordDHCP6(rec, e) }})
 		if err != nil {
 			return fmt.Errorf("dhcp6: %w", err)
+		}
+		if err := ds6.Register(m.Registry()); err != nil {
+			return err
 		}
 		in.Log.Info("dhcp6 serving", "interfaces", cfg.DHCP6.Interfaces)
 		run("dhcp6", func() error { return ds6.Serve(ctx) })
@@ -285,27 +279,14 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 	return <-errs
 }
 
-// registerDHCPStats exports what the DHCPv4 server counts itself and the
-// timeline cannot see: packets dropped by a full queue or the starvation
-// limits, and whether the lease store is reachable.
-func registerDHCPStats(reg *prometheus.Registry, ds *dhcp4.Server) {
-	counter := func(name, help string, f func(dhcp4.Stats) uint64) {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
-			func() float64 { return float64(f(ds.Stats())) }))
+// recordDHCP and recordDHCP6 put DHCP events on the timeline. Events of
+// clients that match no host are not written one by one (a pool client's
+// every packet would be a store write): the DHCP engine counts them
+// (kickstand_dhcp{4,6}_unmatched_events_total).
+func recordDHCP(rec *timeline.Recorder, e dhcpengine.Event) {
+	if e.Host == "" {
+		return
 	}
-	counter("kickstand_dhcp4_dropped_total", "DHCPv4 packets dropped because every worker was busy.", func(s dhcp4.Stats) uint64 { return s.Dropped })
-	counter("kickstand_dhcp4_rate_limited_total", "DHCPv4 packets of clients without a reservation dropped by the rate limits.", func(s dhcp4.Stats) uint64 { return s.Limited })
-	counter("kickstand_dhcp4_refused_total", "New DHCPv4 clients refused while the lease store was unavailable.", func(s dhcp4.Stats) uint64 { return s.Refused })
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kickstand_dhcp4_store_down", Help: "1 while the DHCPv4 server cannot reach the lease store."},
-		func() float64 {
-			if ds.Stats().StoreDown {
-				return 1
-			}
-			return 0
-		}))
-}
-
-func recordDHCP(rec *timeline.Recorder, e dhcp4.Event) {
 	detail := string(e.Kind) + " " + e.MAC
 	if e.IP.IsValid() {
 		detail += " " + e.IP.String()
@@ -329,7 +310,10 @@ func recordDHCP(rec *timeline.Recorder, e dhcp4.Event) {
 	rec.Record(store.Event{Kind: "dhcp." + string(e.Kind), At: e.Time, Host: e.Host, Detail: detail, Data: data})
 }
 
-func recordDHCP6(rec *timeline.Recorder, e dhcp6.Event) {
+func recordDHCP6(rec *timeline.Recorder, e dhcpengine.Event) {
+	if e.Host == "" {
+		return
+	}
 	detail := string(e.Kind) + " duid " + e.DUID
 	if e.MAC != "" {
 		detail += " mac " + e.MAC

@@ -43,22 +43,18 @@ type Store interface {
 	Distro(ctx context.Context, name string) (*inventory.Distro, error)
 	Distros(ctx context.Context) ([]inventory.Distro, error)
 
-	// CommitLeases applies a batch of DHCPv4 lease changes in one
-	// transaction (the DHCP server's group commit) and returns one result
-	// per op. When err is nil every successful op is durable, so the
-	// server may ACK; a per-op failure (ErrNoAddress, ErrAddressTaken,
-	// ErrNotInPool, ErrNotFound) is in that op's result.
+	// CommitLeases applies a batch of lease changes, IPv4 or IPv6, in one
+	// transaction (a DHCP server's group commit) and returns one result per
+	// op. When err is nil every successful op is durable, so the server
+	// may answer; a per-op failure (ErrAddressTaken, ErrNotInPool,
+	// ErrNotFound) is in that op's result.
 	CommitLeases(ctx context.Context, ops []LeaseOp) ([]LeaseResult, error)
-	// Lease returns the lease row of one address (ErrNotFound if none).
+	// Lease returns the lease row of one address of either family
+	// (ErrNotFound if none).
 	Lease(ctx context.Context, addr netip.Addr) (*Lease, error)
-	// Leases lists every lease row in address order.
-	Leases(ctx context.Context) ([]Lease, error)
-
-	// CommitLeases6, Lease6 and Leases6 are the same for DHCPv6 (IA_NA)
-	// leases; see Lease6Op for how an address is chosen.
-	CommitLeases6(ctx context.Context, ops []Lease6Op) ([]Lease6Result, error)
-	Lease6(ctx context.Context, addr netip.Addr) (*Lease6, error)
-	Leases6(ctx context.Context) ([]Lease6, error)
+	// Leases lists every lease row of one family (4 or 6) in address
+	// order.
+	Leases(ctx context.Context, family int) ([]Lease, error)
 
 	// RegisterDistro adds or replaces a live distro, and its default
 	// profile when p is not nil, in one transaction: an import either

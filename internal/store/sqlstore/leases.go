@@ -13,49 +13,74 @@ import (
 	"github.com/kickstand/kickstand/internal/store"
 )
 
-const leaseCols = `addr, mac, client_id, host, state, expires, updated_at`
+// leaseTable is where one family's leases live. The two tables have the
+// same columns; only the key differs: the IPv4 address as an integer, the
+// IPv6 address as 32 hex digits (text order is then address order).
+type leaseTable struct {
+	name string
+	key  func(netip.Addr) any
+}
+
+var (
+	leases4 = leaseTable{"leases", func(a netip.Addr) any { return store.AddrNum(a) }}
+	leases6 = leaseTable{"leases6", func(a netip.Addr) any { return store.Addr6Key(a) }}
+)
+
+func tableOf(a netip.Addr) leaseTable {
+	if store.Family(a) == 4 {
+		return leases4
+	}
+	return leases6
+}
+
+const leaseCols = `addr, mac, client_id, iaid, host, state, expires, updated_at`
 
 func scanLease(row interface{ Scan(...any) error }) (store.Lease, error) {
 	var l store.Lease
 	var addr string
-	var exp, upd int64
-	if err := row.Scan(&addr, &l.MAC, &l.ClientID, &l.Host, &l.State, &exp, &upd); err != nil {
+	var iaid, exp, upd int64
+	if err := row.Scan(&addr, &l.MAC, &l.ClientID, &iaid, &l.Host, &l.State, &exp, &upd); err != nil {
 		return l, err
 	}
 	a, err := netip.ParseAddr(addr)
 	if err != nil {
 		return l, fmt.Errorf("lease: bad stored address %q: %w", addr, err)
 	}
-	l.Addr = a
-	l.Expires = time.UnixMilli(exp)
-	l.UpdatedAt = time.UnixMilli(upd)
+	l.Addr, l.IAID = a, uint32(iaid)
+	l.Expires, l.UpdatedAt = time.UnixMilli(exp), time.UnixMilli(upd)
 	return l, nil
 }
 
-// Leases lists every lease row, in address order.
-func (s *SQL) Leases(ctx context.Context) ([]store.Lease, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+leaseCols+` FROM leases ORDER BY num`)
+// Leases lists one family's lease rows, in address order.
+func (s *SQL) Leases(ctx context.Context, family int) ([]store.Lease, error) {
+	t := leases4
+	if family == 6 {
+		t = leases6
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+leaseCols+` FROM `+t.name+` ORDER BY num`)
 	if err != nil {
-		return nil, fmt.Errorf("list leases: %w", s.unavailable(err))
+		return nil, fmt.Errorf("list %s: %w", t.name, s.unavailable(err))
 	}
 	defer rows.Close()
 	var out []store.Lease
 	for rows.Next() {
 		l, err := scanLease(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list leases: %w", err)
+			return nil, fmt.Errorf("list %s: %w", t.name, err)
 		}
 		out = append(out, l)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list leases: %w", s.unavailable(err))
+		return nil, fmt.Errorf("list %s: %w", t.name, s.unavailable(err))
 	}
 	return out, nil
 }
 
 // Lease returns the lease row of one address.
 func (s *SQL) Lease(ctx context.Context, a netip.Addr) (*store.Lease, error) {
-	l, err := scanLease(s.db.QueryRowContext(ctx, s.rebind(`SELECT `+leaseCols+` FROM leases WHERE num = ?`), store.AddrNum(a)))
+	a = a.Unmap()
+	t := tableOf(a)
+	l, err := scanLease(s.db.QueryRowContext(ctx, s.rebind(`SELECT `+leaseCols+` FROM `+t.name+` WHERE num = ?`), t.key(a)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("lease %s: %w", a, store.ErrNotFound)
 	}
@@ -67,18 +92,21 @@ func (s *SQL) Lease(ctx context.Context, a netip.Addr) (*store.Lease, error) {
 
 // CommitLeases applies ops in one transaction and returns one result per op.
 // The results are valid only when err is nil: then every successful op is
-// durable (SQLite commits with synchronous=FULL), so the caller may ACK.
+// durable (SQLite commits with synchronous=FULL), so the caller may answer.
 //
-// Every claim of an address is a conditional write (INSERT ... ON CONFLICT
-// DO NOTHING, or an UPDATE that re-checks the row it read), retried on
-// conflict, so two servers sharing one PostgreSQL database cannot hand one
-// address to two clients (coredhcp#142).
+// Every bind is a conditional write (an upsert whose WHERE is the
+// ownership rule, store.LeaseOp.CanBind), so two servers sharing one
+// PostgreSQL database cannot hand one address to two clients
+// (coredhcp#142): the loser's bind fails with ErrAddressTaken.
 func (s *SQL) CommitLeases(ctx context.Context, ops []store.LeaseOp) ([]store.LeaseResult, error) {
+	for i := range ops {
+		ops[i].Addr = ops[i].Addr.Unmap()
+	}
 	var res []store.LeaseResult
 	var err error
 	// A whole-batch failure is usually a write conflict with another
-	// writer (SQLite's BUSY_SNAPSHOT, a PostgreSQL serialization error):
-	// retrying the batch is safe because nothing of it was committed.
+	// writer (a PostgreSQL serialization failure or deadlock): retrying
+	// the batch is safe because nothing of it was committed.
 	for attempt := 0; attempt < 8; attempt++ {
 		if attempt > 0 {
 			select {
@@ -88,18 +116,7 @@ func (s *SQL) CommitLeases(ctx context.Context, ops []store.LeaseOp) ([]store.Le
 		}
 		res = make([]store.LeaseResult, len(ops))
 		err = s.txOnce(ctx, func(stx *sql.Tx) error {
-			tx := &leaseTx{tx: stx, stmts: map[string]*sql.Stmt{}, next: map[[2]int64]int64{}}
-			// Write first: SQLite then takes the write lock before it has a
-			// read snapshot, so a concurrent writer makes it wait
-			// (busy_timeout) instead of failing at the first INSERT with
-			// SQLITE_BUSY. A no-op on PostgreSQL.
-			if _, err := tx.ExecContext(ctx, `UPDATE leases SET state = state WHERE num < 0`); err != nil {
-				return err
-			}
-			if err := s.lockPools(ctx, tx, ops); err != nil {
-				return err
-			}
-			return s.applyLeases(ctx, tx, ops, res)
+			return s.applyLeases(ctx, &leaseTx{tx: stx, stmts: map[string]*sql.Stmt{}}, ops, res)
 		})
 		if err == nil || ctx.Err() != nil {
 			break
@@ -118,23 +135,14 @@ func (s *SQL) CommitLeases(ctx context.Context, ops []store.LeaseOp) ([]store.Le
 }
 
 // leaseTx is a lease transaction that prepares each statement once: a
-// batch runs the same few statements hundreds of times, and re-preparing
-// them per call would cost more than the work itself.
+// batch runs the same few statements many times.
 type leaseTx struct {
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
 	// reserved maps address -> host for every host address, read once per
 	// batch (nil until first needed).
 	reserved map[string]string
-	// next is, per pool, the lowest address above every one used so far.
-	next map[[2]int64]int64
 }
-
-type rowScanner interface{ Scan(...any) error }
-
-type errRow struct{ err error }
-
-func (r errRow) Scan(...any) error { return r.err }
 
 func (l *leaseTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	if st, ok := l.stmts[q]; ok {
@@ -148,37 +156,14 @@ func (l *leaseTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-func (l *leaseTx) QueryRowContext(ctx context.Context, q string, args ...any) rowScanner {
-	st, err := l.stmt(ctx, q)
-	if err != nil {
-		return errRow{err}
-	}
-	return st.QueryRowContext(ctx, args...)
-}
-
-func (l *leaseTx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	st, err := l.stmt(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	return st.QueryContext(ctx, args...)
-}
-
-func (l *leaseTx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	st, err := l.stmt(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	return st.ExecContext(ctx, args...)
-}
-
-// applyLeases applies ops in order. A run of binds to distinct addresses
-// (what a boot storm's REQUESTs are) is written with one multi-row upsert:
-// the binds touch different rows, so their order does not matter, and one
-// statement to parse instead of hundreds is most of a batch's cost.
+// applyLeases applies ops in order. Runs of plain binds to distinct
+// addresses of one family (what a boot storm's REQUESTs are) are written
+// with one multi-row upsert each: they touch different rows, so their
+// order does not matter, and one statement to parse instead of hundreds is
+// most of a batch's cost.
 func (s *SQL) applyLeases(ctx context.Context, tx *leaseTx, ops []store.LeaseOp, res []store.LeaseResult) error {
 	var run []int // indexes of the binds waiting to be written
-	inRun := map[int64]bool{}
+	inRun := map[netip.Addr]bool{}
 	flush := func() error {
 		if len(run) == 0 {
 			return nil
@@ -190,21 +175,24 @@ func (s *SQL) applyLeases(ctx context.Context, tx *leaseTx, ops []store.LeaseOp,
 	}
 	for i := range ops {
 		op := &ops[i]
-		if op.Kind == store.LeaseBind && !inRun[store.AddrNum(op.Addr)] && len(run) < maxBindRun {
-			ok, err := s.bindable(ctx, tx, op)
-			if err != nil && !isLeaseErr(err) {
+		batchable := op.Kind == store.LeaseBind && !op.Reserved && !inRun[op.Addr] && len(run) < maxBindRun &&
+			(len(run) == 0 || store.Family(ops[run[0]].Addr) == store.Family(op.Addr))
+		if !batchable {
+			if err := flush(); err != nil {
 				return err
 			}
-			if !ok {
-				res[i] = store.LeaseResult{Err: err}
-				continue
+		}
+		if err := s.bindable(ctx, tx, op); err != nil {
+			if !isLeaseErr(err) {
+				return err
 			}
-			run = append(run, i)
-			inRun[store.AddrNum(op.Addr)] = true
+			res[i] = store.LeaseResult{Err: err}
 			continue
 		}
-		if err := flush(); err != nil {
-			return err
+		if op.Kind == store.LeaseBind && !op.Reserved {
+			run = append(run, i)
+			inRun[op.Addr] = true
+			continue
 		}
 		l, err := s.applyLease(ctx, tx, op)
 		if err != nil && !isLeaseErr(err) {
@@ -217,82 +205,115 @@ func (s *SQL) applyLeases(ctx context.Context, tx *leaseTx, ops []store.LeaseOp,
 
 // maxBindRun bounds the rows of one upsert: modernc SQLite binds each
 // parameter by searching the argument list, so a statement's binding costs
-// the square of its parameters (8 per row), and 64 rows keep that below
+// the square of its parameters (9 per row), and 64 rows keep that below
 // the parsing it saves.
 const maxBindRun = 64
 
 // bindable checks what a bind needs before its write: the address is in
-// the pool (or reserved for the client) and not another host's reservation.
-func (s *SQL) bindable(ctx context.Context, tx *leaseTx, op *store.LeaseOp) (bool, error) {
-	if !op.Reserved && !op.InPool(op.Addr) {
-		return false, fmt.Errorf("bind %s: %w", op.Addr, store.ErrNotInPool)
+// the pool (or reserved for the client) and not another host's
+// reservation.
+func (s *SQL) bindable(ctx context.Context, tx *leaseTx, op *store.LeaseOp) error {
+	if op.Kind != store.LeaseBind || op.Reserved {
+		return nil
 	}
-	if !op.Reserved {
-		other, err := s.reservedForOther(ctx, tx, op.Addr, op.Host)
-		if err != nil {
-			return false, err
-		}
-		if other {
-			return false, fmt.Errorf("%s is reserved for another host: %w", op.Addr, store.ErrAddressTaken)
-		}
+	if !op.InPool(op.Addr) {
+		return fmt.Errorf("bind %s: %w", op.Addr, store.ErrNotInPool)
 	}
-	return true, nil
+	other, err := s.reservedForOther(ctx, tx, op.Addr, op.Host)
+	if err != nil {
+		return err
+	}
+	if other {
+		return fmt.Errorf("%s is reserved for another host: %w", op.Addr, store.ErrAddressTaken)
+	}
+	return nil
+}
+
+// canBind is store.LeaseOp.CanBind in SQL, for an upsert's conflict
+// clause: the row is the client's (same client and IA, or same MAC unless
+// it is the same client's other IA), or, with reserved, the same host's;
+// or it has expired. A declined row has no client, so only its expiry
+// frees it.
+func canBind(t string, reserved bool) string {
+	own := `(` + t + `.client_id <> '' AND ` + t + `.client_id = excluded.client_id AND ` + t + `.iaid = excluded.iaid)
+		OR (` + t + `.mac <> '' AND ` + t + `.mac = excluded.mac
+			AND NOT (` + t + `.client_id <> '' AND ` + t + `.client_id = excluded.client_id AND ` + t + `.iaid <> excluded.iaid))`
+	if reserved {
+		own += ` OR (` + t + `.host <> '' AND ` + t + `.host = excluded.host)`
+	}
+	return own + ` OR ` + t + `.expires <= excluded.updated_at`
+}
+
+func upsert(t leaseTable, rows int, reserved bool) string {
+	var q strings.Builder
+	q.WriteString(`INSERT INTO ` + t.name + ` (num, addr, mac, client_id, iaid, host, state, expires, updated_at) VALUES `)
+	for k := 0; k < rows; k++ {
+		if k > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	q.WriteString(` ON CONFLICT (num) DO UPDATE SET mac = excluded.mac, client_id = excluded.client_id, iaid = excluded.iaid,
+		host = excluded.host, state = excluded.state, expires = excluded.expires, updated_at = excluded.updated_at
+		WHERE ` + canBind(t.name, reserved) + ` RETURNING num`)
+	return q.String()
+}
+
+func bindArgs(args []any, t leaseTable, op *store.LeaseOp) []any {
+	return append(args, t.key(op.Addr), op.Addr.String(), op.MAC, op.ClientID, int64(op.IAID), op.Host, store.LeaseBound,
+		op.Until.UnixMilli(), op.Now.UnixMilli())
 }
 
 // bindMany writes the binds ops[run...] with one upsert, in address order
 // (so two servers' batches lock rows in the same order), and learns from
-// RETURNING which took their row. A bind that did not is redone alone,
-// which says whose the address is.
+// RETURNING which took their row. One that did not is redone alone, which
+// says whose the address is.
 func (s *SQL) bindMany(ctx context.Context, tx *leaseTx, ops []store.LeaseOp, run []int, res []store.LeaseResult) error {
-	sort.Slice(run, func(a, b int) bool { return store.AddrNum(ops[run[a]].Addr) < store.AddrNum(ops[run[b]].Addr) })
-	var q strings.Builder
-	q.WriteString(`INSERT INTO leases (addr, num, mac, client_id, host, state, expires, updated_at) VALUES `)
-	args := make([]any, 0, 8*len(run))
-	for k, i := range run {
-		op := &ops[i]
-		if k > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
-		args = append(args, op.Addr.String(), store.AddrNum(op.Addr), op.MAC, op.ClientID, op.Host, store.LeaseBound,
-			op.Until.UnixMilli(), op.Now.UnixMilli())
+	sort.Slice(run, func(a, b int) bool { return ops[run[a]].Addr.Less(ops[run[b]].Addr) })
+	t := tableOf(ops[run[0]].Addr)
+	args := make([]any, 0, 9*len(run))
+	for _, i := range run {
+		args = bindArgs(args, t, &ops[i])
 	}
-	q.WriteString(` ON CONFLICT (num) DO UPDATE SET mac = excluded.mac, client_id = excluded.client_id, host = excluded.host,
-		state = excluded.state, expires = excluded.expires, updated_at = excluded.updated_at
-		WHERE leases.mac = excluded.mac OR (leases.client_id <> '' AND leases.client_id = excluded.client_id)
-			OR leases.expires <= excluded.updated_at
-		RETURNING num`)
-	rows, err := tx.tx.QueryContext(ctx, s.rebind(q.String()), args...)
+	took, err := s.returned(ctx, tx, s.rebind(upsert(t, len(run), false)), args)
 	if err != nil {
-		return err
-	}
-	took := map[int64]bool{}
-	for rows.Next() {
-		var n int64
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return err
-		}
-		took[n] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	for _, i := range run {
 		op := &ops[i]
-		if took[store.AddrNum(op.Addr)] {
-			res[i] = store.LeaseResult{Lease: store.Lease{Addr: op.Addr, MAC: op.MAC, ClientID: op.ClientID, Host: op.Host,
-				State: store.LeaseBound, Expires: op.Until, UpdatedAt: time.UnixMilli(op.Now.UnixMilli())}}
+		if took[fmt.Sprint(t.key(op.Addr))] {
+			res[i] = store.LeaseResult{Lease: op.Lease(store.LeaseBound)}
 			continue
 		}
-		l, err := s.claim(ctx, tx, op, op.Addr, store.LeaseBound, false)
+		l, err := s.bind(ctx, tx, op)
 		if err != nil && !isLeaseErr(err) {
 			return err
 		}
 		res[i] = store.LeaseResult{Lease: l, Err: err}
 	}
 	return nil
+}
+
+// returned runs an upsert and collects the keys its RETURNING gave, as
+// text (the IPv4 key is an integer, the IPv6 one text).
+func (s *SQL) returned(ctx context.Context, tx *leaseTx, q string, args []any) (map[string]bool, error) {
+	rows, err := tx.tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	took := map[string]bool{}
+	for rows.Next() {
+		var k any
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		if b, ok := k.([]byte); ok {
+			k = string(b)
+		}
+		took[fmt.Sprint(k)] = true
+	}
+	return took, rows.Err()
 }
 
 func isLeaseErr(err error) bool {
@@ -302,21 +323,21 @@ func isLeaseErr(err error) bool {
 
 func (s *SQL) applyLease(ctx context.Context, tx *leaseTx, op *store.LeaseOp) (store.Lease, error) {
 	switch op.Kind {
-	case store.LeaseOffer:
-		return s.offer(ctx, tx, op)
 	case store.LeaseBind:
-		if !op.Reserved && !op.InPool(op.Addr) {
-			return store.Lease{}, fmt.Errorf("bind %s: %w", op.Addr, store.ErrNotInPool)
-		}
-		return s.claim(ctx, tx, op, op.Addr, store.LeaseBound, false)
+		return s.bind(ctx, tx, op)
 	case store.LeaseRelease, store.LeaseDecline:
 		return s.giveBack(ctx, tx, op)
 	}
 	return store.Lease{}, fmt.Errorf("lease op %d: unknown kind", op.Kind)
 }
 
-func (s *SQL) leaseAt(ctx context.Context, tx *leaseTx, num int64) (*store.Lease, error) {
-	l, err := scanLease(tx.QueryRowContext(ctx, s.rebind(`SELECT `+leaseCols+` FROM leases WHERE num = ?`), num))
+func (s *SQL) leaseAt(ctx context.Context, tx *leaseTx, a netip.Addr) (*store.Lease, error) {
+	t := tableOf(a)
+	st, err := tx.stmt(ctx, s.rebind(`SELECT `+leaseCols+` FROM `+t.name+` WHERE num = ?`))
+	if err != nil {
+		return nil, err
+	}
+	l, err := scanLease(st.QueryRowContext(ctx, t.key(a)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -330,7 +351,7 @@ func (s *SQL) leaseAt(ctx context.Context, tx *leaseTx, num int64) (*store.Lease
 // the pool must never hand out.
 func (s *SQL) reservedForOther(ctx context.Context, tx *leaseTx, a netip.Addr, host string) (bool, error) {
 	if tx.reserved == nil {
-		rows, err := tx.QueryContext(ctx, `SELECT addr, host FROM host_addrs`)
+		rows, err := tx.tx.QueryContext(ctx, `SELECT addr, host FROM host_addrs`)
 		if err != nil {
 			return false, err
 		}
@@ -353,207 +374,60 @@ func (s *SQL) reservedForOther(ctx context.Context, tx *leaseTx, a netip.Addr, h
 	return ok && owner != host, nil
 }
 
-// claim gives address a to the op's client in the given state, if it is
-// free, expired or already the client's. Each write re-checks its
-// condition, so a concurrent server cannot slip in between a read and a
-// write. fresh says a is probably unused (no row to read first).
-func (s *SQL) claim(ctx context.Context, tx *leaseTx, op *store.LeaseOp, a netip.Addr, state string, fresh bool) (store.Lease, error) {
-	if !op.Reserved {
-		other, err := s.reservedForOther(ctx, tx, a, op.Host)
-		if err != nil {
-			return store.Lease{}, err
-		}
-		if other {
-			return store.Lease{}, fmt.Errorf("%s is reserved for another host: %w", a, store.ErrAddressTaken)
-		}
-	}
-	num := store.AddrNum(a)
-	now := op.Now.UnixMilli()
-	want := store.Lease{Addr: a, MAC: op.MAC, ClientID: op.ClientID, Host: op.Host, State: state, Expires: op.Until, UpdatedAt: time.UnixMilli(now)}
-	if state == store.LeaseOffered && !fresh {
-		cur, err := s.leaseAt(ctx, tx, num)
-		if err != nil {
-			return store.Lease{}, err
-		}
-		if cur != nil && op.Owns(cur) && cur.State == store.LeaseBound && !cur.Expires.Before(op.Until) {
-			return *cur, nil // an offer never shortens a bound lease
-		}
-	}
-	// One upsert takes the row if it is free, the client's own, or expired
-	// (a declined row has no MAC, so only its expiry frees it). The
-	// condition is checked by the database against the row it locks, so a
-	// concurrent server cannot slip in between a read and a write, and one
-	// statement instead of an UPDATE then an INSERT halves the parsing
-	// (modernc SQLite prepares each statement anew).
-	upsert := func() (bool, error) {
-		r, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO leases (addr, num, mac, client_id, host, state, expires, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (num) DO UPDATE SET mac = excluded.mac, client_id = excluded.client_id, host = excluded.host,
-				state = excluded.state, expires = excluded.expires, updated_at = excluded.updated_at
-			WHERE leases.mac = excluded.mac OR (leases.client_id <> '' AND leases.client_id = excluded.client_id)
-				OR leases.expires <= excluded.updated_at`),
-			a.String(), num, op.MAC, op.ClientID, op.Host, state, op.Until.UnixMilli(), now)
-		if err != nil {
-			return false, err
-		}
-		n, _ := r.RowsAffected()
-		return n == 1, nil
-	}
+// bind takes op.Addr for the op's client with one upsert whose condition
+// the database checks against the row it locks, so a concurrent server
+// cannot slip in between a read and a write. When the row is not ours to
+// take it is read, to say whose it is.
+func (s *SQL) bind(ctx context.Context, tx *leaseTx, op *store.LeaseOp) (store.Lease, error) {
+	t := tableOf(op.Addr)
+	q := s.rebind(upsert(t, 1, op.Reserved))
 	for try := 0; try < 3; try++ {
-		ok, err := upsert()
+		took, err := s.returned(ctx, tx, q, bindArgs(nil, t, op))
 		if err != nil {
 			return store.Lease{}, err
 		}
-		if ok {
-			return want, nil
+		if len(took) == 1 {
+			return op.Lease(store.LeaseBound), nil
 		}
-		// The row exists and is not ours to take: say whose it is.
-		cur, err := s.leaseAt(ctx, tx, num)
+		cur, err := s.leaseAt(ctx, tx, op.Addr)
 		if err != nil {
 			return store.Lease{}, err
 		}
-		if cur != nil && cur.Active(op.Now) && !(op.Owns(cur) && cur.State != store.LeaseDeclined) {
-			return store.Lease{}, fmt.Errorf("%s is held by %s until %s: %w", a, cur.MAC, cur.Expires.UTC().Format(time.RFC3339), store.ErrAddressTaken)
+		if cur != nil && !op.CanBind(cur) {
+			return store.Lease{}, fmt.Errorf("%s is held by %s until %s: %w", op.Addr, holder(cur), cur.Expires.UTC().Format(time.RFC3339), store.ErrAddressTaken)
 		}
 		// It changed between our statements (another server): again.
 	}
-	return store.Lease{}, fmt.Errorf("%s: changed under us repeatedly: %w", a, store.ErrAddressTaken)
+	return store.Lease{}, fmt.Errorf("%s: changed under us repeatedly: %w", op.Addr, store.ErrAddressTaken)
 }
 
-// offer chooses an address. The order keeps addresses stable: a client that
-// comes back (a reinstall, Anaconda's second DHCP) gets what it had.
-func (s *SQL) offer(ctx context.Context, tx *leaseTx, op *store.LeaseOp) (store.Lease, error) {
-	if op.Reserved {
-		return s.claim(ctx, tx, op, op.Addr, store.LeaseOffered, false)
+func holder(l *store.Lease) string {
+	switch {
+	case l.MAC != "":
+		return l.MAC
+	case l.ClientID != "":
+		return "client " + l.ClientID
 	}
-	if !op.PoolFirst.IsValid() {
-		return store.Lease{}, store.ErrNoAddress
-	}
-	lo, hi := store.AddrNum(op.PoolFirst), store.AddrNum(op.PoolLast)
-	try := func(a netip.Addr, fresh bool) (store.Lease, bool, error) {
-		l, err := s.claim(ctx, tx, op, a, store.LeaseOffered, fresh)
-		if errors.Is(err, store.ErrAddressTaken) {
-			return l, false, nil
-		}
-		return l, err == nil, err
-	}
-	// 1. The client's previous address in this pool. "+num" keeps the
-	// planner on the mac / client_id index instead of scanning the pool.
-	prevQ := []struct{ col, val string }{{"mac", op.MAC}, {"client_id", op.ClientID}}
-	for _, pq := range prevQ {
-		if pq.val == "" {
-			continue
-		}
-		var prev int64
-		err := tx.QueryRowContext(ctx, s.rebind(`SELECT num FROM leases WHERE `+pq.col+` = ? AND +num BETWEEN ? AND ? AND state <> ?
-			ORDER BY updated_at DESC LIMIT 1`), pq.val, lo, hi, store.LeaseDeclined).Scan(&prev)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return store.Lease{}, err
-		}
-		if l, ok, err := try(store.NumAddr(prev), false); ok || err != nil {
-			return l, err
-		}
-	}
-	// 2. The address it asked for.
-	if op.Addr.IsValid() && op.InPool(op.Addr) {
-		if l, ok, err := try(op.Addr, false); ok || err != nil {
-			return l, err
-		}
-	}
-	// 3. An address never used: above the highest one handed out so far
-	// (looked up once per batch, then counted on).
-	pool := [2]int64{lo, hi}
-	next, known := tx.next[pool]
-	if !known {
-		var max sql.NullInt64
-		if err := tx.QueryRowContext(ctx, s.rebind(`SELECT MAX(num) FROM leases WHERE num BETWEEN ? AND ?`), lo, hi).Scan(&max); err != nil {
-			return store.Lease{}, err
-		}
-		next = lo
-		if max.Valid {
-			next = max.Int64 + 1
-		}
-	}
-	for ; next <= hi; next++ {
-		l, ok, err := try(store.NumAddr(next), true)
-		if ok || err != nil {
-			tx.next[pool] = next + 1
-			return l, err
-		}
-	}
-	tx.next[pool] = next
-	// 4. The address that expired longest ago.
-	rows, err := tx.QueryContext(ctx, s.rebind(`SELECT num FROM leases WHERE num BETWEEN ? AND ? AND expires <= ? ORDER BY expires LIMIT 16`),
-		lo, hi, op.Now.UnixMilli())
-	if err != nil {
-		return store.Lease{}, err
-	}
-	var cands []int64
-	for rows.Next() {
-		var n int64
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return store.Lease{}, err
-		}
-		cands = append(cands, n)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return store.Lease{}, err
-	}
-	for _, n := range cands {
-		if l, ok, err := try(store.NumAddr(n), false); ok || err != nil {
-			return l, err
-		}
-	}
-	// 5. A hole below the highest address (left by requested addresses).
-	from := lo
-	for i := 0; i < 64 && from <= hi; i++ {
-		var gap sql.NullInt64
-		err := tx.QueryRowContext(ctx, s.rebind(`SELECT MIN(c) FROM (
-				SELECT CAST(? AS BIGINT) AS c WHERE NOT EXISTS (SELECT 1 FROM leases WHERE num = ?)
-				UNION ALL
-				SELECT a.num + 1 AS c FROM leases a WHERE a.num >= ? AND a.num < ?
-					AND NOT EXISTS (SELECT 1 FROM leases b WHERE b.num = a.num + 1)
-			) gaps`), from, from, from, hi).Scan(&gap)
-		if err != nil {
-			return store.Lease{}, err
-		}
-		if !gap.Valid {
-			break
-		}
-		if l, ok, err := try(store.NumAddr(gap.Int64), false); ok || err != nil {
-			return l, err
-		}
-		from = gap.Int64 + 1
-	}
-	return store.Lease{}, store.ErrNoAddress
+	return "nobody (" + l.State + ")"
 }
 
 // giveBack releases or declines an address, but only for the client that
 // holds it: a forged RELEASE must not free someone else's address.
 func (s *SQL) giveBack(ctx context.Context, tx *leaseTx, op *store.LeaseOp) (store.Lease, error) {
-	num := store.AddrNum(op.Addr)
-	cur, err := s.leaseAt(ctx, tx, num)
+	cur, err := s.leaseAt(ctx, tx, op.Addr)
 	if err != nil {
 		return store.Lease{}, err
 	}
-	if cur == nil || !op.Owns(cur) || cur.State == store.LeaseDeclined {
-		return store.Lease{}, fmt.Errorf("lease %s of %s: %w", op.Addr, op.MAC, store.ErrNotFound)
+	if cur == nil || !op.CanGiveBack(cur) {
+		return store.Lease{}, fmt.Errorf("lease %s of %s: %w", op.Addr, op.MAC+op.ClientID, store.ErrNotFound)
 	}
-	l := *cur
-	l.UpdatedAt = time.UnixMilli(op.Now.UnixMilli())
-	if op.Kind == store.LeaseRelease {
-		// Keep the MAC: the client gets the same address when it returns.
-		l.State, l.Expires = store.LeaseReleased, l.UpdatedAt
-	} else {
-		l.State, l.Expires, l.MAC, l.ClientID, l.Host = store.LeaseDeclined, op.Until, "", "", ""
+	l := store.GiveBack(*cur, op)
+	t := tableOf(op.Addr)
+	st, err := tx.stmt(ctx, s.rebind(`UPDATE `+t.name+` SET mac = ?, client_id = ?, iaid = ?, host = ?, state = ?, expires = ?, updated_at = ? WHERE num = ?`))
+	if err != nil {
+		return store.Lease{}, err
 	}
-	_, err = tx.ExecContext(ctx, s.rebind(`UPDATE leases SET mac = ?, client_id = ?, host = ?, state = ?, expires = ?, updated_at = ? WHERE num = ?`),
-		l.MAC, l.ClientID, l.Host, l.State, l.Expires.UnixMilli(), l.UpdatedAt.UnixMilli(), num)
+	_, err = st.ExecContext(ctx, l.MAC, l.ClientID, int64(l.IAID), l.Host, l.State, l.Expires.UnixMilli(), l.UpdatedAt.UnixMilli(), t.key(op.Addr))
 	if err != nil {
 		return store.Lease{}, err
 	}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"regexp"
-	"sort"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,9 +36,6 @@ const (
 	pgLockClass   = 0x6b73 // "ks"
 	pgLockMigrate = 1
 	pgLockEvents  = 2
-	// Pool locks use the pool's first address as the object id, in their
-	// own class so they cannot equal the two above.
-	pgLockPoolClass = 0x6b74
 )
 
 // pgOpenAttempts bounds how long OpenPostgres waits for a server that is
@@ -161,42 +157,6 @@ var (
 	pgAutoIncrement = regexp.MustCompile(`(?i)\s+AUTOINCREMENT\b`)
 	pgBlob          = regexp.MustCompile(`(?i)\bBLOB\b`)
 )
-
-// lockPools serialises, across every server sharing the database, the
-// batches that hand out new addresses from the same pool. Correctness does
-// not depend on it: the primary key and the conditional writes already
-// make a double allocation impossible. Without it, though, two servers
-// start their search at the same "highest address + 1" and the loser walks
-// the winner's fresh rows one by one, waiting on each until the winner
-// commits, and can deadlock against it. With it, the second batch waits
-// once, then sees the first one's rows and starts above them. A no-op on
-// SQLite, whose single writer serialises batches already.
-func (s *SQL) lockPools(ctx context.Context, tx *leaseTx, ops []store.LeaseOp) error {
-	if s.pg == nil {
-		return nil
-	}
-	seen := map[int64]bool{}
-	var keys []int64
-	for i := range ops {
-		op := &ops[i]
-		if op.Kind != store.LeaseOffer || op.Reserved || !op.PoolFirst.IsValid() {
-			continue
-		}
-		if k := store.AddrNum(op.PoolFirst); !seen[k] {
-			seen[k] = true
-			keys = append(keys, k)
-		}
-	}
-	// One order for everyone, so two batches never wait on each other
-	// in a cycle.
-	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-	for _, k := range keys {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, pgLockPoolClass, int32(uint32(k))); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // lockEvents makes event ids increase in commit order on PostgreSQL: a
 // sequence hands out ids at insert time, so without the lock a batch that

@@ -46,4 +46,17 @@ var migrations = []string{
 	// a sync of n hosts was O(n^2).
 	`CREATE INDEX host_macs_host ON host_macs (host);
 	 CREATE INDEX host_addrs_host ON host_addrs (host);`,
+	// 7: one lease model for both families (store.Lease): leases gets the
+	// DHCPv6 IAID column (always 0), leases6's duid is its client_id. The
+	// DHCP servers choose addresses in memory and only bind by address, so
+	// the indexes the store's own address search used go: each was one
+	// more B-tree insert per bind.
+	`ALTER TABLE leases ADD COLUMN iaid BIGINT NOT NULL DEFAULT 0;
+	 ALTER TABLE leases6 RENAME COLUMN duid TO client_id;
+	 DROP INDEX leases_mac;
+	 DROP INDEX leases_client_id;
+	 DROP INDEX leases_expires;
+	 DROP INDEX leases6_duid;
+	 DROP INDEX leases6_mac;
+	 DROP INDEX leases6_expires;`,
 }

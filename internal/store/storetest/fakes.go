@@ -22,10 +22,9 @@ type Fake struct {
 	distros  map[string]entry[inventory.Distro]
 	profiles map[string]entry[inventory.Profile]
 	hosts    map[string]*fakeHost
-	leases   map[int64]store.Lease // see leases.go; created on first use
+	leases   map[netip.Addr]store.Lease // see leases.go; created on first use
 	events   fakeEvents
 	tokens   map[string]store.APIToken // see apitokens.go; created on first use
-	leases6  map[string]store.Lease6   // see leases6.go; created on first use
 }
 
 type entry[T any] struct {

@@ -14,16 +14,18 @@ import (
 )
 
 // CommitLeases applies the batch all-or-nothing under the fake's lock, with
-// the same address choice as the SQL store (the contract suite checks both).
+// the same rules as the SQL store (the contract suite checks both).
 func (f *Fake) CommitLeases(_ context.Context, ops []store.LeaseOp) ([]store.LeaseResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.leases == nil {
-		f.leases = map[int64]store.Lease{}
+		f.leases = map[netip.Addr]store.Lease{}
 	}
 	out := make([]store.LeaseResult, len(ops))
 	for i := range ops {
-		l, err := f.applyLease(&ops[i])
+		op := ops[i]
+		op.Addr = op.Addr.Unmap()
+		l, err := f.applyLease(&op)
 		out[i] = store.LeaseResult{Lease: l, Err: err}
 	}
 	return out, nil
@@ -32,19 +34,21 @@ func (f *Fake) CommitLeases(_ context.Context, ops []store.LeaseOp) ([]store.Lea
 func (f *Fake) Lease(_ context.Context, a netip.Addr) (*store.Lease, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	l, ok := f.leases[store.AddrNum(a)]
+	l, ok := f.leases[a.Unmap()]
 	if !ok {
 		return nil, fmt.Errorf("lease %s: %w", a, store.ErrNotFound)
 	}
 	return &l, nil
 }
 
-func (f *Fake) Leases(context.Context) ([]store.Lease, error) {
+func (f *Fake) Leases(_ context.Context, family int) ([]store.Lease, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []store.Lease
-	for _, l := range f.leases {
-		out = append(out, l)
+	for a, l := range f.leases {
+		if store.Family(a) == family {
+			out = append(out, l)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Addr.Less(out[j].Addr) })
 	return out, nil
@@ -52,7 +56,9 @@ func (f *Fake) Leases(context.Context) ([]store.Lease, error) {
 
 func (f *Fake) reservedForOther(a netip.Addr, host string) bool {
 	for name, h := range f.hosts {
-		if p, ok := h.rec.Addr4(); ok && p.Addr() == a && name != host {
+		p4, ok4 := h.rec.Addr4()
+		p6, ok6 := h.rec.Addr6()
+		if ((ok4 && p4.Addr() == a) || (ok6 && p6.Addr() == a)) && name != host {
 			return true
 		}
 	}
@@ -60,122 +66,113 @@ func (f *Fake) reservedForOther(a netip.Addr, host string) bool {
 }
 
 func (f *Fake) applyLease(op *store.LeaseOp) (store.Lease, error) {
+	cur, ok := f.leases[op.Addr]
 	switch op.Kind {
-	case store.LeaseOffer:
-		return f.offer(op)
 	case store.LeaseBind:
-		if !op.Reserved && !op.InPool(op.Addr) {
+		switch {
+		case !op.Reserved && !op.InPool(op.Addr):
 			return store.Lease{}, fmt.Errorf("bind %s: %w", op.Addr, store.ErrNotInPool)
+		case !op.Reserved && f.reservedForOther(op.Addr, op.Host):
+			return store.Lease{}, fmt.Errorf("%s is reserved for another host: %w", op.Addr, store.ErrAddressTaken)
+		case ok && !op.CanBind(&cur):
+			return store.Lease{}, fmt.Errorf("%s is held by %s: %w", op.Addr, cur.MAC+cur.ClientID, store.ErrAddressTaken)
 		}
-		return f.claim(op, op.Addr, store.LeaseBound)
+		l := op.Lease(store.LeaseBound)
+		f.leases[op.Addr] = l
+		return l, nil
 	case store.LeaseRelease, store.LeaseDecline:
-		n := store.AddrNum(op.Addr)
-		cur, ok := f.leases[n]
-		if !ok || !op.Owns(&cur) || cur.State == store.LeaseDeclined {
-			return store.Lease{}, fmt.Errorf("lease %s of %s: %w", op.Addr, op.MAC, store.ErrNotFound)
+		if !ok || !op.CanGiveBack(&cur) {
+			return store.Lease{}, fmt.Errorf("lease %s of %s: %w", op.Addr, op.MAC+op.ClientID, store.ErrNotFound)
 		}
-		cur.UpdatedAt = time.UnixMilli(op.Now.UnixMilli())
-		if op.Kind == store.LeaseRelease {
-			cur.State, cur.Expires = store.LeaseReleased, cur.UpdatedAt
-		} else {
-			cur.State, cur.Expires, cur.MAC, cur.ClientID, cur.Host = store.LeaseDeclined, time.UnixMilli(op.Until.UnixMilli()), "", "", ""
-		}
-		f.leases[n] = cur
-		return cur, nil
+		l := store.GiveBack(cur, op)
+		f.leases[op.Addr] = l
+		return l, nil
 	}
 	return store.Lease{}, fmt.Errorf("lease op %d: unknown kind", op.Kind)
-}
-
-func (f *Fake) claim(op *store.LeaseOp, a netip.Addr, state string) (store.Lease, error) {
-	if !op.Reserved && f.reservedForOther(a, op.Host) {
-		return store.Lease{}, fmt.Errorf("%s is reserved for another host: %w", a, store.ErrAddressTaken)
-	}
-	n := store.AddrNum(a)
-	cur, ok := f.leases[n]
-	if ok {
-		mine := op.Owns(&cur) && cur.State != store.LeaseDeclined
-		if !mine && cur.Active(op.Now) {
-			return store.Lease{}, fmt.Errorf("%s is held by %s: %w", a, cur.MAC, store.ErrAddressTaken)
-		}
-		if mine && state == store.LeaseOffered && cur.State == store.LeaseBound && !cur.Expires.Before(op.Until) {
-			return cur, nil
-		}
-	}
-	l := store.Lease{Addr: a, MAC: op.MAC, ClientID: op.ClientID, Host: op.Host, State: state,
-		Expires: time.UnixMilli(op.Until.UnixMilli()), UpdatedAt: time.UnixMilli(op.Now.UnixMilli())}
-	f.leases[n] = l
-	return l, nil
-}
-
-func (f *Fake) offer(op *store.LeaseOp) (store.Lease, error) {
-	if op.Reserved {
-		return f.claim(op, op.Addr, store.LeaseOffered)
-	}
-	if !op.PoolFirst.IsValid() {
-		return store.Lease{}, store.ErrNoAddress
-	}
-	lo, hi := store.AddrNum(op.PoolFirst), store.AddrNum(op.PoolLast)
-	try := func(a netip.Addr) (store.Lease, bool) {
-		l, err := f.claim(op, a, store.LeaseOffered)
-		return l, err == nil
-	}
-	var prev *store.Lease
-	for n, l := range f.leases {
-		if n >= lo && n <= hi && l.State != store.LeaseDeclined && op.Owns(&l) && (prev == nil || l.UpdatedAt.After(prev.UpdatedAt)) {
-			prev = &l
-		}
-	}
-	if prev != nil {
-		if l, ok := try(prev.Addr); ok {
-			return l, nil
-		}
-	}
-	if op.Addr.IsValid() && op.InPool(op.Addr) {
-		if l, ok := try(op.Addr); ok {
-			return l, nil
-		}
-	}
-	// Lowest never-used address first, then the one expired longest ago:
-	// the same preference as the SQL store, in a simpler order.
-	var expired []store.Lease
-	for n := lo; n <= hi; n++ {
-		cur, used := f.leases[n]
-		if !used {
-			if l, ok := try(store.NumAddr(n)); ok {
-				return l, nil
-			}
-			continue
-		}
-		if !cur.Active(op.Now) {
-			expired = append(expired, cur)
-		}
-	}
-	sort.Slice(expired, func(i, j int) bool { return expired[i].Expires.Before(expired[j].Expires) })
-	for _, e := range expired {
-		if l, ok := try(e.Addr); ok {
-			return l, nil
-		}
-	}
-	return store.Lease{}, store.ErrNoAddress
 }
 
 func (Broken) CommitLeases(context.Context, []store.LeaseOp) ([]store.LeaseResult, error) {
 	return nil, ErrBroken
 }
 func (Broken) Lease(context.Context, netip.Addr) (*store.Lease, error) { return nil, ErrBroken }
-func (Broken) Leases(context.Context) ([]store.Lease, error)           { return nil, ErrBroken }
+func (Broken) Leases(context.Context, int) ([]store.Lease, error)      { return nil, ErrBroken }
 
-// RunLeases is the lease part of the contract.
+// LeaseFamily is what the lease contract needs to know of one address
+// family: a small pool and, from Declared, a host's reservation.
+type LeaseFamily struct {
+	Family int
+	// Pool is a pool of three addresses; the IPv6 one straddles a 16-bit
+	// boundary, so the store's key order must be numeric order.
+	Pool [3]netip.Addr
+	// Reserved is ResvHost's address in Declared, and ResvPool a pool of
+	// three around it.
+	Reserved netip.Addr
+	ResvHost string
+	ResvPool [3]netip.Addr
+}
+
+func addrs(ss ...string) (out [3]netip.Addr) {
+	for i, s := range ss {
+		out[i] = netip.MustParseAddr(s)
+	}
+	return out
+}
+
+// LeaseFamilies are the two families the contract runs for.
+var LeaseFamilies = []LeaseFamily{
+	{Family: 4, Pool: addrs("198.51.100.10", "198.51.100.11", "198.51.100.12"),
+		Reserved: netip.MustParseAddr("192.0.2.10"), ResvHost: "a", ResvPool: addrs("192.0.2.9", "192.0.2.10", "192.0.2.11")},
+	{Family: 6, Pool: addrs("2001:db8:1::fffe", "2001:db8:1::ffff", "2001:db8:1::1:0"),
+		Reserved: netip.MustParseAddr("2001:db8::b"), ResvHost: "b", ResvPool: addrs("2001:db8::a", "2001:db8::b", "2001:db8::c")},
+}
+
+// RunLeases is the lease part of the contract, for both families. The
+// store does not choose addresses (the DHCP servers do, in memory); it
+// keeps binds durable and arbitrates them: a bind succeeds only for the
+// address's holder, for an expired or unused address, or for a host's own
+// reservation.
 func RunLeases(t *testing.T, open Opener) {
+	for _, fam := range LeaseFamilies {
+		t.Run(fmt.Sprintf("v%d", fam.Family), func(t *testing.T) { runLeases(t, open, fam) })
+	}
+	t.Run("BothFamiliesOneBatch", func(t *testing.T) {
+		s, reopen := open(t)
+		now := time.UnixMilli(time.Now().UnixMilli())
+		var ops []store.LeaseOp
+		for _, fam := range LeaseFamilies {
+			ops = append(ops, store.LeaseOp{Kind: store.LeaseBind, Addr: fam.Pool[0], MAC: "52:54:00:00:00:01", ClientID: "01",
+				PoolFirst: fam.Pool[0], PoolLast: fam.Pool[2], Now: now, Until: now.Add(time.Hour)})
+		}
+		res, err := s.CommitLeases(context.Background(), ops)
+		if err != nil || res[0].Err != nil || res[1].Err != nil {
+			t.Fatalf("one batch of both families: %+v, %v", res, err)
+		}
+		if reopen != nil {
+			s = reopen()
+		}
+		for _, fam := range LeaseFamilies {
+			rows, err := s.Leases(context.Background(), fam.Family)
+			if err != nil || len(rows) != 1 || rows[0].Addr != fam.Pool[0] {
+				t.Errorf("v%d leases: %+v, %v", fam.Family, rows, err)
+			}
+		}
+	})
+}
+
+func runLeases(t *testing.T, open Opener, fam LeaseFamily) {
 	ctx := context.Background()
 	now := time.UnixMilli(time.Now().UnixMilli())
-	a := func(s string) netip.Addr { return netip.MustParseAddr(s) }
-	pool := func(op store.LeaseOp, first, last string) store.LeaseOp {
-		op.PoolFirst, op.PoolLast = a(first), a(last)
-		return op
-	}
+	pool := fam.Pool
 	commit := func(t *testing.T, s store.Store, ops ...store.LeaseOp) []store.LeaseResult {
 		t.Helper()
+		for i := range ops {
+			if ops[i].Now.IsZero() {
+				ops[i].Now = now
+			}
+			if ops[i].Until.IsZero() {
+				ops[i].Until = ops[i].Now.Add(time.Hour)
+			}
+		}
 		res, err := s.CommitLeases(ctx, ops)
 		if err != nil {
 			t.Fatal(err)
@@ -187,125 +184,112 @@ func RunLeases(t *testing.T, open Opener) {
 	}
 	one := func(t *testing.T, s store.Store, op store.LeaseOp) (store.Lease, error) {
 		t.Helper()
-		if op.Now.IsZero() {
-			op.Now = now
-		}
-		if op.Until.IsZero() {
-			op.Until = op.Now.Add(time.Hour)
-		}
 		r := commit(t, s, op)[0]
 		return r.Lease, r.Err
 	}
-	offer := func(mac string) store.LeaseOp {
-		return pool(store.LeaseOp{Kind: store.LeaseOffer, MAC: mac}, "198.51.100.10", "198.51.100.12")
-	}
-	bind := func(mac, addr string) store.LeaseOp {
-		return pool(store.LeaseOp{Kind: store.LeaseBind, MAC: mac, Addr: a(addr)}, "198.51.100.10", "198.51.100.12")
+	// client is a client with its MAC, client-id (DUID) and IA.
+	client := func(kind store.LeaseOpKind, addr netip.Addr, mac, cid string, iaid uint32) store.LeaseOp {
+		return store.LeaseOp{Kind: kind, Addr: addr, MAC: mac, ClientID: cid, IAID: iaid, PoolFirst: pool[0], PoolLast: pool[2]}
 	}
 
-	t.Run("OfferBindDurable", func(t *testing.T) {
+	t.Run("BindDurable", func(t *testing.T) {
 		s, reopen := open(t)
-		l, err := one(t, s, offer("52:54:00:00:00:01"))
-		if err != nil || l.Addr != a("198.51.100.10") || l.State != store.LeaseOffered {
-			t.Fatalf("offer = %+v, %v", l, err)
-		}
-		l, err = one(t, s, bind("52:54:00:00:00:01", "198.51.100.10"))
-		if err != nil || l.State != store.LeaseBound || !l.Expires.Equal(now.Add(time.Hour)) {
+		op := client(store.LeaseBind, pool[1], "52:54:00:00:00:01", "0001aa", 7)
+		l, err := one(t, s, op)
+		if err != nil || l.Addr != pool[1] || l.State != store.LeaseBound || !l.Expires.Equal(now.Add(time.Hour)) {
 			t.Fatalf("bind = %+v, %v", l, err)
 		}
 		if reopen != nil {
 			s = reopen()
 		}
-		got, err := s.Lease(ctx, a("198.51.100.10"))
-		if err != nil || got.MAC != "52:54:00:00:00:01" || got.State != store.LeaseBound || !got.Expires.Equal(now.Add(time.Hour)) {
+		got, err := s.Lease(ctx, pool[1])
+		if err != nil || got.MAC != op.MAC || got.ClientID != op.ClientID || got.IAID != 7 ||
+			got.State != store.LeaseBound || !got.Expires.Equal(now.Add(time.Hour)) {
 			t.Fatalf("after reopen: %+v, %v", got, err)
 		}
-		if _, err := s.Lease(ctx, a("198.51.100.11")); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.Lease(ctx, pool[0]); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Lease of an unused address: %v, want ErrNotFound", err)
 		}
-	})
-
-	t.Run("SameClientSameAddress", func(t *testing.T) {
-		s, _ := open(t)
-		one(t, s, offer("52:54:00:00:00:02"))
-		l1, _ := one(t, s, offer("52:54:00:00:00:01"))
-		one(t, s, bind("52:54:00:00:00:01", l1.Addr.String()))
-		// Anaconda's second DHCP: new client-id, same MAC.
-		op := offer("52:54:00:00:00:01")
-		op.ClientID = "ff00112233"
-		l2, err := one(t, s, op)
-		if err != nil || l2.Addr != l1.Addr {
-			t.Fatalf("second offer = %v, %v; want %v", l2.Addr, err, l1.Addr)
+		rows, err := s.Leases(ctx, fam.Family)
+		if err != nil || len(rows) != 1 {
+			t.Errorf("Leases(%d) = %+v, %v", fam.Family, rows, err)
 		}
-		if l2.State != store.LeaseBound {
-			t.Errorf("an offer downgraded a bound lease to %s", l2.State)
-		}
-		rel := store.LeaseOp{Kind: store.LeaseRelease, MAC: "52:54:00:00:00:01", Addr: l1.Addr}
-		if l, err := one(t, s, rel); err != nil || l.State != store.LeaseReleased {
-			t.Fatalf("release = %+v, %v", l, err)
-		}
-		if l, err := one(t, s, offer("52:54:00:00:00:01")); err != nil || l.Addr != l1.Addr {
-			t.Errorf("after release the client got %v, %v; want its old %v", l.Addr, err, l1.Addr)
-		}
-		if _, err := one(t, s, store.LeaseOp{Kind: store.LeaseRelease, MAC: "52:54:00:00:00:09", Addr: l1.Addr}); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("release by a stranger: %v, want ErrNotFound", err)
+		if rows, err := s.Leases(ctx, 10-fam.Family); err != nil || len(rows) != 0 {
+			t.Errorf("Leases of the other family = %+v, %v", rows, err)
 		}
 	})
 
-	t.Run("ExhaustionAndExpiry", func(t *testing.T) {
+	t.Run("Ownership", func(t *testing.T) {
 		s, _ := open(t)
-		seen := map[netip.Addr]bool{}
-		for i := 1; i <= 3; i++ {
-			l, err := one(t, s, offer(fmt.Sprintf("52:54:00:00:01:%02x", i)))
-			if err != nil || seen[l.Addr] {
-				t.Fatalf("offer %d = %v, %v", i, l.Addr, err)
-			}
-			seen[l.Addr] = true
+		mine := client(store.LeaseBind, pool[0], "52:54:00:00:00:01", "01", 1)
+		one(t, s, mine)
+		// Renewal by the holder extends.
+		renew := mine
+		renew.Now, renew.Until = now.Add(time.Minute), now.Add(3*time.Hour)
+		if l, err := one(t, s, renew); err != nil || !l.Expires.Equal(renew.Until) {
+			t.Errorf("renew = %+v, %v", l, err)
 		}
-		if _, err := one(t, s, offer("52:54:00:00:01:04")); !errors.Is(err, store.ErrNoAddress) {
-			t.Fatalf("fourth client in a 3-address pool: %v, want ErrNoAddress", err)
+		// The same NIC under another client-id: Anaconda's second DHCPv4,
+		// or the next boot stage's DUID on DHCPv6.
+		stage := client(store.LeaseBind, pool[0], "52:54:00:00:00:01", "02", 9)
+		if l, err := one(t, s, stage); err != nil || l.ClientID != "02" {
+			t.Errorf("same MAC, new client id: %+v, %v", l, err)
 		}
-		later := offer("52:54:00:00:01:04")
-		later.Now = now.Add(2 * time.Hour)
-		l, err := one(t, s, later)
-		if err != nil || !seen[l.Addr] {
-			t.Fatalf("after expiry: %v, %v; want a reused address", l.Addr, err)
+		// The same client's other IA does not take its first IA's address.
+		otherIA := client(store.LeaseBind, pool[0], "52:54:00:00:00:01", "02", 10)
+		if _, err := one(t, s, otherIA); !errors.Is(err, store.ErrAddressTaken) {
+			t.Errorf("a client's second IA: %v, want ErrAddressTaken", err)
 		}
-	})
-
-	t.Run("RequestedAddress", func(t *testing.T) {
-		s, _ := open(t)
-		op := offer("52:54:00:00:00:01")
-		op.Addr = a("198.51.100.12")
-		if l, err := one(t, s, op); err != nil || l.Addr != op.Addr {
-			t.Fatalf("requested free address: %v, %v", l.Addr, err)
+		stranger := client(store.LeaseBind, pool[0], "52:54:00:00:00:02", "03", 1)
+		if _, err := one(t, s, stranger); !errors.Is(err, store.ErrAddressTaken) {
+			t.Errorf("a stranger: %v, want ErrAddressTaken", err)
 		}
-		op.MAC = "52:54:00:00:00:02"
-		if l, err := one(t, s, op); err != nil || l.Addr == op.Addr {
-			t.Fatalf("requested taken address: got %v, %v", l.Addr, err)
+		if _, err := one(t, s, client(store.LeaseBind, netip.Addr{}.Next(), "52:54:00:00:00:02", "03", 1)); err == nil {
+			t.Errorf("bind of an invalid address succeeded")
 		}
-		// The hole below the requested address is used.
-		for _, m := range []string{"52:54:00:00:00:03"} {
-			if l, err := one(t, s, offer(m)); err != nil || l.Addr == a("198.51.100.12") {
-				t.Fatalf("third client: %v, %v", l.Addr, err)
-			}
-		}
-	})
-
-	t.Run("BindConflicts", func(t *testing.T) {
-		s, _ := open(t)
-		one(t, s, bind("52:54:00:00:00:01", "198.51.100.11"))
-		if _, err := one(t, s, bind("52:54:00:00:00:02", "198.51.100.11")); !errors.Is(err, store.ErrAddressTaken) {
-			t.Errorf("bind of a held address: %v, want ErrAddressTaken", err)
-		}
-		if _, err := one(t, s, bind("52:54:00:00:00:02", "198.51.100.99")); !errors.Is(err, store.ErrNotInPool) {
+		outside := client(store.LeaseBind, pool[2].Next(), "52:54:00:00:00:02", "03", 1)
+		if _, err := one(t, s, outside); !errors.Is(err, store.ErrNotInPool) {
 			t.Errorf("bind outside the pool: %v, want ErrNotInPool", err)
 		}
-		// Renewal by the holder extends.
-		op := bind("52:54:00:00:00:01", "198.51.100.11")
-		op.Now, op.Until = now.Add(time.Minute), now.Add(3*time.Hour)
-		if l, err := one(t, s, op); err != nil || !l.Expires.Equal(op.Until) {
-			t.Errorf("renew = %+v, %v", l, err)
+		// Once expired, the address is anyone's.
+		stranger.Now = now.Add(4 * time.Hour)
+		stranger.Until = stranger.Now.Add(time.Hour)
+		if l, err := one(t, s, stranger); err != nil || l.MAC != stranger.MAC {
+			t.Errorf("after expiry: %+v, %v", l, err)
+		}
+	})
+
+	t.Run("ReleaseAndDecline", func(t *testing.T) {
+		s, _ := open(t)
+		mine := client(store.LeaseBind, pool[0], "52:54:00:00:00:01", "01", 1)
+		one(t, s, mine)
+		for _, k := range []store.LeaseOpKind{store.LeaseRelease, store.LeaseDecline} {
+			if _, err := one(t, s, client(k, pool[0], "52:54:00:00:00:09", "09", 1)); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("op %d by a stranger: %v, want ErrNotFound", k, err)
+			}
+		}
+		rel := client(store.LeaseRelease, pool[0], "52:54:00:00:00:01", "01", 1)
+		if l, err := one(t, s, rel); err != nil || l.State != store.LeaseReleased || l.MAC != mine.MAC || l.Active(now.Add(time.Millisecond)) {
+			t.Fatalf("release = %+v, %v", l, err)
+		}
+		if l, err := one(t, s, mine); err != nil || l.State != store.LeaseBound {
+			t.Fatalf("rebind after release = %+v, %v", l, err)
+		}
+		dec := client(store.LeaseDecline, pool[0], "52:54:00:00:00:01", "01", 1)
+		dec.Until = now.Add(10 * time.Minute)
+		if d, err := one(t, s, dec); err != nil || d.State != store.LeaseDeclined || d.MAC != "" || d.ClientID != "" {
+			t.Fatalf("decline = %+v, %v", d, err)
+		}
+		// Neither the decliner nor anyone else gets it during quarantine.
+		for _, c := range []store.LeaseOp{mine, client(store.LeaseBind, pool[0], "52:54:00:00:00:03", "03", 1)} {
+			if _, err := one(t, s, c); !errors.Is(err, store.ErrAddressTaken) {
+				t.Errorf("%s bound the quarantined address: %v", c.MAC, err)
+			}
+		}
+		late := client(store.LeaseBind, pool[0], "52:54:00:00:00:04", "04", 1)
+		late.Now = now.Add(11 * time.Minute)
+		if _, err := one(t, s, late); err != nil {
+			t.Errorf("after quarantine: %v", err)
 		}
 	})
 
@@ -314,116 +298,108 @@ func RunLeases(t *testing.T, open Opener) {
 		if _, err := s.SyncDeclared(ctx, Declared(now)); err != nil {
 			t.Fatal(err)
 		}
-		// Host a holds 192.0.2.10; the pool around it must skip it.
-		dyn := func(mac string) store.LeaseOp {
-			return pool(store.LeaseOp{Kind: store.LeaseOffer, MAC: mac}, "192.0.2.9", "192.0.2.11")
+		dyn := store.LeaseOp{Kind: store.LeaseBind, Addr: fam.Reserved, MAC: "52:54:00:00:02:01", ClientID: "21",
+			PoolFirst: fam.ResvPool[0], PoolLast: fam.ResvPool[2]}
+		if _, err := one(t, s, dyn); !errors.Is(err, store.ErrAddressTaken) {
+			t.Errorf("a stranger binding %s's reservation from the pool: %v, want ErrAddressTaken", fam.ResvHost, err)
 		}
-		var got []netip.Addr
-		for _, m := range []string{"52:54:00:00:02:01", "52:54:00:00:02:02"} {
-			l, err := one(t, s, dyn(m))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, l.Addr)
+		dyn.Addr = fam.ResvPool[0]
+		if _, err := one(t, s, dyn); err != nil {
+			t.Errorf("the pool beside a reservation: %v", err)
 		}
-		for _, g := range got {
-			if g == a("192.0.2.10") {
-				t.Fatalf("the pool handed out host a's reservation: %v", got)
-			}
-		}
-		if _, err := one(t, s, dyn("52:54:00:00:02:03")); !errors.Is(err, store.ErrNoAddress) {
-			t.Errorf("pool of 3 with one reservation, third client: %v", err)
-		}
-		req := dyn("52:54:00:00:02:03")
-		req.Kind, req.Addr = store.LeaseBind, a("192.0.2.10")
-		if _, err := one(t, s, req); !errors.Is(err, store.ErrAddressTaken) {
-			t.Errorf("stranger binding a reservation: %v, want ErrAddressTaken", err)
-		}
-		res := store.LeaseOp{Kind: store.LeaseOffer, MAC: "52:54:00:00:00:0a", Host: "a", Addr: a("192.0.2.10"), Reserved: true}
-		if l, err := one(t, s, res); err != nil || l.Addr != res.Addr || l.Host != "a" {
-			t.Fatalf("reserved offer = %+v, %v", l, err)
-		}
-		res.Kind = store.LeaseBind
-		if l, err := one(t, s, res); err != nil || l.State != store.LeaseBound {
+		res := store.LeaseOp{Kind: store.LeaseBind, Addr: fam.Reserved, MAC: "52:54:00:00:00:0f", ClientID: "31",
+			Host: fam.ResvHost, Reserved: true}
+		if l, err := one(t, s, res); err != nil || l.Host != fam.ResvHost || l.State != store.LeaseBound {
 			t.Fatalf("reserved bind = %+v, %v", l, err)
 		}
-	})
-
-	t.Run("DeclineQuarantines", func(t *testing.T) {
-		s, _ := open(t)
-		l, _ := one(t, s, offer("52:54:00:00:00:01"))
-		one(t, s, bind("52:54:00:00:00:01", l.Addr.String()))
-		if _, err := one(t, s, store.LeaseOp{Kind: store.LeaseDecline, MAC: "52:54:00:00:00:02", Addr: l.Addr}); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("decline by a stranger: %v", err)
+		// The same host under another client id and MAC (firmware, then
+		// the installer) takes its reservation over; a stranger does not.
+		res.ClientID, res.MAC = "32", "52:54:00:00:00:1f"
+		if l, err := one(t, s, res); err != nil || l.ClientID != "32" {
+			t.Fatalf("reserved bind under a new client id = %+v, %v", l, err)
 		}
-		dec := store.LeaseOp{Kind: store.LeaseDecline, MAC: "52:54:00:00:00:01", Addr: l.Addr, Now: now, Until: now.Add(10 * time.Minute)}
-		if d, err := one(t, s, dec); err != nil || d.State != store.LeaseDeclined || d.MAC != "" {
-			t.Fatalf("decline = %+v, %v", d, err)
-		}
-		// Neither the decliner nor anyone else gets it during quarantine.
-		for _, m := range []string{"52:54:00:00:00:01", "52:54:00:00:00:03"} {
-			op := offer(m)
-			op.Addr = l.Addr
-			if o, err := one(t, s, op); err != nil || o.Addr == l.Addr {
-				t.Errorf("%s got the quarantined %v (%v)", m, o.Addr, err)
-			}
-		}
-		op := offer("52:54:00:00:00:04")
-		op.Addr = l.Addr
-		op.Now = now.Add(11 * time.Minute)
-		if o, err := one(t, s, op); err != nil || o.Addr != l.Addr {
-			t.Errorf("after quarantine: %v, %v; want %v", o.Addr, err, l.Addr)
+		res.Host, res.ClientID, res.MAC = "someone-else", "33", "52:54:00:00:00:2f"
+		if _, err := one(t, s, res); !errors.Is(err, store.ErrAddressTaken) {
+			t.Errorf("another host's reserved bind of a held address: %v, want ErrAddressTaken", err)
 		}
 	})
 
-	t.Run("BatchAndConcurrentServers", func(t *testing.T) {
+	t.Run("BatchArbitratesBetweenServers", func(t *testing.T) {
 		s, _ := open(t)
-		big := func(mac string) store.LeaseOp {
-			return store.LeaseOp{Kind: store.LeaseOffer, MAC: mac, PoolFirst: a("198.18.0.1"), PoolLast: a("198.18.3.255"), Now: now, Until: now.Add(time.Minute)}
+		var wide []netip.Addr
+		for a := pool[0]; len(wide) < 100; a = a.Next() {
+			wide = append(wide, a)
 		}
-		var mu sync.Mutex
-		owner := map[netip.Addr]string{}
-		var wg sync.WaitGroup
-		errs := make(chan error, 8)
-		for srv := 0; srv < 4; srv++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for batch := 0; batch < 5; batch++ {
-					var ops []store.LeaseOp
-					for i := 0; i < 20; i++ {
-						ops = append(ops, big(fmt.Sprintf("52:54:%02x:%02x:%02x:00", srv, batch, i)))
-					}
-					res, err := s.CommitLeases(ctx, ops)
-					if err != nil {
-						errs <- err
-						return
-					}
-					mu.Lock()
-					for i, r := range res {
-						if r.Err != nil {
-							errs <- r.Err
-						} else if o, dup := owner[r.Lease.Addr]; dup {
-							errs <- fmt.Errorf("%v given to %s and %s", r.Lease.Addr, o, ops[i].MAC)
-						} else {
-							owner[r.Lease.Addr] = ops[i].MAC
-						}
-					}
-					mu.Unlock()
+		Arbitrate(t, []store.Store{s, s, s, s}, fam.Family, wide, 5, 20, now)
+		// The same address twice in one batch: the first wins.
+		a1 := store.LeaseOp{Kind: store.LeaseBind, Addr: pool[0], MAC: "52:54:00:00:09:01", ClientID: "91", Reserved: true, Host: "x", Now: now.Add(2 * time.Hour), Until: now.Add(3 * time.Hour)}
+		a2 := a1
+		a2.MAC, a2.ClientID, a2.Host = "52:54:00:00:09:02", "92", "y"
+		res := commit(t, s, a1, a2)
+		if res[0].Err != nil || !errors.Is(res[1].Err, store.ErrAddressTaken) {
+			t.Errorf("one address twice in a batch: %v / %v", res[0].Err, res[1].Err)
+		}
+	})
+}
+
+// Arbitrate races servers for the same addresses, each binding them for
+// clients of its own from another starting point, in batches of per
+// binds: each address must go to exactly one client, the losers must get
+// ErrAddressTaken, and the stored rows must say who won.
+func Arbitrate(t *testing.T, servers []store.Store, family int, pool []netip.Addr, batches, per int, now time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	var mu sync.Mutex
+	owner := map[netip.Addr]string{}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(servers)*batches*per)
+	for srv, s := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for batch := 0; batch < batches; batch++ {
+				var ops []store.LeaseOp
+				for i := 0; i < per; i++ {
+					a := pool[(srv*len(pool)/len(servers)+batch*per+i)%len(pool)]
+					ops = append(ops, store.LeaseOp{Kind: store.LeaseBind, Addr: a, MAC: fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", family, srv, batch, i/256, i%256),
+						ClientID: fmt.Sprintf("%02x%02x%04x", srv, batch, i), PoolFirst: pool[0], PoolLast: pool[len(pool)-1], Now: now, Until: now.Add(time.Hour)})
 				}
-			}()
+				res, err := s.CommitLeases(ctx, ops)
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				for i, r := range res {
+					switch {
+					case errors.Is(r.Err, store.ErrAddressTaken):
+					case r.Err != nil:
+						errs <- fmt.Errorf("bind %v to %s: %w", ops[i].Addr, ops[i].MAC, r.Err)
+					case owner[r.Lease.Addr] != "":
+						errs <- fmt.Errorf("%v given to %s and %s", r.Lease.Addr, owner[r.Lease.Addr], ops[i].MAC)
+					default:
+						owner[r.Lease.Addr] = ops[i].MAC
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	rows, err := servers[len(servers)-1].Leases(ctx, family)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range rows {
+		if l.State != store.LeaseBound || owner[l.Addr] != l.MAC {
+			t.Errorf("row %v is %s's (%s), the commit said %s's", l.Addr, l.MAC, l.State, owner[l.Addr])
 		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Error(err)
-		}
-		if len(owner) != 400 {
-			t.Errorf("%d distinct addresses for 400 clients", len(owner))
-		}
-		all, err := s.Leases(ctx)
-		if err != nil || len(all) != 400 {
-			t.Errorf("Leases = %d rows, %v", len(all), err)
-		}
-	})
+	}
+	if want := min(len(pool), batches*per); len(rows) != len(owner) || len(rows) < want {
+		t.Errorf("v%d: %d rows, %d winners; want %d of each", family, len(rows), len(owner), want)
+	}
 }

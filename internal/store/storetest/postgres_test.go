@@ -3,7 +3,6 @@ package storetest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
@@ -89,91 +88,17 @@ func TestPostgresTwoServersOneDatabase(t *testing.T) {
 		t.Fatalf("host a after concurrent syncs: %+v, %v", h, err)
 	}
 
-	// 4 servers x 10 batches x 50 clients from a pool of exactly 2,000:
-	// every client gets an address, and no address goes twice.
-	first, last := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.7.208")
-	if n := store.AddrNum(last) - store.AddrNum(first) + 1; n != 2000 {
-		t.Fatalf("pool of %d", n)
+	// 4 servers race through the same pool of 2,000 addresses per family.
+	shared := make([]store.Store, len(stores))
+	for i, s := range stores {
+		shared[i] = s
 	}
-	var mu sync.Mutex
-	owner := map[netip.Addr]string{}
-	fail := make(chan error, servers*500)
-	for srv, s := range stores {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for batch := 0; batch < 10; batch++ {
-				var ops []store.LeaseOp
-				for i := 0; i < 50; i++ {
-					ops = append(ops, store.LeaseOp{Kind: store.LeaseOffer, MAC: fmt.Sprintf("02:00:00:%02x:%02x:%02x", srv, batch, i),
-						PoolFirst: first, PoolLast: last, Now: now, Until: now.Add(time.Hour)})
-				}
-				res, err := s.CommitLeases(ctx, ops)
-				if err != nil {
-					fail <- err
-					return
-				}
-				// Bind what was offered, in the next transaction, as a
-				// DHCP REQUEST would.
-				for i, r := range res {
-					if r.Err != nil {
-						fail <- fmt.Errorf("offer to %s: %w", ops[i].MAC, r.Err)
-						return
-					}
-					ops[i].Kind, ops[i].Addr = store.LeaseBind, r.Lease.Addr
-				}
-				res, err = s.CommitLeases(ctx, ops)
-				if err != nil {
-					fail <- err
-					return
-				}
-				mu.Lock()
-				for i, r := range res {
-					if r.Err != nil {
-						fail <- fmt.Errorf("bind %v to %s: %w", ops[i].Addr, ops[i].MAC, r.Err)
-					} else if o, dup := owner[r.Lease.Addr]; dup {
-						fail <- fmt.Errorf("%v bound to %s and %s", r.Lease.Addr, o, ops[i].MAC)
-					} else {
-						owner[r.Lease.Addr] = ops[i].MAC
-					}
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	close(fail)
-	for err := range fail {
-		t.Error(err)
-	}
-	if len(owner) != 2000 {
-		t.Errorf("%d addresses bound for 2000 clients", len(owner))
-	}
-	rows, err := stores[2].Leases(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	byMAC := map[string]netip.Addr{}
-	for _, l := range rows {
-		if l.State != store.LeaseBound {
-			t.Errorf("lease %v is %s", l.Addr, l.State)
+	for _, fam := range LeaseFamilies {
+		pool := make([]netip.Addr, 0, 2000)
+		for a := fam.Pool[0]; len(pool) < 2000; a = a.Next() {
+			pool = append(pool, a)
 		}
-		if prev, dup := byMAC[l.MAC]; dup {
-			t.Errorf("%s holds %v and %v", l.MAC, prev, l.Addr)
-		}
-		byMAC[l.MAC] = l.Addr
-		if owner[l.Addr] != l.MAC {
-			t.Errorf("row %v is %s's, the commit said %s's", l.Addr, l.MAC, owner[l.Addr])
-		}
-	}
-	if len(rows) != 2000 {
-		t.Errorf("%d lease rows, want 2000", len(rows))
-	}
-	// The pool is full now: the next client is refused, not doubled up.
-	res, err := stores[3].CommitLeases(ctx, []store.LeaseOp{{Kind: store.LeaseOffer, MAC: "02:00:00:ff:ff:ff",
-		PoolFirst: first, PoolLast: last, Now: now, Until: now.Add(time.Hour)}})
-	if err != nil || !errors.Is(res[0].Err, store.ErrNoAddress) {
-		t.Errorf("offer from a full pool: %+v, %v", res, err)
+		Arbitrate(t, shared, fam.Family, pool, 40, 50, now)
 	}
 }
 

@@ -176,7 +176,6 @@ func Run(t *testing.T, open Opener) {
 
 	RunEvents(t, open)
 	RunAPITokens(t, open)
-	RunLeases6(t, open)
 
 	t.Run("Durable", func(t *testing.T) {
 		s, reopen := open(t)

@@ -1,0 +1,221 @@
+package dhcpengine_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kickstand/kickstand/internal/dhcpengine/enginetest"
+	"github.com/kickstand/kickstand/internal/store"
+	"github.com/kickstand/kickstand/internal/store/sqlstore"
+	"github.com/kickstand/kickstand/internal/vmtest"
+)
+
+// killFamily is what the kill -9 test needs to know of a family.
+type killFamily struct {
+	family  int
+	labOpt  vmtest.LabOption
+	addrs   [][]string // ip commands in a namespace ("srv" or "cli"): addresses for the run
+	section string     // the config's DHCP section; %s is the interface
+	filter  string     // tcpdump's
+	ready   string     // kickstand's log line once it listens
+}
+
+var killFamilies = []killFamily{
+	{family: 4, labOpt: vmtest.NoIPv6(),
+		addrs: [][]string{{"srv", "addr", "add", "198.18.0.1/15", "dev", "BRIDGE"}, {"cli", "addr", "add", "198.18.0.2/15", "dev", vmtest.CliVeth}},
+		section: `dhcp:
+  enabled: true
+  mode: server
+  interfaces: [%s]
+  subnets:
+    - subnet: 198.18.0.0/15
+      pool: 198.18.1.0-198.19.255.254
+      lease_time: 1h
+`, filter: "udp and (port 67 or port 68)", ready: "DHCPv4 listening"},
+	{family: 6, labOpt: vmtest.IPv6Only(),
+		section: `dhcp6:
+  enabled: true
+  interfaces: [%s]
+  subnets:
+    - prefix: 2001:db8::/64
+      pool: 2001:db8::1:0-2001:db8::ffff:ffff
+      preferred_lifetime: 50m
+      valid_lifetime: 1h
+`, filter: "udp and (port 546 or port 547)", ready: "DHCPv6 listening"},
+}
+
+// TestKill9KeepsEveryBinding is the durability promise, for each family:
+// during a 2,000-client perfdhcp run, the real kickstand binary is killed
+// with SIGKILL and restarted. Every ACK or Reply captured on the wire must
+// be in the store afterwards, bound to the client it was sent to, and no
+// address may have been given to two clients.
+func TestKill9KeepsEveryBinding(t *testing.T) {
+	for _, fam := range killFamilies {
+		t.Run(fmt.Sprintf("v%d", fam.family), func(t *testing.T) { kill9(t, fam) })
+	}
+}
+
+func kill9(t *testing.T, fam killFamily) {
+	lab := enginetest.NewLab(t, fmt.Sprintf("ksk%d", fam.family), fam.labOpt)
+	vmtest.Need(t, "perfdhcp", "tcpdump")
+	bin := enginetest.BuildKickstand(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, step := range fam.addrs {
+		args := append([]string{"-n", map[string]string{"srv": lab.Srv, "cli": lab.Cli}[step[0]]}, step[1:]...)
+		for i, a := range args {
+			if a == "BRIDGE" {
+				args[i] = lab.Bridge
+			}
+		}
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfgPath := filepath.Join(dir, "kickstand.yaml")
+	os.MkdirAll(filepath.Join(dir, "templates"), 0o755)
+	cfg := fmt.Sprintf("server:\n  http: \"127.0.0.1:8080\"\n  data_dir: %s\n  templates: %s\nmenu:\n  unknown: ignore\n",
+		data, filepath.Join(dir, "templates")) + fmt.Sprintf(fam.section, lab.Bridge)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	starts := 0
+	startKickstand := func() *exec.Cmd {
+		t.Helper()
+		starts++
+		logPath := filepath.Join(dir, fmt.Sprintf("kickstand%d.log", starts))
+		lf, err := os.Create(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lf.Close()
+		cmd := lab.Cmd(ctx, "srv", bin, "serve", "-c", cfgPath)
+		cmd.Stdout, cmd.Stderr = lf, lf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		enginetest.WaitFile(t, logPath, fam.ready, 30*time.Second)
+		return cmd
+	}
+
+	pcap := filepath.Join(dir, "dhcp.pcap")
+	tdLog := filepath.Join(dir, "tcpdump.log")
+	tdOut, _ := os.Create(tdLog)
+	defer tdOut.Close()
+	td := lab.Cmd(ctx, "cli", "tcpdump", "-i", vmtest.CliVeth, "-n", "-U", "-s", "1500", "-w", pcap, fam.filter)
+	td.Stdout, td.Stderr = tdOut, tdOut
+	if err := td.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer td.Process.Kill()
+	enginetest.WaitFile(t, tdLog, "listening on", 10*time.Second)
+
+	ks := startKickstand()
+	if fam.family == 6 {
+		time.Sleep(1500 * time.Millisecond) // a fresh bridge drops multicast for about a second
+	}
+	var perfOut bytes.Buffer
+	// 2,000 clients at 500 exchanges a second: about four seconds of
+	// traffic, bounded by -p in case exchanges stall.
+	perf := lab.Cmd(ctx, "cli", "perfdhcp", fmt.Sprintf("-%d", fam.family), "-l", vmtest.CliVeth,
+		"-r", "500", "-R", "2000", "-n", "2000", "-p", "20")
+	perf.Stdout, perf.Stderr = &perfOut, &perfOut
+	if err := perf.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := ks.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killedAt := time.Now()
+	ks.Wait()
+	time.Sleep(500 * time.Millisecond)
+	ks = startKickstand()
+	perfErr := perf.Wait()
+	t.Logf("perfdhcp (%v):\n%s", perfErr, enginetest.LastLines(perfOut.String(), 25))
+	time.Sleep(500 * time.Millisecond)
+	td.Process.Signal(syscall.SIGINT)
+	td.Wait()
+	ks.Process.Signal(syscall.SIGTERM)
+	if err := ks.Wait(); err != nil {
+		t.Logf("kickstand exit after SIGTERM: %v", err)
+	}
+
+	f, err := os.Open(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	captured, err := enginetest.ReadPcap(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bound []enginetest.Captured
+	before := 0
+	for _, c := range captured {
+		if c.Bound() {
+			bound = append(bound, c)
+			if c.At.Before(killedAt) {
+				before++
+			}
+		}
+	}
+	t.Logf("%d bindings on the wire, %d before the kill -9", len(bound), before)
+	if before < 100 || len(bound)-before < 100 {
+		for i := 1; i <= starts; i++ {
+			b, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("kickstand%d.log", i)))
+			t.Logf("kickstand%d.log:\n%s", i, enginetest.LastLines(string(b), 20))
+		}
+		t.Fatalf("too few bindings around the kill to test anything (%d before, %d after)", before, len(bound)-before)
+	}
+
+	st, err := sqlstore.OpenSQLite(ctx, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	leases, err := st.Leases(ctx, fam.family)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := map[netip.Addr]store.Lease{}
+	for _, l := range leases {
+		stored[l.Addr] = l
+	}
+	givenTo := map[netip.Addr]string{}
+	lost := 0
+	for _, c := range bound {
+		for _, a := range c.Addrs {
+			if prev, ok := givenTo[a]; ok && prev != c.Client {
+				t.Errorf("%v given to %s and to %s", a, prev, c.Client)
+			}
+			givenTo[a] = c.Client
+			l, ok := stored[a]
+			holder := l.MAC
+			if fam.family == 6 {
+				holder = l.ClientID
+			}
+			if !ok || holder != c.Client || l.State != store.LeaseBound {
+				lost++
+				if lost <= 10 {
+					t.Errorf("%s of %v to %s at %s is not in the store (row %+v)", c.Type, a, c.Client, c.At.Format("15:04:05.000"), l)
+				}
+			}
+		}
+	}
+	if lost > 0 {
+		t.Errorf("%d of %d bindings on the wire lost", lost, len(givenTo))
+	}
+	t.Logf("%d distinct addresses bound on the wire, %d lease rows stored", len(givenTo), len(leases))
+}

@@ -1,0 +1,167 @@
+package dhcpengine
+
+import (
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kickstand/kickstand/internal/inventory"
+)
+
+// Limits bound how fast clients without a reservation may use the server.
+// Reserved hosts are never limited: a starvation attack (thousands of
+// random MACs) may exhaust the dynamic pool, but it must not stop the
+// machines the inventory is about from booting.
+//
+// Every packet from an unreserved client in server mode costs an address
+// from the pool and, for a bind, a store write, so without a bound a single
+// sender can keep the store busy and drain the pool as fast as it can write
+// packets. The per-client bucket (per MAC on DHCPv4, per DUID on DHCPv6)
+// stops one looping client (a broken NIC ROM) from monopolising the
+// server; the global bucket bounds the total, which is what matters
+// against random MACs or DUIDs.
+type Limits struct {
+	// Off disables both limits (benchmarks of raw DORA/s with random MACs).
+	Off bool
+	// PerClient is the sustained packets per second one unreserved client
+	// may have handled, PerClientBurst how many it may send at once. A
+	// normal DORA or SARR is two packets; firmware retries a few times
+	// more.
+	PerClient      float64
+	PerClientBurst int
+	// Global is the sustained packets per second handled for all
+	// unreserved clients together, GlobalBurst the burst.
+	Global      float64
+	GlobalBurst int
+	// Table is how many clients the per-client limit remembers. It is a
+	// fixed table, so memory does not grow with the number of clients
+	// seen; when two share a slot the newer one takes it over (and starts
+	// with a full bucket), which the global limit still bounds.
+	Table int
+	// LogEvery is the least time between two "rate limited" log lines.
+	LogEvery time.Duration
+}
+
+// DefaultLimits suit a provisioning network: a rack of unknown machines
+// powering on together (a few hundred DORAs in a second) passes, while a
+// flood is held to about 2,000 pool operations per second.
+func DefaultLimits() Limits {
+	return Limits{PerClient: 2, PerClientBurst: 10, Global: 2000, GlobalBurst: 4000, Table: 1 << 14, LogEvery: 10 * time.Second}
+}
+
+// limiter is the token buckets. One mutex guards it: each check is a few
+// arithmetic operations, far cheaper than the store transaction it saves.
+type limiter struct {
+	mu     sync.Mutex
+	lim    Limits
+	seed   maphash.Seed
+	slots  []clientBucket
+	global bucket
+
+	limited  atomic.Uint64 // packets refused, for Stats
+	sinceLog uint64        // refused since the last log line
+	lastLog  time.Time
+}
+
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// take refills b at rate up to burst and takes one token if there is one.
+func (b *bucket) take(now time.Time, rate float64, burst int) bool {
+	if b.at.IsZero() {
+		b.tokens, b.at = float64(burst), now
+	}
+	if dt := now.Sub(b.at).Seconds(); dt > 0 {
+		b.tokens = min(float64(burst), b.tokens+dt*rate)
+		b.at = now
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+type clientBucket struct {
+	key uint64 // hash of the client; 0 is an empty slot
+	bucket
+}
+
+func newLimiter(l Limits) *limiter {
+	d := DefaultLimits()
+	if l.PerClient <= 0 {
+		l.PerClient = d.PerClient
+	}
+	if l.PerClientBurst <= 0 {
+		l.PerClientBurst = d.PerClientBurst
+	}
+	if l.Global <= 0 {
+		l.Global = d.Global
+	}
+	if l.GlobalBurst <= 0 {
+		l.GlobalBurst = d.GlobalBurst
+	}
+	if l.Table <= 0 {
+		l.Table = d.Table
+	}
+	if l.LogEvery <= 0 {
+		l.LogEvery = d.LogEvery
+	}
+	return &limiter{lim: l, seed: maphash.MakeSeed(), slots: make([]clientBucket, l.Table)}
+}
+
+// allow reports whether a packet from an unreserved client may be handled now.
+// A refusal is counted, and logged at most once per LogEvery with the
+// number refused since the last line.
+func (l *limiter) allow(client string, now time.Time, log *slog.Logger) bool {
+	if l == nil {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lim.Off {
+		return true
+	}
+	key := maphash.String(l.seed, client) | 1 // never 0, the empty slot
+	s := &l.slots[key%uint64(len(l.slots))]
+	if s.key != key {
+		*s = clientBucket{key: key}
+	}
+	// The client's own bucket first: a looping client must not use up
+	// the global budget that other clients need.
+	why := ""
+	switch {
+	case !s.take(now, l.lim.PerClient, l.lim.PerClientBurst):
+		why = "per-client"
+	case !l.global.take(now, l.lim.Global, l.lim.GlobalBurst):
+		why = "global"
+	default:
+		return true
+	}
+	l.limited.Add(1)
+	l.sinceLog++
+	if now.Sub(l.lastLog) >= l.lim.LogEvery {
+		log.Warn("DHCP rate limit: packets from clients without a reservation dropped",
+			"dropped", l.sinceLog, "last_client", client, "limit", why,
+			"per_client_rate", l.lim.PerClient, "global_rate", l.lim.Global)
+		l.sinceLog, l.lastLog = 0, now
+	}
+	return false
+}
+
+// LimitsFrom is the config's rate_limit over the defaults.
+func LimitsFrom(rl inventory.RateLimit) Limits {
+	l := DefaultLimits()
+	l.Off = rl.Off
+	if rl.PerMAC > 0 {
+		l.PerClient = rl.PerMAC
+	}
+	if rl.Global > 0 {
+		l.Global, l.GlobalBurst = rl.Global, int(2*rl.Global)
+	}
+	return l
+}
