@@ -396,7 +396,7 @@ func TestOVMFHTTPBootv6(t *testing.T) {
 	vmtest.Need(t, vmtest.OVMFCode, vmtest.OVMFVars)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	_, _, events := startServer(t, lab, nil)
+	srv, _, events := startServer(t, lab, nil)
 	ln, err := lab.Listen("srv", "tcp6", "[2001:db8::1]:8080")
 	if err != nil {
 		t.Fatal(err)
@@ -427,7 +427,7 @@ func TestOVMFHTTPBootv6(t *testing.T) {
 			t.Errorf("firmware asked %q", line)
 		}
 	case <-time.After(190 * time.Second):
-		t.Fatalf("no HTTP request from the firmware\nevents:\n%s\nserial:\n%s", events, vm.Serial())
+		t.Fatalf("no HTTP request from the firmware (stats %+v)\nevents:\n%s\nserial:\n%s", srv.Stats(), events, vm.Serial())
 	}
 	if e := events.Find(dhcpengine.EventReply, func(e *dhcpengine.Event) bool { return e.Host == "pxe1" }); e == nil || e.IP.String() != "2001:db8::10" || e.BootFile != "http://[2001:db8::1]:8080/ipxe.efi" {
 		t.Errorf("reply event: %+v\n%s", e, events)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kickstand/kickstand/internal/dhcpengine/dhcpcap"
 	"github.com/kickstand/kickstand/internal/dhcpengine/enginetest"
 	"github.com/kickstand/kickstand/internal/store"
 	"github.com/kickstand/kickstand/internal/store/sqlstore"
@@ -156,12 +157,12 @@ func kill9(t *testing.T, fam killFamily) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	captured, err := enginetest.ReadPcap(f)
+	captured, err := dhcpcap.ReadPcap(f)
 	f.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var bound []enginetest.Captured
+	var bound []dhcpcap.Captured
 	before := 0
 	for _, c := range captured {
 		if c.Bound() {

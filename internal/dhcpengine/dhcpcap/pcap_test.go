@@ -1,4 +1,4 @@
-package enginetest
+package dhcpcap
 
 import (
 	"bytes"

@@ -1,4 +1,6 @@
-package enginetest
+// Package dhcpcap reads DHCP messages out of tcpdump captures, for the
+// tests and benchmarks that check what went over the wire.
+package dhcpcap
 
 import (
 	"encoding/binary"
@@ -156,4 +158,32 @@ func parseDHCP(family int, b []byte) (Captured, bool) {
 		}
 	}
 	return c, true
+}
+
+// Latencies are the times from each client REQUEST (DHCPv4 or DHCPv6) to
+// the first answer that binds it (ACK, Reply), matched by transaction id,
+// in capture order. A REQUEST retransmitted counts from its first copy;
+// one never answered is left out.
+func Latencies(msgs []Captured) []time.Duration {
+	type key struct {
+		family int
+		xid    uint32
+	}
+	sent := map[key]time.Time{}
+	var out []time.Duration
+	for _, m := range msgs {
+		k := key{m.Family, m.XID}
+		switch {
+		case !m.Reply && (m.Type == dhcpv4.MessageTypeRequest.String() || m.Type == dhcpv6.MessageTypeRequest.String()):
+			if _, ok := sent[k]; !ok {
+				sent[k] = m.At
+			}
+		case m.Bound():
+			if at, ok := sent[k]; ok {
+				out = append(out, m.At.Sub(at))
+				delete(sent, k)
+			}
+		}
+	}
+	return out
 }
