@@ -81,7 +81,8 @@ func (noBoot) BootSpec(context.Context, boot.Facts) (boot.Plan, error) { return 
 
 func newEngine(t *testing.T, o dhcpengine.Options) *dhcpengine.Engine {
 	t.Helper()
-	o.Config = func() *inventory.Config { return &inventory.Config{} }
+	cfg := &inventory.Config{}
+	o.Config = func() *inventory.Config { return cfg }
 	o.Booter = noBoot{}
 	e, err := dhcpengine.New(o)
 	if err != nil {
