@@ -82,15 +82,23 @@ type iaResult struct {
 	// drop are addresses the client holds or asked for in this IA that it
 	// does not get: they go back with zero lifetimes so it stops using them.
 	drop []netip.Addr
+	// left, when set, is what the lease has left: a renewal answered from
+	// memory while the store is down gets no more than that.
+	left time.Duration
 }
 
-// addIA adds one IA_NA: the address with the subnet's lifetimes, or a
+// addIA adds one IA_NA: the address with the subnet's lifetimes (no more
+// than the lease has left, when that is set), or a
 // NoAddrsAvail status when none could be assigned.
 func addIA(r *dhcpv6.Message, ia iaResult, s *subnet) {
 	o := &dhcpv6.OptIANA{IaId: ia.iaid}
 	if ia.addr.IsValid() {
-		o.T1, o.T2 = renewTimes(s.preferred)
-		o.Options.Add(&dhcpv6.OptIAAddress{IPv6Addr: ia.addr.AsSlice(), PreferredLifetime: s.preferred, ValidLifetime: s.valid})
+		preferred, valid := s.preferred, s.valid
+		if ia.left > 0 {
+			preferred, valid = min(preferred, ia.left), min(valid, ia.left)
+		}
+		o.T1, o.T2 = renewTimes(preferred)
+		o.Options.Add(&dhcpv6.OptIAAddress{IPv6Addr: ia.addr.AsSlice(), PreferredLifetime: preferred, ValidLifetime: valid})
 	}
 	for _, d := range ia.drop {
 		o.Options.Add(&dhcpv6.OptIAAddress{IPv6Addr: d.AsSlice()})

@@ -355,6 +355,11 @@ func (s *Server) assign(ctx context.Context, r *request) {
 				continue
 			}
 			results[i].addr = lr.Lease.Addr
+			// A lease answered from memory while the store is down keeps
+			// the expiry it was committed with.
+			if left := lr.Lease.Expires.Sub(now); !advertise && left > 0 && left < r.sub.valid-time.Second {
+				results[i].left = left.Truncate(time.Second)
+			}
 			assigned++
 		}
 		if !advertise {
