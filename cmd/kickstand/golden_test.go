@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/kickstand/kickstand/internal/inventory"
-	"github.com/kickstand/kickstand/internal/store"
 	"github.com/kickstand/kickstand/internal/server"
+	"github.com/kickstand/kickstand/internal/store"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
