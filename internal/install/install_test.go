@@ -67,10 +67,10 @@ func newRig(t *testing.T, edit func(*inventory.Config)) *rig {
 	os.MkdirAll(filepath.Join(dir, "templates"), 0o755)
 	r := &rig{t: t, st: storetest.NewFake(), clock: time.Now(), leases: &fakeLeases{v4: map[netip.Addr]store.Lease{}, v6: map[netip.Addr]store.Lease6{}}}
 	r.cfg = &inventory.Config{
-		Path:   filepath.Join(dir, "k.yaml"),
-		Server: inventory.Server{AddressV4: "192.0.2.1", AddressV6: "2001:db8::1", HTTPPort: 8080, DataDir: dir, Templates: filepath.Join(dir, "templates"), TokenTTL: inventory.Duration(6 * time.Hour)},
-		Menu:   inventory.Menu{Unknown: "menu", Title: "m", Timeout: 5},
-		Distros: []inventory.Distro{{Name: "el9", Release: "rhel9", Arch: "x86_64", Kernel: "vmlinuz", Initrds: []string{"initrd.img"}}},
+		Path:     filepath.Join(dir, "k.yaml"),
+		Server:   inventory.Server{AddressV4: "192.0.2.1", AddressV6: "2001:db8::1", HTTPPort: 8080, DataDir: dir, Templates: filepath.Join(dir, "templates"), TokenTTL: inventory.Duration(6 * time.Hour)},
+		Menu:     inventory.Menu{Unknown: "menu", Title: "m", Timeout: 5},
+		Distros:  []inventory.Distro{{Name: "el9", Release: "rhel9", Arch: "x86_64", Kernel: "vmlinuz", Initrds: []string{"initrd.img"}}},
 		Profiles: []inventory.Profile{{Name: "p", Distro: "el9", Loader: "ipxe"}},
 		Hosts: []inventory.Host{
 			{Name: "stat", MACs: []string{"52:54:00:00:00:0a"}, IPv4: "192.0.2.10/24", Profile: "p", Netboot: inventory.StateInstall},
