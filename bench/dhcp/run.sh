@@ -167,7 +167,7 @@ start() {
     kickstand)
       kickstand_conf "$fam" >"$tmp/kickstand.yaml"
       local prof=()
-      [[ -n ${3:-} ]] && prof=(--cpuprofile "$3")
+      [[ -n ${3:-} ]] && prof=(--cpu-profile "$3")
       ip netns exec "$SRV" "$tmp/kickstand" serve -c "$tmp/kickstand.yaml" "${prof[@]}" >"$tmp/state/log" 2>&1 & ;;
     dnsmasq)
       ip netns exec "$SRV" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --interface="$SIF" --bind-interfaces \

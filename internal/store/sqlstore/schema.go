@@ -46,7 +46,13 @@ var migrations = []string{
 	// a sync of n hosts was O(n^2).
 	`CREATE INDEX host_macs_host ON host_macs (host);
 	 CREATE INDEX host_addrs_host ON host_addrs (host);`,
-	// 7: one lease model for both families (store.Lease): leases gets the
+	// 7: the last state of hosts removed from the file, so that a host
+	// removed and restored resumes it instead of reinstalling.
+	`CREATE TABLE retired_hosts (
+		name TEXT PRIMARY KEY, state TEXT NOT NULL, declared_state TEXT NOT NULL,
+		retired_at BIGINT NOT NULL);
+	 CREATE INDEX hosts_updated_at ON hosts (updated_at);`,
+	// 8: one lease model for both families (store.Lease): leases gets the
 	// DHCPv6 IAID column (always 0), leases6's duid is its client_id. The
 	// DHCP servers choose addresses in memory and only bind by address, so
 	// the indexes the store's own address search used go: each was one
