@@ -65,12 +65,11 @@ func TestKill9KeepsEveryBinding(t *testing.T) {
 	}
 }
 
-func kill9(t *testing.T, fam killFamily) {
-	lab := enginetest.NewLab(t, fmt.Sprintf("ksk%d", fam.family), fam.labOpt)
+// familyLab is a lab for fam with the run's addresses.
+func familyLab(t *testing.T, fam killFamily, name string) *vmtest.Lab {
+	t.Helper()
+	lab := enginetest.NewLab(t, name, fam.labOpt)
 	vmtest.Need(t, "perfdhcp", "tcpdump")
-	bin := enginetest.BuildKickstand(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
 	for _, step := range fam.addrs {
 		args := append([]string{"-n", map[string]string{"srv": lab.Srv, "cli": lab.Cli}[step[0]]}, step[1:]...)
 		for i, a := range args {
@@ -82,55 +81,149 @@ func kill9(t *testing.T, fam killFamily) {
 			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
 		}
 	}
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
+	return lab
+}
+
+// serveConfig writes a kickstand config serving fam on the lab's bridge,
+// its state under dir, its leases in spec (a directory or postgres:// URL;
+// empty: dir/data).
+func serveConfig(t *testing.T, fam killFamily, lab *vmtest.Lab, dir, spec string) string {
+	t.Helper()
 	cfgPath := filepath.Join(dir, "kickstand.yaml")
 	os.MkdirAll(filepath.Join(dir, "templates"), 0o755)
-	cfg := fmt.Sprintf("server:\n  http: \"127.0.0.1:8080\"\n  data_dir: %s\n  templates: %s\nmenu:\n  unknown: ignore\n",
-		data, filepath.Join(dir, "templates")) + fmt.Sprintf(fam.section, lab.Bridge)
+	cfg := fmt.Sprintf("server:\n  http: \"127.0.0.1:8080\"\n  data_dir: %s\n  templates: %s\n", filepath.Join(dir, "data"), filepath.Join(dir, "templates"))
+	if spec != "" {
+		cfg += fmt.Sprintf("  store: %q\n", spec)
+	}
+	cfg += "menu:\n  unknown: ignore\n" + fmt.Sprintf(fam.section, lab.Bridge)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	starts := 0
-	startKickstand := func() *exec.Cmd {
-		t.Helper()
-		starts++
-		logPath := filepath.Join(dir, fmt.Sprintf("kickstand%d.log", starts))
-		lf, err := os.Create(logPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer lf.Close()
-		cmd := lab.Cmd(ctx, "srv", bin, "serve", "-c", cfgPath)
-		cmd.Stdout, cmd.Stderr = lf, lf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		enginetest.WaitFile(t, logPath, fam.ready, 30*time.Second)
-		return cmd
-	}
+	return cfgPath
+}
 
+// serve starts the kickstand binary with cfgPath in the lab's server
+// namespace, logging to logPath, and waits until it listens.
+func serve(t *testing.T, ctx context.Context, lab *vmtest.Lab, fam killFamily, bin, cfgPath, logPath string) *exec.Cmd {
+	t.Helper()
+	lf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	cmd := lab.Cmd(ctx, "srv", bin, "serve", "-c", cfgPath)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	enginetest.WaitFile(t, logPath, fam.ready, 60*time.Second)
+	return cmd
+}
+
+// capture runs tcpdump on the lab's client side; stop ends it and returns
+// the DHCP messages it saw.
+func capture(t *testing.T, ctx context.Context, lab *vmtest.Lab, fam killFamily, dir string) (stop func() []dhcpcap.Captured) {
+	t.Helper()
 	pcap := filepath.Join(dir, "dhcp.pcap")
 	tdLog := filepath.Join(dir, "tcpdump.log")
 	tdOut, _ := os.Create(tdLog)
-	defer tdOut.Close()
 	td := lab.Cmd(ctx, "cli", "tcpdump", "-i", vmtest.CliVeth, "-n", "-U", "-s", "1500", "-w", pcap, fam.filter)
 	td.Stdout, td.Stderr = tdOut, tdOut
 	if err := td.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer td.Process.Kill()
+	t.Cleanup(func() { td.Process.Kill(); tdOut.Close() })
 	enginetest.WaitFile(t, tdLog, "listening on", 10*time.Second)
+	return func() []dhcpcap.Captured {
+		time.Sleep(500 * time.Millisecond)
+		td.Process.Signal(syscall.SIGINT)
+		td.Wait()
+		f, err := os.Open(pcap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		captured, err := dhcpcap.ReadPcap(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return captured
+	}
+}
 
-	ks := startKickstand()
+// perfdhcp runs n exchanges at rate from the lab's client side.
+func perfdhcp(ctx context.Context, lab *vmtest.Lab, fam killFamily, rate, n int) *exec.Cmd {
+	return lab.Cmd(ctx, "cli", "perfdhcp", fmt.Sprintf("-%d", fam.family), "-l", vmtest.CliVeth,
+		"-r", fmt.Sprint(rate), "-R", fmt.Sprint(n), "-n", fmt.Sprint(n), "-p", "30")
+}
+
+// checkBindings asserts that every binding seen on the wire is in st,
+// bound to the client it was sent to, and that no address went to two
+// clients; it returns how many addresses were bound.
+func checkBindings(t *testing.T, ctx context.Context, st store.Store, family int, bound []dhcpcap.Captured) int {
+	t.Helper()
+	leases, err := st.Leases(ctx, family)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := map[netip.Addr]store.Lease{}
+	for _, l := range leases {
+		stored[l.Addr] = l
+	}
+	givenTo := map[netip.Addr]string{}
+	lost, dups := 0, 0
+	for _, c := range bound {
+		for _, a := range c.Addrs {
+			if prev, ok := givenTo[a]; ok && prev != c.Client {
+				dups++
+				if dups <= 10 {
+					t.Errorf("DUPLICATE: %v given to %s and to %s", a, prev, c.Client)
+				}
+			}
+			givenTo[a] = c.Client
+			l, ok := stored[a]
+			holder := l.MAC
+			if family == 6 {
+				holder = l.ClientID
+			}
+			if !ok || holder != c.Client || l.State != store.LeaseBound {
+				lost++
+				if lost <= 10 {
+					t.Errorf("LOST: %s of %v to %s at %s is not in the store (row %+v)", c.Type, a, c.Client, c.At.Format("15:04:05.000"), l)
+				}
+			}
+		}
+	}
+	t.Logf("v%d: %d bindings on the wire, %d distinct addresses, %d duplicates, %d lost; %d lease rows", family, len(bound), len(givenTo), dups, lost, len(leases))
+	return len(givenTo)
+}
+
+func boundOnly(captured []dhcpcap.Captured) []dhcpcap.Captured {
+	var out []dhcpcap.Captured
+	for _, c := range captured {
+		if c.Bound() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func kill9(t *testing.T, fam killFamily) {
+	lab := familyLab(t, fam, fmt.Sprintf("ksk%d", fam.family))
+	bin := enginetest.BuildKickstand(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	cfgPath := serveConfig(t, fam, lab, dir, "")
+	stopCapture := capture(t, ctx, lab, fam, dir)
+	ks := serve(t, ctx, lab, fam, bin, cfgPath, filepath.Join(dir, "kickstand1.log"))
 	if fam.family == 6 {
 		time.Sleep(1500 * time.Millisecond) // a fresh bridge drops multicast for about a second
 	}
 	var perfOut bytes.Buffer
 	// 2,000 clients at 500 exchanges a second: about four seconds of
 	// traffic, bounded by -p in case exchanges stall.
-	perf := lab.Cmd(ctx, "cli", "perfdhcp", fmt.Sprintf("-%d", fam.family), "-l", vmtest.CliVeth,
-		"-r", "500", "-R", "2000", "-n", "2000", "-p", "20")
+	perf := perfdhcp(ctx, lab, fam, 500, 2000)
 	perf.Stdout, perf.Stderr = &perfOut, &perfOut
 	if err := perf.Start(); err != nil {
 		t.Fatal(err)
@@ -142,81 +235,32 @@ func kill9(t *testing.T, fam killFamily) {
 	killedAt := time.Now()
 	ks.Wait()
 	time.Sleep(500 * time.Millisecond)
-	ks = startKickstand()
+	ks = serve(t, ctx, lab, fam, bin, cfgPath, filepath.Join(dir, "kickstand2.log"))
 	perfErr := perf.Wait()
 	t.Logf("perfdhcp (%v):\n%s", perfErr, enginetest.LastLines(perfOut.String(), 25))
-	time.Sleep(500 * time.Millisecond)
-	td.Process.Signal(syscall.SIGINT)
-	td.Wait()
+	bound := boundOnly(stopCapture())
 	ks.Process.Signal(syscall.SIGTERM)
 	if err := ks.Wait(); err != nil {
 		t.Logf("kickstand exit after SIGTERM: %v", err)
 	}
-
-	f, err := os.Open(pcap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	captured, err := dhcpcap.ReadPcap(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var bound []dhcpcap.Captured
 	before := 0
-	for _, c := range captured {
-		if c.Bound() {
-			bound = append(bound, c)
-			if c.At.Before(killedAt) {
-				before++
-			}
+	for _, c := range bound {
+		if c.At.Before(killedAt) {
+			before++
 		}
 	}
 	t.Logf("%d bindings on the wire, %d before the kill -9", len(bound), before)
 	if before < 100 || len(bound)-before < 100 {
-		for i := 1; i <= starts; i++ {
+		for i := 1; i <= 2; i++ {
 			b, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("kickstand%d.log", i)))
 			t.Logf("kickstand%d.log:\n%s", i, enginetest.LastLines(string(b), 20))
 		}
 		t.Fatalf("too few bindings around the kill to test anything (%d before, %d after)", before, len(bound)-before)
 	}
-
-	st, err := sqlstore.OpenSQLite(ctx, data)
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "data"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	leases, err := st.Leases(ctx, fam.family)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stored := map[netip.Addr]store.Lease{}
-	for _, l := range leases {
-		stored[l.Addr] = l
-	}
-	givenTo := map[netip.Addr]string{}
-	lost := 0
-	for _, c := range bound {
-		for _, a := range c.Addrs {
-			if prev, ok := givenTo[a]; ok && prev != c.Client {
-				t.Errorf("%v given to %s and to %s", a, prev, c.Client)
-			}
-			givenTo[a] = c.Client
-			l, ok := stored[a]
-			holder := l.MAC
-			if fam.family == 6 {
-				holder = l.ClientID
-			}
-			if !ok || holder != c.Client || l.State != store.LeaseBound {
-				lost++
-				if lost <= 10 {
-					t.Errorf("%s of %v to %s at %s is not in the store (row %+v)", c.Type, a, c.Client, c.At.Format("15:04:05.000"), l)
-				}
-			}
-		}
-	}
-	if lost > 0 {
-		t.Errorf("%d of %d bindings on the wire lost", lost, len(givenTo))
-	}
-	t.Logf("%d distinct addresses bound on the wire, %d lease rows stored", len(givenTo), len(leases))
+	checkBindings(t, ctx, st, fam.family, bound)
 }

@@ -13,10 +13,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/dhcpengine"
+	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
 	"github.com/kickstand/kickstand/internal/store/storetest"
@@ -121,23 +121,24 @@ profiles:
     distro: el9
 `
 
-// Setup parses an inventory, syncs it into st and returns the config and a
-// real Booter over st.
+// Setup parses an inventory, syncs it into st (through the lifecycle, the
+// one writer of host state) and returns the config and a real Booter over
+// st.
 func Setup(t testing.TB, st store.Store, yaml string) (*inventory.Config, *boot.Booter) {
 	t.Helper()
 	cfg, err := inventory.Parse("lab.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
+	current := func() *inventory.Config { return cfg }
+	b := boot.NewBooter(st, current)
 	n := 0
-	_, err = st.SyncDeclared(context.Background(), store.Declared{
-		Distros: cfg.Distros, Profiles: cfg.Profiles, Hosts: cfg.Hosts, Now: time.Now(),
-		TokenTTL: time.Hour, NewToken: func() string { n++; return fmt.Sprintf("token%d", n) },
-	})
-	if err != nil {
+	svc := install.New(install.Deps{Store: st, Booter: b, Config: current,
+		NewToken: func() string { n++; return fmt.Sprintf("token%d", n) }})
+	if _, err := svc.SyncFile(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	return cfg, &boot.Booter{Store: st, Config: func() *inventory.Config { return cfg }}
+	return cfg, b
 }
 
 // Decoded is a datagram a server sent, decoded.
