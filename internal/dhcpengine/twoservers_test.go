@@ -18,8 +18,8 @@ import (
 
 // TestTwoServersOnePostgres is the shared-store promise, for each family,
 // through the real binary: two kickstand serve processes, each in its own
-// lab, one PostgreSQL store and the same pool, 1,000 perfdhcp clients
-// against each at once. Both allocate from the same free addresses at the
+// lab, one PostgreSQL store and the same pool, 1,000 perfdhcp exchanges
+// against each at once, from clients of distinct MACs. Both allocate from the same free addresses at the
 // same time, which is where a store without conditional writes hands one
 // address out twice (coredhcp#142): no address may go to two clients, and
 // every ACK or Reply seen on either wire must be in the store.
@@ -51,7 +51,7 @@ func TestTwoServersOnePostgres(t *testing.T) {
 					if fam.family == 6 {
 						time.Sleep(1500 * time.Millisecond) // a fresh bridge drops multicast for about a second
 					}
-					p := perfdhcp(ctx, lab, fam, 500, 1000)
+					p := perfdhcp(ctx, lab, fam, 500, 1000, i+1)
 					p.Stdout, p.Stderr = &sides[i].perf, &sides[i].perf
 					if err := p.Run(); err != nil {
 						t.Logf("perfdhcp %d: %v", i, err)
@@ -69,8 +69,10 @@ func TestTwoServersOnePostgres(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			if n := checkBindings(t, ctx, st, fam.family, bound); n < 1500 {
-				t.Errorf("only %d of 2,000 clients bound", n)
+			// perfdhcp picks its 1,000 clients per side at random, with
+			// repeats: about 630 distinct ones each.
+			if n := checkBindings(t, ctx, st, fam.family, bound); n < 800 {
+				t.Errorf("only %d clients bound", n)
 			}
 		})
 	}
