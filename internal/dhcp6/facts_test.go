@@ -1,6 +1,7 @@
 package dhcp6
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"slices"
@@ -221,9 +222,21 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte{1, 0, 0, 1, 0, 1, 0, 2, 0, 4})
 	local := netip.MustParseAddr("2001:db8::1")
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// The rate limits' peek reads raw packets before anything else:
+		// it must never fail, and where the library finds an allocating
+		// message's client id, the peek finds the same one.
+		peeked, peekOK := peekClientID(b, 0)
 		p, err := dhcpv6.FromBytes(b)
 		if err != nil {
 			return
+		}
+		if m, _, err := unwrap(p); err == nil && m.Options.ClientID() != nil {
+			switch m.MessageType {
+			case dhcpv6.MessageTypeSolicit, dhcpv6.MessageTypeRequest, dhcpv6.MessageTypeRenew, dhcpv6.MessageTypeRebind:
+				if want := m.Options.ClientID().ToBytes(); peekOK && !bytes.Equal(peeked, want) {
+					t.Fatalf("peek found client id %x, the parse %x", peeked, want)
+				}
+			}
 		}
 		fa := parseFacts(p, local, netip.MustParseAddr("fe80::5054:ff:fe00:1"))
 		if fa.Family != 6 {
