@@ -25,12 +25,13 @@ import (
 // a conditional write, and an address another server bound meanwhile
 // fails, after which the client is told no and starts over.
 type committer struct {
-	store  store.Store
-	in     chan *pending
-	window time.Duration
-	max    int
-	mem    *memLeases
-	log    *slog.Logger
+	store   store.Store
+	in      chan *pending
+	replies chan []func() // committed batches' continuations (reply)
+	window  time.Duration
+	max     int
+	mem     *memLeases
+	log     *slog.Logger
 
 	batches atomic.Uint64
 	ops     atomic.Uint64
@@ -160,6 +161,7 @@ func (c *committer) run(ctx context.Context) {
 			c.setDown(err)
 		}
 		i := 0
+		replies := make([]func(), 0, len(batch))
 		for _, p := range batch {
 			var mine []store.LeaseResult
 			perr := err
@@ -173,7 +175,21 @@ func (c *committer) run(ctx context.Context) {
 				mine, perr = c.fromMemory(p.ops)
 			}
 			i += len(p.ops)
-			p.done(mine, perr)
+			replies = append(replies, func() { p.done(mine, perr) })
+		}
+		// The replies (a sendto each) go out on another goroutine, while
+		// this one commits the next batch: sent from here, a batch's
+		// hundreds of sends held up the next fsync.
+		c.replies <- replies
+	}
+}
+
+// reply runs the continuations of committed batches, in commit order,
+// until replies is closed.
+func (c *committer) reply() {
+	for batch := range c.replies {
+		for _, f := range batch {
+			f()
 		}
 	}
 }

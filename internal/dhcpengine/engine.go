@@ -160,10 +160,12 @@ const commitQueue = 4096
 // that hand packets to Handle themselves call it).
 func (e *Engine) Start(ctx context.Context) (stop func()) {
 	e.commit.window, e.commit.max = e.CommitWindow, e.CommitMax
+	e.commit.replies = make(chan []func(), 16)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() { defer close(done); e.commit.run(ctx) }()
-	return func() { cancel(); <-done }
+	done, replied := make(chan struct{}), make(chan struct{})
+	go func() { defer close(replied); e.commit.reply() }()
+	go func() { defer close(done); e.commit.run(ctx); close(e.commit.replies) }()
+	return func() { cancel(); <-done; <-replied }
 }
 
 // Log is the family's logger.
