@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -362,7 +363,15 @@ func (s *SQL) syncHosts(ctx context.Context, tx *sql.Tx, d Declared, rep *SyncRe
 	// 100,000 specs.
 	type stored struct{ origin, spec, state, declared string }
 	have := map[string]*stored{}
-	rows, err := tx.QueryContext(ctx, `SELECT name, origin, spec, state, declared_state FROM hosts`)
+	only, scope := changedScope(d)
+	if only != nil && len(only) == 0 {
+		return nil
+	}
+	q, args := `SELECT name, origin, spec, state, declared_state FROM hosts`, []any(nil)
+	if only != nil {
+		q, args = q+` WHERE name IN (`+params(len(scope.hosts))+`)`, scope.hosts
+	}
+	rows, err := tx.QueryContext(ctx, s.rebind(q), args...)
 	if err != nil {
 		return err
 	}
@@ -392,9 +401,12 @@ func (s *SQL) syncHosts(ctx context.Context, tx *sql.Tx, d Declared, rep *SyncRe
 			rep.Removed = append(rep.Removed, "host "+n)
 		}
 	}
-	ix := &hostIndexer{s: s, tx: tx}
+	ix := &hostIndexer{s: s, tx: tx, scope: scope}
 	now := d.Now.UnixMilli()
 	for _, h := range d.Hosts {
+		if only != nil && !only[h.Name] {
+			continue
+		}
 		spec, err := json.Marshal(h)
 		if err != nil {
 			return err
@@ -470,6 +482,7 @@ func (s *SQL) deleteHost(ctx context.Context, tx *sql.Tx, name string) error {
 type hostIndexer struct {
 	s      *SQL
 	tx     *sql.Tx
+	scope  *syncScope                     // nil: every host is synced
 	owners map[string]map[string]string   // table -> value -> host, read on first use
 	held   map[string]map[string][]string // table -> host -> its values
 	rows   map[string][]any               // table -> flattened rows waiting for flush
@@ -542,7 +555,16 @@ func (x *hostIndexer) index(ctx context.Context, h inventory.Host, existed bool)
 		x.owners, x.held = map[string]map[string]string{}, map[string]map[string][]string{}
 		for _, t := range []struct{ table, col string }{{"host_macs", "mac"}, {"host_addrs", "addr"}} {
 			m, held := map[string]string{}, map[string][]string{}
-			rows, err := x.tx.QueryContext(ctx, `SELECT `+t.col+`, host FROM `+t.table)
+			q, args := `SELECT `+t.col+`, host FROM `+t.table, []any(nil)
+			if x.scope != nil {
+				// Only the rows the changed hosts hold or want.
+				vals := x.scope.vals[t.table]
+				q, args = q+` WHERE host IN (`+params(len(x.scope.hosts))+`)`, x.scope.hosts
+				if len(vals) > 0 {
+					q, args = q+` OR `+t.col+` IN (`+params(len(vals))+`)`, append(slices.Clip(args), vals...)
+				}
+			}
+			rows, err := x.tx.QueryContext(ctx, x.s.rebind(q), args...)
 			if err != nil {
 				return err
 			}
@@ -562,16 +584,10 @@ func (x *hostIndexer) index(ctx context.Context, h inventory.Host, existed bool)
 			x.owners[t.table], x.held[t.table] = m, held
 		}
 	}
-	var addrs []string
-	for _, p := range []string{h.IPv4, h.IPv6} {
-		if pr, err := netip.ParsePrefix(p); err == nil {
-			addrs = append(addrs, pr.Addr().String())
-		}
-	}
 	for _, t := range []struct {
 		table, col string
 		vals       []string
-	}{{"host_macs", "mac", h.MACs}, {"host_addrs", "addr", addrs}} {
+	}{{"host_macs", "mac", h.MACs}, {"host_addrs", "addr", lookupAddrs(h)}} {
 		owners := x.owners[t.table]
 		if existed {
 			if _, err := x.tx.ExecContext(ctx, x.s.rebind(`DELETE FROM `+t.table+` WHERE host = ?`), h.Name); err != nil {
@@ -595,6 +611,59 @@ func (x *hostIndexer) index(ctx context.Context, h inventory.Host, existed bool)
 	}
 	return nil
 }
+
+// lookupAddrs are the values of a host's host_addrs rows.
+func lookupAddrs(h inventory.Host) []string {
+	var addrs []string
+	for _, p := range []string{h.IPv4, h.IPv6} {
+		if pr, err := netip.ParsePrefix(p); err == nil {
+			addrs = append(addrs, pr.Addr().String())
+		}
+	}
+	return addrs
+}
+
+// maxScoped bounds a scoped sync's statements' parameters; a larger
+// change is synced as a whole.
+const maxScoped = 2000
+
+// syncScope is what a sync of Declared.Changed reads: those hosts' rows
+// and the lookup rows holding the values they declare.
+type syncScope struct {
+	hosts []any
+	vals  map[string][]any // lookup table -> values
+}
+
+// changedScope returns the set of hosts to sync and what to read for
+// them, or nil and nil to sync every host.
+func changedScope(d Declared) (map[string]bool, *syncScope) {
+	if d.Changed == nil || len(d.Changed) > maxScoped {
+		return nil, nil
+	}
+	only := make(map[string]bool, len(d.Changed))
+	sc := &syncScope{vals: map[string][]any{}}
+	for _, n := range d.Changed {
+		if !only[n] {
+			only[n] = true
+			sc.hosts = append(sc.hosts, n)
+		}
+	}
+	for _, h := range d.Hosts {
+		if !only[h.Name] {
+			continue
+		}
+		for _, m := range h.MACs {
+			sc.vals["host_macs"] = append(sc.vals["host_macs"], m)
+		}
+		for _, a := range lookupAddrs(h) {
+			sc.vals["host_addrs"] = append(sc.vals["host_addrs"], a)
+		}
+	}
+	return only, sc
+}
+
+// params is n comma-separated placeholders.
+func params(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
 func nullable(s string) any {
 	if s == "" {
