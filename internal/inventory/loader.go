@@ -24,6 +24,10 @@ type Loader struct {
 
 	mu    sync.Mutex
 	cache map[string]cachedFile
+	// last is the config of the last load if it succeeded, with the
+	// host files it read: what an unchanged directory loads to.
+	last  *Config
+	names []string
 }
 
 type cachedFile struct {
@@ -81,14 +85,25 @@ func (l *Loader) Load(reread bool) (*Config, error) {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
+		l.last = nil
 		return nil, err
 	}
+	if len(data) == 0 && l.last != nil && slices.Equal(names, l.names) {
+		return l.last, nil // nothing read: nothing changed
+	}
 	l.cache = next
-	return assemble(l.Path, main, pfs, data)
+	c, err := assemble(l.Path, main, pfs, data)
+	l.last, l.names = c, names
+	return c, err
 }
 
-// hostFiles lists dir's host files in name order: *.yaml and *.yml, not
-// hidden (editors' temporary and swap files are).
+// IsHostFile says whether a name in the hosts directory is a host file:
+// *.yaml or *.yml, not hidden (editors' temporary and swap files are).
+func IsHostFile(name string) bool {
+	return !strings.HasPrefix(name, ".") && (strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml"))
+}
+
+// hostFiles lists dir's host files in name order.
 func hostFiles(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -97,7 +112,7 @@ func hostFiles(dir string) ([]string, error) {
 	var out []string
 	for _, e := range ents {
 		n := e.Name()
-		if strings.HasPrefix(n, ".") || !(strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
+		if !IsHostFile(n) {
 			continue
 		}
 		if !e.Type().IsRegular() && e.Type()&fs.ModeSymlink == 0 {
@@ -162,6 +177,9 @@ func (c *Config) HostFile(name string) (string, int) {
 // removed, or declared differently. A host moved from one file to another
 // unchanged is not among them.
 func ChangedHosts(old, cur *Config) []string {
+	if old == cur {
+		return nil
+	}
 	prev := make(map[string]*Host, len(old.Hosts))
 	for i := range old.Hosts {
 		prev[old.Hosts[i].Name] = &old.Hosts[i]

@@ -154,6 +154,9 @@ func TestHostsDirRereadsOnlyChangedFiles(t *testing.T) {
 	if l.cache[a].pf != before {
 		t.Error("unchanged a.yaml was parsed again")
 	}
+	if again, err := l.Load(false); err != nil || again != c2 {
+		t.Errorf("a load of unchanged files made a new config (%v)", err)
+	}
 	if got := ChangedHosts(c1, c2); !slices.Equal(got, []string{"b2"}) {
 		t.Errorf("changed = %v, want [b2]", got)
 	}
