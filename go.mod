@@ -18,6 +18,7 @@ require (
 	github.com/ulikunitz/xz v0.5.12
 	golang.org/x/sys v0.34.0
 	gopkg.in/yaml.v3 v3.0.1
+	modernc.org/libc v1.55.3
 	modernc.org/sqlite v1.34.4
 )
 
@@ -53,7 +54,6 @@ require (
 	golang.org/x/text v0.18.0 // indirect
 	google.golang.org/protobuf v1.34.2 // indirect
 	modernc.org/gc/v3 v3.0.0-20240107210532-573471604cb6 // indirect
-	modernc.org/libc v1.55.3 // indirect
 	modernc.org/mathutil v1.6.0 // indirect
 	modernc.org/memory v1.8.0 // indirect
 	modernc.org/strutil v1.2.0 // indirect

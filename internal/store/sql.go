@@ -496,6 +496,10 @@ const newHostCols = `name, origin, spec, uuid, state, declared_state, token, tok
 // the parameters.
 const insertBatch = 64
 
+// sqliteBatch bounds the rows of one SQLite INSERT, which takes them as
+// one JSON parameter.
+const sqliteBatch = 4096
+
 func (x *hostIndexer) insertHost(ctx context.Context, row []any) error {
 	return x.add(ctx, "hosts", row)
 }
@@ -505,7 +509,11 @@ func (x *hostIndexer) add(ctx context.Context, table string, row []any) error {
 		x.rows = map[string][]any{}
 	}
 	x.rows[table] = append(x.rows[table], row...)
-	if len(x.rows[table]) >= insertBatch*len(row) {
+	batch := insertBatch
+	if x.s.pg == nil {
+		batch = sqliteBatch
+	}
+	if len(x.rows[table]) >= batch*len(row) {
 		return x.flushTable(ctx, table)
 	}
 	return nil
@@ -528,9 +536,33 @@ func (x *hostIndexer) flushTable(ctx context.Context, table string) error {
 		return nil
 	}
 	cols, width := insertCols(table)
-	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
-	q := `INSERT INTO ` + table + ` (` + cols + `) VALUES ` + strings.TrimSuffix(strings.Repeat(one+", ", len(vals)/width), ", ")
-	if _, err := x.tx.ExecContext(ctx, x.s.rebind(q), vals...); err != nil {
+	var err error
+	if x.s.pg == nil {
+		// modernc SQLite parses a statement anew at every execution and
+		// binds parameters by a linear search: for a multi-row VALUES list
+		// that cost more than inserting the rows. So the rows go in as one
+		// JSON parameter, and OR ROLLBACK spares the statement journal (a
+		// temporary file) that undoing half a statement would need: a
+		// failure fails the whole sync anyway.
+		rows := make([][]any, 0, len(vals)/width)
+		for i := 0; i < len(vals); i += width {
+			rows = append(rows, vals[i:i+width])
+		}
+		b, jerr := json.Marshal(rows)
+		if jerr != nil {
+			return jerr
+		}
+		sel := make([]string, width)
+		for i := range sel {
+			sel[i] = "value->>" + strconv.Itoa(i)
+		}
+		_, err = x.tx.ExecContext(ctx, `INSERT OR ROLLBACK INTO `+table+` (`+cols+`) SELECT `+strings.Join(sel, ", ")+` FROM json_each(?)`, string(b))
+	} else {
+		one := "(" + params(width) + ")"
+		q := `INSERT INTO ` + table + ` (` + cols + `) VALUES ` + strings.TrimSuffix(strings.Repeat(one+", ", len(vals)/width), ", ")
+		_, err = x.tx.ExecContext(ctx, x.s.rebind(q), vals...)
+	}
+	if err != nil {
 		return fmt.Errorf("insert %d rows into %s: %w", len(vals)/width, table, err)
 	}
 	x.rows[table] = vals[:0]
