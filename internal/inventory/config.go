@@ -108,7 +108,7 @@ func Load(path string) (*Config, error) {
 // Parse is Load of one file's bytes, without a hosts.d directory; path is
 // used for messages and for resolving relative paths.
 func Parse(path string, data []byte) (*Config, error) {
-	pf, err := decodeFile(path, data, false, chunkBytes)
+	pf, err := decodeFile(path, data, false, chunkBytes, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"reflect"
 	"regexp"
 	"runtime"
@@ -31,6 +32,8 @@ type parsedFile struct {
 	// unknown are keys that name no setting: reported with the
 	// validation errors, so one run shows every problem.
 	unknown []error
+	// chunks are the keys of its hosts chunks in the chunk cache.
+	chunks []uint64
 }
 
 // hostFile is one file's hosts and, for messages, the line each starts on.
@@ -48,10 +51,10 @@ const chunkBytes = 1 << 20
 // decodeFile parses a main inventory file, or a hosts.d file when
 // hostsOnly (where only hosts: is allowed). chunk is the size of a hosts
 // chunk; 0 parses the file whole.
-func decodeFile(path string, data []byte, hostsOnly bool, chunk int) (*parsedFile, error) {
+func decodeFile(path string, data []byte, hostsOnly bool, chunk int, cc *chunkCache) (*parsedFile, error) {
 	if chunk > 0 {
 		if b, ok := findHostsBlock(data); ok && b.end-b.start > chunk {
-			if pf, err := decodeChunked(path, data, b, hostsOnly, chunk); err == nil {
+			if pf, err := decodeChunked(path, data, b, hostsOnly, chunk, cc); err == nil {
 				return pf, nil
 			}
 			// Parsed whole below, which reports the error where it is.
@@ -412,19 +415,27 @@ func findHostsBlock(data []byte) (hostsBlock, bool) {
 
 // decodeChunked parses the file with its hosts block cut into chunks
 // parsed in parallel. Any error sends the caller to a whole parse.
-func decodeChunked(path string, data []byte, b hostsBlock, hostsOnly bool, chunk int) (*parsedFile, error) {
+func decodeChunked(path string, data []byte, b hostsBlock, hostsOnly bool, chunk int, cc *chunkCache) (*parsedFile, error) {
 	type piece struct {
 		from, to int // items
+		key      uint64
 		hosts    []Host
 		lines    []int32
 		unknown  []error
 		err      error
 	}
+	// Chunks end where an item's first line hashes to a multiple of 8,
+	// once they are half the chunk size: where they are cut depends on
+	// the text near the cut, not on what comes before, so an edit leaves
+	// the other chunks as they were and the cache finds them.
 	var pieces []*piece
 	for i := 0; i < len(b.items); {
 		j := i + 1
-		for j < len(b.items) && b.items[j]-b.items[i] < chunk {
-			j++
+		for ; j < len(b.items); j++ {
+			size := b.items[j] - b.items[i]
+			if size >= 2*chunk || size >= chunk/2 && cutBefore(data[b.items[j]:]) {
+				break
+			}
 		}
 		pieces = append(pieces, &piece{from: i, to: j})
 		i = j
@@ -451,8 +462,13 @@ func decodeChunked(path string, data []byte, b hostsBlock, hostsOnly bool, chunk
 				if p.from == 0 {
 					from, firstLine = b.start, b.keyLine+1
 				}
+				text := data[from:itemEnd(p.to)]
+				var cached bool
+				if p.key, p.hosts, p.lines, cached = cc.get(text, firstLine-1); cached {
+					continue
+				}
 				var doc yaml.Node
-				if p.err = yaml.Unmarshal(data[from:itemEnd(p.to)], &doc); p.err != nil {
+				if p.err = yaml.Unmarshal(text, &doc); p.err != nil {
 					continue
 				}
 				if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.SequenceNode || len(doc.Content[0].Content) != p.to-p.from {
@@ -462,6 +478,9 @@ func decodeChunked(path string, data []byte, b hostsBlock, hostsOnly bool, chunk
 				pf := &parsedFile{hosts: hostFile{path: path}}
 				p.hosts, p.lines, p.err = pf.decodeHosts(doc.Content[0], firstLine-1, p.from)
 				p.unknown = pf.unknown
+				if p.err == nil && len(p.unknown) == 0 {
+					cc.put(p.key, p.hosts, p.lines, firstLine-1)
+				}
 			}
 		}()
 	}
@@ -497,6 +516,9 @@ func decodeChunked(path string, data []byte, b hostsBlock, hostsOnly bool, chunk
 		rest.hosts.hosts = append(rest.hosts.hosts, p.hosts...)
 		rest.hosts.lines = append(rest.hosts.lines, p.lines...)
 		rest.unknown = append(rest.unknown, p.unknown...)
+		if cc != nil {
+			rest.chunks = append(rest.chunks, p.key)
+		}
 	}
 	return rest, nil
 }
@@ -510,6 +532,105 @@ func decode(n *yaml.Node, v any) (err error) {
 		}
 	}()
 	return n.Decode(v)
+}
+
+// cutBefore says whether a chunk may end before the item starting at
+// text: FNV-1a of its first line, a multiple of 8.
+func cutBefore(text []byte) bool {
+	h := uint32(2166136261)
+	for _, c := range text {
+		if c == '\n' {
+			break
+		}
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return h%8 == 0
+}
+
+// chunkCache keeps the hosts of each chunk of hosts text a load parsed,
+// by the text's hash, so that the next load of a changed file parses only
+// the chunks whose text changed: a one-host edit of a 12 MB file parses
+// about a megabyte. A nil *chunkCache caches nothing.
+type chunkCache struct {
+	seed         maphash.Seed
+	mu           sync.Mutex
+	old, cur     map[uint64]cachedChunk
+	hits, misses int // since the last rotate
+}
+
+type cachedChunk struct {
+	hosts []Host
+	lines []int32 // relative to the line before the chunk
+}
+
+func newChunkCache() *chunkCache {
+	return &chunkCache{seed: maphash.MakeSeed(), cur: map[uint64]cachedChunk{}}
+}
+
+// get returns text's key and, if cached, its hosts with their lines
+// moved to start after line base.
+func (c *chunkCache) get(text []byte, base int) (uint64, []Host, []int32, bool) {
+	if c == nil {
+		return 0, nil, nil, false
+	}
+	key := maphash.Bytes(c.seed, text)
+	c.mu.Lock()
+	ch, ok := c.cur[key]
+	if !ok {
+		if ch, ok = c.old[key]; ok {
+			c.cur[key] = ch
+		}
+	}
+	if ok {
+		c.hits++
+	} else {
+		c.misses++
+	}
+	c.mu.Unlock()
+	if !ok {
+		return key, nil, nil, false
+	}
+	lines := make([]int32, len(ch.lines))
+	for i, l := range ch.lines {
+		lines[i] = l + int32(base)
+	}
+	return key, ch.hosts, lines, true
+}
+
+func (c *chunkCache) put(key uint64, hosts []Host, lines []int32, base int) {
+	if c == nil {
+		return
+	}
+	rel := make([]int32, len(lines))
+	for i, l := range lines {
+		rel[i] = l - int32(base)
+	}
+	c.mu.Lock()
+	c.cur[key] = cachedChunk{hosts: hosts, lines: rel}
+	c.mu.Unlock()
+}
+
+// keep marks a file's chunks as in use by this load.
+func (c *chunkCache) keep(keys []uint64) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	for _, k := range keys {
+		if ch, ok := c.old[k]; ok {
+			c.cur[k] = ch
+		}
+	}
+	c.mu.Unlock()
+}
+
+// rotate begins a load: chunks the previous load did not use are dropped
+// at the next rotate.
+func (c *chunkCache) rotate() {
+	c.mu.Lock()
+	c.old, c.cur = c.cur, map[uint64]cachedChunk{}
+	c.hits, c.misses = 0, 0
+	c.mu.Unlock()
 }
 
 // shiftAfter adds by to the line of every node in n's tree that is below

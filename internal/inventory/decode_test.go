@@ -73,12 +73,12 @@ func TestChunkedParseMatchesWhole(t *testing.T) {
 				if !ok {
 					t.Fatal("no hosts block found")
 				}
-				if _, err := decodeChunked("inv.yaml", []byte(src), b, false, 200); err != nil {
+				if _, err := decodeChunked("inv.yaml", []byte(src), b, false, 200, nil); err != nil {
 					t.Fatalf("chunked parse fell back: %v", err)
 				}
 			}
-			whole, errW := decodeFile("inv.yaml", []byte(src), false, 0)
-			chunked, errC := decodeFile("inv.yaml", []byte(src), false, 200)
+			whole, errW := decodeFile("inv.yaml", []byte(src), false, 0, nil)
+			chunked, errC := decodeFile("inv.yaml", []byte(src), false, 200, nil)
 			if wantErr := strings.Contains("bad type|repeated key|syntax error|two hosts keys|repeated at top", name); (errW != nil) != wantErr {
 				t.Fatalf("whole parse: err = %v", errW)
 			}
@@ -114,7 +114,7 @@ func TestChunkedUnknownFieldLine(t *testing.T) {
 		}
 		return plainHost(i)
 	})
-	pf, err := decodeFile("inv.yaml", []byte(src), false, 200)
+	pf, err := decodeFile("inv.yaml", []byte(src), false, 200, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,8 +40,8 @@ func FuzzChunkedParse(f *testing.F) {
 	f.Add([]byte("hosts:\n  - &a {name: a}\n  - *a\n  - name: c\n    <<: *a\n"))
 	f.Add([]byte("hosts:\n  - name: a\n    macs: |\n  - b\n  - name: c\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		whole, errW := decodeFile("f.yaml", data, false, 0)
-		chunked, errC := decodeFile("f.yaml", data, false, 8)
+		whole, errW := decodeFile("f.yaml", data, false, 0, nil)
+		chunked, errC := decodeFile("f.yaml", data, false, 8, nil)
 		if fmt.Sprint(errW) != fmt.Sprint(errC) {
 			t.Fatalf("errors differ:\nwhole:   %v\nchunked: %v", errW, errC)
 		}

@@ -22,8 +22,9 @@ const DefaultHostsDir = "hosts.d"
 type Loader struct {
 	Path string
 
-	mu    sync.Mutex
-	cache map[string]cachedFile
+	mu     sync.Mutex
+	cache  map[string]cachedFile
+	chunks *chunkCache
 	// last is the config of the last load if it succeeded, with the
 	// host files it read: what an unchanged directory loads to.
 	last  *Config
@@ -53,6 +54,10 @@ func stampOf(st fs.FileInfo) fileStamp {
 func (l *Loader) Load(reread bool) (*Config, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.chunks == nil {
+		l.chunks = newChunkCache()
+	}
+	l.chunks.rotate()
 	next := map[string]cachedFile{}
 	data := map[string][]byte{}
 	var mu sync.Mutex // guards next and data
@@ -135,13 +140,14 @@ func (l *Loader) read(path string, reread bool, next map[string]cachedFile, data
 		mu.Lock()
 		next[path] = c
 		mu.Unlock()
+		l.chunks.keep(c.pf.chunks)
 		return c.pf, nil
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	pf, err := decodeFile(path, b, path != l.Path, chunkBytes)
+	pf, err := decodeFile(path, b, path != l.Path, chunkBytes, l.chunks)
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,10 @@
 package inventory
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -251,5 +253,43 @@ func TestHostsDirSetting(t *testing.T) {
 	}
 	if w := c.WatchPaths(); w[0] != path || w[1] != filepath.Join(dir, "fleet") {
 		t.Errorf("WatchPaths = %v", w)
+	}
+}
+
+// A reload of a large file parses again only the chunks whose text
+// changed, and gives exactly what a fresh load gives, lines included.
+func TestReloadParsesOnlyChangedChunks(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kickstand.yaml")
+	src := manyHosts(30000, func(i int) string { // about 3.5 MB: several chunks
+		return fmt.Sprintf("  - name: h%d.example.com\n    macs: [\"52:54:00:%02x:%02x:%02x\"]\n    ipv6: 2001:db8::%x/64\n    profile: p\n", i, i>>16, i>>8&255, i&255, i+1)
+	})
+	write(t, path, src)
+	l := &Loader{Path: path}
+	if _, err := l.Load(false); err != nil {
+		t.Fatal(err)
+	}
+	for _, edit := range []struct{ name, old, new string }{
+		{"one host edited", "name: h20000.example.com\n", "name: h20000.example.com\n    netboot: install\n"},
+		{"one host added", "  - name: h100.example.com\n", "  - name: new.example.com\n    macs: [\"52:54:00:ff:ff:ff\"]\n    profile: p\n  - name: h100.example.com\n"},
+	} {
+		t.Run(edit.name, func(t *testing.T) {
+			src = strings.Replace(src, edit.old, edit.new, 1)
+			write(t, path, src)
+			got, err := l.Load(true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.chunks.misses > 2 || l.chunks.hits < 2 {
+				t.Errorf("chunks parsed again: %d, reused: %d", l.chunks.misses, l.chunks.hits)
+			}
+			want, err := Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.Hosts, want.Hosts) || !slices.Equal(got.hostFiles[0].lines, want.hostFiles[0].lines) {
+				t.Error("reload with cached chunks differs from a fresh load")
+			}
+		})
 	}
 }
