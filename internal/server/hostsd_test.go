@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
 )
@@ -56,7 +57,7 @@ func openHostsd(t *testing.T) (*Instance, string) {
 func TestHostsDirMoveKeepsStateRemoveDeletes(t *testing.T) {
 	ctx := context.Background()
 	in, dir := openHostsd(t)
-	if _, err := in.SetState(ctx, "mover", inventory.StateMenu, "test"); err != nil {
+	if _, err := in.Install.SetState(ctx, "mover", inventory.StateMenu, install.ByCLI); err != nil {
 		t.Fatal(err)
 	}
 	before, err := in.Store.Host(ctx, "mover")
@@ -72,8 +73,10 @@ func TestHostsDirMoveKeepsStateRemoveDeletes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after.State != inventory.StateMenu || after.Token != before.Token || after.Token == "" {
-		t.Errorf("moved host: state %s token kept %v; want menu and the same token", after.State, after.Token == before.Token)
+	// Not even rewritten: the move is no change to the host.
+	if after.State != inventory.StateMenu || after.Token != before.Token || !after.UpdatedAt.Equal(before.UpdatedAt) {
+		t.Errorf("moved host: state %s, token kept %v, updated %v -> %v; want menu and the row untouched",
+			after.State, after.Token == before.Token, before.UpdatedAt, after.UpdatedAt)
 	}
 	if f, _ := in.Config().HostFile("mover"); !strings.HasSuffix(f, "b.yaml") {
 		t.Errorf("mover now declared in %q", f)
