@@ -226,7 +226,6 @@ func (s *Service) SyncChanged(ctx context.Context, cfg *inventory.Config, change
 	var evs []store.Event
 	for _, c := range rep.States {
 		evs = append(evs, stateEvent(c.Host, c.From, c.To, ByFile, c.Why, now))
-		s.d.Log.InfoContext(ctx, "host state set by the file", "host", c.Host, "from", orNone(c.From), "to", c.To, "why", c.Why)
 	}
 	for _, c := range rep.Retired {
 		evs = append(evs, store.Event{Host: c.Host, At: now, Kind: "inventory",
@@ -234,13 +233,15 @@ func (s *Service) SyncChanged(ctx context.Context, cfg *inventory.Config, change
 			Data:   map[string]any{"why": c.Why, "state": c.From}})
 	}
 	s.record(ctx, evs...)
+	var states []string
+	for _, c := range rep.States {
+		states = append(states, fmt.Sprintf("%s: %s -> %s (%s)", c.Host, orNone(c.From), c.To, c.Why))
+	}
 	for _, group := range []struct {
 		what string
 		l    []string
-	}{{"added", rep.Added}, {"updated", rep.Updated}, {"removed", rep.Removed}, {"taken over from live edits", rep.TakenOver}} {
-		for _, x := range group.l {
-			s.d.Log.InfoContext(ctx, "inventory "+group.what, "object", x)
-		}
+	}{{"added", rep.Added}, {"updated", rep.Updated}, {"removed", rep.Removed}, {"taken over from live edits", rep.TakenOver}, {"host state set by the file", states}} {
+		logEach(ctx, s.d.Log, "inventory "+group.what, group.l)
 	}
 	reindex := s.d.Booter.Index.Load
 	if changed != nil {
@@ -250,6 +251,20 @@ func (s *Service) SyncChanged(ctx context.Context, cfg *inventory.Config, change
 		return rep, err
 	}
 	return rep, nil
+}
+
+// logEach logs one line per item of a reload's report, or, past a hundred
+// (a first start of a large inventory), one line with how many there were
+// and the first few: every one of them is on its host's timeline anyway.
+func logEach(ctx context.Context, log *slog.Logger, msg string, items []string) {
+	const most = 100
+	if len(items) <= most {
+		for _, x := range items {
+			log.InfoContext(ctx, msg, "object", x)
+		}
+		return
+	}
+	log.InfoContext(ctx, msg, "count", len(items), "first", items[:5])
 }
 
 func tokenTTL(cfg *inventory.Config) time.Duration {
