@@ -207,6 +207,18 @@ func TestBrowser(t *testing.T) {
 	if !strings.EqualFold(stage, "installing") {
 		t.Errorf("web01's stage = %q, want installing", stage)
 	}
+	// A machine that matches no host: its request is not on any timeline,
+	// but the unknown clients' view shows it.
+	if resp, err := http.Get(srv.URL + "/boot.ipxe?mac=52:54:00:99:99:99"); err == nil {
+		resp.Body.Close()
+	}
+	var unknown string
+	if err := chromedp.Run(bctx, waitFor(`#unknown tbody tr`), text(`#unknown tbody`, &unknown)); err != nil {
+		t.Fatalf("unknown clients view: %v (page errors: %v)", err, pageErrors)
+	}
+	if !strings.Contains(unknown, "/boot.ipxe") {
+		t.Errorf("unknown clients view = %q", unknown)
+	}
 	if !strings.Contains(cause, "69/udp") && !strings.Contains(cause, "no TFTP") {
 		t.Errorf("app01's diagnosis = %q, want the DHCP-without-TFTP stall", cause)
 	}
