@@ -449,7 +449,7 @@ func (e *Engine) Stats() Stats {
 		Ignored: e.ignored.Load(), Replies: e.replies.Load(), Naks: e.naks.Load(),
 		Batches: c.batches.Load(), LeaseOps: c.ops.Load(),
 		StoreDown: c.down.Load(), Refused: c.refused.Load(), FromMemory: c.fromMem.Load(),
-		Limited: e.limiter().limited.Load(), Unmatched: e.unmatched.Load()}
+		Limited: e.limiter().limited(), Unmatched: e.unmatched.Load()}
 }
 
 // Core is the engine itself, for code that holds a family's server (whose

@@ -1,13 +1,12 @@
 package dhcpengine
 
 import (
-	"hash/maphash"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/ratelimit"
 )
 
 // Limits bound how fast clients without a reservation may use the server.
@@ -51,44 +50,16 @@ func DefaultLimits() Limits {
 	return Limits{PerClient: 2, PerClientBurst: 10, Global: 2000, GlobalBurst: 4000, Table: 1 << 14, LogEvery: 10 * time.Second}
 }
 
-// limiter is the token buckets. One mutex guards it: each check is a few
-// arithmetic operations, far cheaper than the store transaction it saves.
+// limiter is the buckets (package ratelimit), with what the DHCP servers
+// add: a switch for benchmarks, and a log line per interval, not per
+// packet.
 type limiter struct {
-	mu     sync.Mutex
-	lim    Limits
-	seed   maphash.Seed
-	slots  []clientBucket
-	global bucket
+	lim     Limits
+	buckets *ratelimit.Limiter
 
-	limited  atomic.Uint64 // packets refused, for Stats
-	sinceLog uint64        // refused since the last log line
+	mu       sync.Mutex
+	sinceLog uint64 // refused since the last log line
 	lastLog  time.Time
-}
-
-type bucket struct {
-	tokens float64
-	at     time.Time
-}
-
-// take refills b at rate up to burst and takes one token if there is one.
-func (b *bucket) take(now time.Time, rate float64, burst int) bool {
-	if b.at.IsZero() {
-		b.tokens, b.at = float64(burst), now
-	}
-	if dt := now.Sub(b.at).Seconds(); dt > 0 {
-		b.tokens = min(float64(burst), b.tokens+dt*rate)
-		b.at = now
-	}
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
-
-type clientBucket struct {
-	key uint64 // hash of the client; 0 is an empty slot
-	bucket
 }
 
 func newLimiter(l Limits) *limiter {
@@ -111,47 +82,31 @@ func newLimiter(l Limits) *limiter {
 	if l.LogEvery <= 0 {
 		l.LogEvery = d.LogEvery
 	}
-	return &limiter{lim: l, seed: maphash.MakeSeed(), slots: make([]clientBucket, l.Table)}
+	return &limiter{lim: l, buckets: ratelimit.New(ratelimit.Limits{PerSource: l.PerClient, PerSourceBurst: l.PerClientBurst,
+		Global: l.Global, GlobalBurst: l.GlobalBurst, Table: l.Table})}
 }
 
-// allow reports whether a packet from an unreserved client may be handled now.
-// A refusal is counted, and logged at most once per LogEvery with the
+// allow reports whether a packet from an unreserved client may be handled
+// now. A refusal is counted, and logged at most once per LogEvery with the
 // number refused since the last line.
 func (l *limiter) allow(client string, now time.Time, log *slog.Logger) bool {
-	if l == nil {
+	if l == nil || l.lim.Off || l.buckets.Allow(client, now) {
 		return true
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.lim.Off {
-		return true
-	}
-	key := maphash.String(l.seed, client) | 1 // never 0, the empty slot
-	s := &l.slots[key%uint64(len(l.slots))]
-	if s.key != key {
-		*s = clientBucket{key: key}
-	}
-	// The client's own bucket first: a looping client must not use up
-	// the global budget that other clients need.
-	why := ""
-	switch {
-	case !s.take(now, l.lim.PerClient, l.lim.PerClientBurst):
-		why = "per-client"
-	case !l.global.take(now, l.lim.Global, l.lim.GlobalBurst):
-		why = "global"
-	default:
-		return true
-	}
-	l.limited.Add(1)
 	l.sinceLog++
 	if now.Sub(l.lastLog) >= l.lim.LogEvery {
 		log.Warn("DHCP rate limit: packets from clients without a reservation dropped",
-			"dropped", l.sinceLog, "last_client", client, "limit", why,
+			"dropped", l.sinceLog, "last_client", client,
 			"per_client_rate", l.lim.PerClient, "global_rate", l.lim.Global)
 		l.sinceLog, l.lastLog = 0, now
 	}
 	return false
 }
+
+// limited is how many packets the limits refused.
+func (l *limiter) limited() uint64 { return l.buckets.Refused() }
 
 // LimitsFrom is the config's rate_limit over the defaults.
 func LimitsFrom(rl inventory.RateLimit) Limits {
