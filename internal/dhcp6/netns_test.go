@@ -329,8 +329,10 @@ func TestPerfdhcp6(t *testing.T) {
 			bound++
 		}
 	}
-	if bound < rr[1] {
-		t.Errorf("%d bound leases in the store, perfdhcp got %d Replies", bound, rr[1])
+	// perfdhcp may overshoot -n by a few exchanges, for clients it has
+	// already served: at most n distinct clients (-R n) hold leases.
+	if bound < min(rr[1], n) {
+		t.Errorf("%d bound leases in the store, perfdhcp got %d Replies for %d clients", bound, rr[1], n)
 	}
 }
 
