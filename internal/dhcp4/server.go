@@ -64,7 +64,7 @@ type Event struct {
 	Relay netip.Addr // giaddr, when relayed
 	// BootFile is what the client was told to boot, if anything.
 	BootFile string
-	// Reason says why a NAK was sent.
+	// Reason says why a NAK was sent, or why a known host got no boot options.
 	Reason string
 }
 
@@ -503,6 +503,8 @@ func (s *Server) full(ctx context.Context, j job, req *dhcpv4.DHCPv4, f boot.Fac
 		addNetwork(r, sub, host, lease)
 		if addBoot(r, req, f, p, j.link.local, false) {
 			ev.BootFile = p.BootFile
+		} else if p.Refusal != "" {
+			ev.Reason = p.Refusal // why a known host got no boot options
 		}
 		if ev.Host == "" {
 			ev.Host = p.Host

@@ -72,7 +72,7 @@ type Event struct {
 	Relay netip.Addr // the link-address of the relay nearest the client
 	// BootFile is the boot file URL the client was given, if any.
 	BootFile string
-	// Reason says why no address was given.
+	// Reason says why no address was given, or why a known host got no boot options.
 	Reason string
 }
 
@@ -686,6 +686,8 @@ func (s *Server) assign(ctx context.Context, r *request) {
 		addNetwork(reply, r.sub)
 		if addBoot(reply, r.f, p, r.sub) {
 			ev.BootFile = p.BootFile
+		} else if p.Refusal != "" {
+			ev.Reason = p.Refusal // why a known host got no boot options
 		}
 		if ev.Host == "" {
 			ev.Host = p.Host

@@ -75,9 +75,17 @@ func (s *Server) Handler() http.Handler {
 // path: a path that tries to climb gets nothing, not a hint.
 func refuseEscapes(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := bootfiles.CleanName(r.URL.Path); !ok && r.URL.Path != "/" || strings.Contains(r.URL.Path, "//") {
+		if _, ok := bootfiles.CleanName(r.URL.Path); !ok && r.URL.Path != "/" {
 			http.NotFound(w, r)
 			return
+		}
+		if strings.Contains(r.URL.Path, "//") {
+			clean, ok := bootfiles.HTTPPath(r.URL.Path)
+			if !ok || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+				http.NotFound(w, r)
+				return
+			}
+			r.URL.Path, r.URL.RawPath = clean, ""
 		}
 		next.ServeHTTP(w, r)
 	})

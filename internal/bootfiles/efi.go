@@ -1,0 +1,81 @@
+package bootfiles
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/kickstand/kickstand/internal/boot"
+	"github.com/kickstand/kickstand/internal/inventory"
+)
+
+// efiName splits kickstand/efi/<distro>/<file>, the per-distro Secure
+// Boot directory (boot.EFIDir), into its parts.
+func efiName(name string) (distro, file string, ok bool) {
+	rest, ok := strings.CutPrefix(name, boot.OverlayDir+"efi/")
+	if !ok {
+		return "", "", false
+	}
+	distro, file, ok = strings.Cut(rest, "/")
+	return distro, file, ok && distro != "" && file != "" && !strings.Contains(file, "/")
+}
+
+// efiSource says where a file of a distro's Secure Boot directory comes
+// from: the distro's own shim or GRUB (tree-relative), or, when the distro
+// names none, Debian's signed build of the same name (loader). Any other
+// name is not there: shim probes for revocations_*.efi and
+// shim_certificate_0.efi before loading GRUB, and each probe should get its
+// not-found at once, without a store or disk lookup.
+func efiSource(d *inventory.Distro, file string) (treePath, loader string, ok bool) {
+	for shim, grub := range boot.ShimGRUB {
+		if file != shim && file != grub {
+			continue
+		}
+		// A distro's own pair is for its own CPU; the other CPU's names
+		// come from Debian's packages.
+		cpu := inventory.CPUName(d.Arch)
+		if cpu == "" {
+			cpu = "x86_64"
+		}
+		own := boot.LoaderFile(inventory.LoaderShim, cpu) == shim
+		switch {
+		case file == shim && own:
+			return d.Shim, shim, true
+		case file == grub && own:
+			return d.GRUB, grub, true
+		}
+		return "", file, true
+	}
+	return "", "", false
+}
+
+// openEFI serves kickstand/efi/<distro>/<file>.
+func (f *Files) openEFI(ctx context.Context, name string, dirs []string, abs func(string) string) (File, Kind, error) {
+	dname, file, ok := efiName(name)
+	if !ok {
+		return nil, "", fmt.Errorf("open %s: %w", name, ErrNotFound)
+	}
+	if _, _, known := efiSource(&inventory.Distro{}, file); !known {
+		return nil, "", fmt.Errorf("open %s: %w", name, ErrNotFound)
+	}
+	d, err := f.Store.Distro(ctx, dname)
+	if err != nil {
+		return nil, "", fmt.Errorf("open %s: %w", name, ErrNotFound)
+	}
+	rel, loader, _ := efiSource(d, file)
+	if rel != "" {
+		if d.Tree == "" {
+			return nil, KindLoader, fmt.Errorf("open %s: distro %s has no tree: %w", name, d.Name, ErrNotFound)
+		}
+		tf, err := openIn(abs(d.Tree), rel)
+		if err != nil {
+			return nil, KindLoader, fmt.Errorf("open %s (distro %s's %s): %w", name, d.Name, rel, err)
+		}
+		return tf, KindLoader, nil
+	}
+	lf, err := openLoader(loader, dirs)
+	if err != nil {
+		return nil, KindLoader, fmt.Errorf("open %s (%s, from Debian's packages): %w", name, loader, err)
+	}
+	return lf, KindLoader, nil
+}
