@@ -215,6 +215,11 @@ func newRenderCmd(g *globals) *cobra.Command {
 				for _, e := range p.Explain {
 					fmt.Fprintln(out, "# "+e)
 				}
+				if ins, err := in.Booter.Inputs(ctx, f); err == nil {
+					for _, c := range boot.Chains(*t, ins.Server) {
+						fmt.Fprintln(out, "# chain: "+c)
+					}
+				}
 			}
 			switch kind {
 			case "":

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/kickstand/kickstand/internal/inventory"
 )
@@ -52,6 +53,9 @@ func bootFile(p *Plan, f Facts, s Server, t *Target) string {
 		base := s.URL(f.Family)
 		if base == "" {
 			return ""
+		}
+		if prof == nil || p.Loader == inventory.LoaderIPXE {
+			p.explain("the machine runs iPXE: it gets kickstand's iPXE script")
 		}
 		q := url.Values{}
 		if f.MAC != "" {
@@ -118,7 +122,16 @@ func ipxeLoader(p *Plan, f Facts, prof *inventory.Profile, cpu string) string {
 	want := LoaderFile(loader, cpu)
 	if cpu == "bios" && f.Arch == ArchNone {
 		// iPXE asking over HTTP does not say its platform: name both.
-		want = LoaderFile(loader, "bios") + " or " + LoaderFile(loader, "x86_64")
+		var names []string
+		for _, c := range []string{"bios", "x86_64"} {
+			if n := LoaderFile(loader, c); n != "" {
+				names = append(names, n)
+			}
+		}
+		want = strings.Join(names, " or ")
+	}
+	if want == "" {
+		want = "a " + loader + " build for " + cpu
 	}
 	if !prof.InsistLoader {
 		p.explain("the machine already runs iPXE (an iPXE NIC ROM, say), so it gets kickstand's iPXE script rather than %s (loader %s of profile %s); set insist_loader: true on the profile to hand it %s instead", want, loader, prof.Name, loader)
@@ -167,4 +180,44 @@ func firmwareWords(f Facts, cpu string) string {
 		return "BIOS PXE"
 	}
 	return fmt.Sprintf("UEFI PXE %s over IPv%d (arch %d)", cpu, f.Family, f.Arch)
+}
+
+// chainCase is one kind of firmware a host may have.
+type chainCase struct {
+	label string
+	f     Facts
+}
+
+var x86Chains = []chainCase{
+	{"BIOS PXE", Facts{Firmware: FirmwareBIOS, Arch: ArchBIOS, Family: 4}},
+	{"UEFI PXE x86_64", Facts{Firmware: FirmwareUEFI, Arch: ArchEFIX64, Family: 4}},
+	{"UEFI HTTP boot x86_64", Facts{Firmware: FirmwareUEFIHTTP, Arch: ArchHTTPX64, Family: 4}},
+	{"iPXE already running (NIC ROM)", Facts{Firmware: FirmwareIPXE, Arch: ArchNone, Family: 4}},
+}
+
+var arm64Chains = []chainCase{
+	{"UEFI PXE arm64", Facts{Firmware: FirmwareUEFI, Arch: ArchEFIARM64, Family: 4}},
+	{"UEFI HTTP boot arm64", Facts{Firmware: FirmwareUEFIHTTP, Arch: ArchHTTPARM64, Family: 4}},
+}
+
+// Chains says, for each kind of firmware a machine of the target's CPU may
+// have, what DHCP hands it and why: `render --explain` and `kickstand
+// doctor` print it, so an operator sees the Secure Boot, arm64 and iPXE-ROM
+// choices before a machine boots. It goes through the same bootFile as the
+// served answer.
+func Chains(t Target, s Server) []string {
+	cases := x86Chains
+	if inventory.CPUName(t.Distro.Arch) == "aarch64" {
+		cases = arm64Chains
+	}
+	var out []string
+	for _, c := range cases {
+		p := Plan{Action: ActionInstall, Loader: t.Profile.Loader, Host: t.Record.Name, Firmware: c.f.Firmware}
+		bf := bootFile(&p, c.f, s, &t)
+		if bf == "" {
+			bf = "nothing"
+		}
+		out = append(out, fmt.Sprintf("%s: %s (%s)", c.label, bf, strings.Join(p.Explain, "; ")))
+	}
+	return out
 }

@@ -215,3 +215,20 @@ func TestDecideChains(t *testing.T) {
 		})
 	}
 }
+
+// Chains is what render --explain and doctor print: the same answers as
+// the served ones, per kind of firmware.
+func TestChains(t *testing.T) {
+	tg := target("install", "ipxe", "rhel9", inventory.Host{Name: "sb", MACs: []string{"52:54:00:00:00:10"}})
+	tg.Profile.SecureBoot = true
+	got := strings.Join(Chains(*tg, srv), "\n")
+	for _, want := range []string{"BIOS PXE: undionly.kpxe", "UEFI PXE x86_64: kickstand/efi/d/shimx64.efi (Secure Boot chain", "UEFI HTTP boot x86_64: http://192.0.2.1:8080/kickstand/efi/d/shimx64.efi", "iPXE already running (NIC ROM): http://192.0.2.1:8080/boot.ipxe?"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("chains lack %q:\n%s", want, got)
+		}
+	}
+	tg.Distro.Arch, tg.Profile.SecureBoot = "aarch64", false
+	if got := strings.Join(Chains(*tg, srv), "\n"); !strings.Contains(got, "UEFI PXE arm64: grubaa64.efi (arm64 firmware gets GRUB") || strings.Contains(got, "BIOS") {
+		t.Errorf("arm64 chains:\n%s", got)
+	}
+}
