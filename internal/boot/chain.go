@@ -73,7 +73,7 @@ func bootFile(p *Plan, f Facts, s Server, t *Target) string {
 	switch {
 	case loader == inventory.LoaderShim && LoaderFile(loader, cpu) == "":
 		// Secure Boot is a UEFI matter: BIOS machines get the default.
-		p.explain("profile %s wants Secure Boot (shim), which %s firmware cannot run: handing out the default loader, iPXE", prof.Name, cpu)
+		p.explain("profile %s wants Secure Boot (shim), which %s firmware cannot run: handing out the default loader, iPXE", prof.Name, strings.ToUpper(cpu))
 		loader = inventory.LoaderIPXE
 	case loader == inventory.LoaderShim:
 		shim := LoaderFile(loader, cpu)
@@ -132,6 +132,10 @@ func ipxeLoader(p *Plan, f Facts, prof *inventory.Profile, cpu string) string {
 	}
 	if want == "" {
 		want = "a " + loader + " build for " + cpu
+	}
+	if loader == inventory.LoaderShim {
+		p.explain("the machine already runs iPXE (an iPXE NIC ROM, say), so it gets kickstand's iPXE script: iPXE verifies nothing, so Secure Boot needs the firmware's own PXE or HTTP boot to load %s", LoaderFile(loader, "x86_64"))
+		return ""
 	}
 	if !prof.InsistLoader {
 		p.explain("the machine already runs iPXE (an iPXE NIC ROM, say), so it gets kickstand's iPXE script rather than %s (loader %s of profile %s); set insist_loader: true on the profile to hand it %s instead", want, loader, prof.Name, loader)

@@ -2,7 +2,9 @@ package bootfiles
 
 import (
 	"context"
+	"debug/pe"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/kickstand/kickstand/internal/boot"
@@ -78,4 +80,75 @@ func (f *Files) openEFI(ctx context.Context, name string, dirs []string, abs fun
 		return nil, KindLoader, fmt.Errorf("open %s (%s, from Debian's packages): %w", name, loader, err)
 	}
 	return lf, KindLoader, nil
+}
+
+// SecureBootFile is a file a distro's Secure Boot chain serves.
+type SecureBootFile struct {
+	What   string // "shim", "GRUB" or "kernel"
+	Path   string // on disk; "" when missing
+	Signed bool
+	Err    error // missing, or not a PE image
+}
+
+// CheckSecureBoot lists the shim, GRUB and kernel that a distro's Secure
+// Boot chain serves and whether each carries a signature, for `kickstand
+// doctor`: an unsigned one stops the chain (the firmware refuses the shim,
+// shim refuses GRUB, GRUB refuses the kernel) with nothing in the timeline
+// but the last file fetched.
+func CheckSecureBoot(cfg *inventory.Config, d *inventory.Distro) []SecureBootFile {
+	cpu := inventory.CPUName(d.Arch)
+	if cpu == "" {
+		cpu = "x86_64"
+	}
+	shim := boot.LoaderFile(inventory.LoaderShim, cpu)
+	var out []SecureBootFile
+	for _, c := range []struct{ what, name, rel string }{
+		{"shim", shim, d.Shim}, {"GRUB", boot.ShimGRUB[shim], d.GRUB}, {"kernel", "", d.Kernel},
+	} {
+		f := SecureBootFile{What: c.what}
+		switch {
+		case c.rel != "":
+			f.Path = filepath.Join(cfg.Abs(d.Tree), c.rel)
+		case c.name != "":
+			f.Path = FindLoader(c.name, loaderDirs(cfg))
+		}
+		if f.Path == "" {
+			f.Err = fmt.Errorf("%s not found (apt-get install %s, or set the distro's %s:)", c.name, packageOf(c.name), strings.ToLower(c.what))
+		} else {
+			f.Signed, f.Err = Signed(f.Path)
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func packageOf(name string) string {
+	for _, l := range Loaders {
+		if l.Name == name {
+			return l.Package
+		}
+	}
+	return "?"
+}
+
+// Signed reports whether an EFI image (a loader, or a kernel with its EFI
+// stub) carries an Authenticode signature: its PE certificate table is not
+// empty. Who signed it is for the firmware and shim to judge.
+func Signed(path string) (bool, error) {
+	f, err := pe.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("%s: not an EFI (PE) image, so it cannot be verified: %w", path, err)
+	}
+	defer f.Close()
+	var dirs []pe.DataDirectory
+	switch h := f.OptionalHeader.(type) {
+	case *pe.OptionalHeader64:
+		dirs = h.DataDirectory[:h.NumberOfRvaAndSizes]
+	case *pe.OptionalHeader32:
+		dirs = h.DataDirectory[:h.NumberOfRvaAndSizes]
+	}
+	if len(dirs) <= pe.IMAGE_DIRECTORY_ENTRY_SECURITY {
+		return false, nil
+	}
+	return dirs[pe.IMAGE_DIRECTORY_ENTRY_SECURITY].Size > 0, nil
 }

@@ -74,3 +74,33 @@ func TestEFIDirPerDistro(t *testing.T) {
 }
 
 func mustClean(s string) string { c, _ := CleanName(s); return c }
+
+// Signed tells Debian's signed loaders and kernel from the unsigned
+// netboot GRUB, on the real files where they are installed.
+func TestSignedOnRealFiles(t *testing.T) {
+	cases := map[string]bool{
+		"/usr/lib/grub/x86_64-efi/monolithic/grubnetx64.efi": false,
+		"/usr/lib/ipxe/ipxe.efi":                             false,
+	}
+	home, _ := os.UserCacheDir()
+	for _, p := range []string{"loaders/shimx64.efi", "loaders/grubx64.efi", "test-installer/vmlinuz"} {
+		cases[filepath.Join(home, "kickstand", p)] = true
+	}
+	n := 0
+	for p, want := range cases {
+		if _, err := os.Stat(p); err != nil {
+			continue
+		}
+		n++
+		got, err := Signed(p)
+		if err != nil || got != want {
+			t.Errorf("Signed(%s) = %v, %v; want %v", p, got, err, want)
+		}
+	}
+	if _, err := Signed("/etc/hostname"); err == nil {
+		t.Error("a text file passed as a PE image")
+	}
+	if n == 0 {
+		t.Skip("no EFI images on this machine")
+	}
+}
