@@ -9,7 +9,7 @@
 #
 # Nothing is installed on the host: mmdebstrap builds a throw-away Debian 12 root (80 s) in which
 # dracut runs (45-90 s); installing dracut on the host would replace initramfs-tools and upgrade
-# systemd. Cached: nothing is done while both outputs are newer than this script and
+# systemd. Cached: nothing is done while OUTDIR/key matches the content of this script and
 # testdata/dracut/. Callers keep OUTDIR under build/ (git-ignored).
 #
 # Environment: KSTEST_FORCE=1 rebuilds even if the cache is fresh.
@@ -23,10 +23,13 @@ src="$repo/testdata/dracut"
 mkdir -p "$1"
 out=$(readlink -f "$1")
 
+# The cache key is the content of this script and testdata/dracut/ (not mtimes: an edit made while
+# a build runs must not be taken for built).
+key=$(cd "$repo" && find scripts/build-dracut-image.sh testdata/dracut -type f -print0 | LC_ALL=C sort -z |
+  xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
 exec 9>"$out/.lock"
 flock 9
-if [[ ${KSTEST_FORCE:-0} != 1 && -s $out/vmlinuz && -s $out/initrd.img ]] &&
-  [[ -z $(find "$script" "$src" -newer "$out/initrd.img" -print -quit) ]]; then
+if [[ ${KSTEST_FORCE:-0} != 1 && -s $out/vmlinuz && -s $out/initrd.img && $(cat "$out/key" 2>/dev/null) == "$key" ]]; then
   echo "build-dracut-image: up to date: $out" >&2
   exit 0
 fi
@@ -74,4 +77,5 @@ cp "$work/kernel/boot/vmlinuz-$kver" "$work/vmlinuz"
 mv -f "$work/vmlinuz" "$out/vmlinuz"
 mv -f "$work/manifest.txt" "$out/manifest.txt"
 mv -f "$work/initrd.img" "$out/initrd.img"
+echo "$key" >"$out/key"
 echo "build-dracut-image: built $out/initrd.img ($(stat -c %s "$out/initrd.img") bytes)" >&2

@@ -107,3 +107,19 @@ func buildScript(ctx context.Context, dir string, args ...string) error {
 	}
 	return nil
 }
+
+// DracutImage returns a real dracut 059 initramfs (Debian 12's dracut, network-legacy and the
+// project's testdata/dracut/90kstest module) and the Debian kernel it was built for, building
+// them with scripts/build-dracut-image.sh into build/real-dracut when the cache is missing or
+// its sources changed. The build needs root and mmdebstrap, and takes minutes.
+func DracutImage(ctx context.Context) (kernel, initrd string, err error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", "", err
+	}
+	dir := filepath.Join(root, "build", "real-dracut")
+	if err := buildScript(ctx, dir, "--dracut"); err != nil {
+		return "", "", err
+	}
+	return filepath.Join(dir, "vmlinuz"), filepath.Join(dir, "initrd.img"), nil
+}
