@@ -32,7 +32,7 @@ func TestRealDracutRace1(t *testing.T) {
 	vmtest.NeedVM(t)
 	vmtest.Need(t, "radvd", "curl", "mmdebstrap")
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel) // the parallel subtests run after this function returns
 	kernel, initrd, err := vmtest.DracutImage(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -159,22 +159,35 @@ StandardOutput=journal+console
 RemainAfterExit=yes
 `
 	script := fmt.Sprintf(`#!/bin/bash
-# kickstand: seed 000 races #2 and #3 (EL7.0-7.2, IPv6 only).
-for f in /etc/sysconfig/network-scripts/ifcfg-*; do
+# kickstand: seed 000 races #2 and #3 (EL7.0-7.2, IPv6 only). Like the race-#1
+# hook it uses only shell builtins, ip, sleep and sed, and bounds its wait in
+# wall time (/proc/uptime), so it runs the same in any image.
+say() { echo "kickstand: $*"; }
+uptime_s() { read -r up rest </proc/uptime 2>/dev/null; up=${up%%%%.*}; }
+for f in "${KICKSTAND_IFCFG_DIR:-/etc/sysconfig/network-scripts}"/ifcfg-*; do
     [ -f "$f" ] || continue
-    if grep -q '^IPADDR=$' "$f"; then
-        echo "kickstand: $f has an empty IPADDR; removing BOOTPROTO so NetworkManager keeps its connection"
+    empty=
+    while IFS= read -r line || [ -n "$line" ]; do
+        [ "$line" = "IPADDR=" ] && empty=1
+    done <"$f"
+    if [ -n "$empty" ]; then
+        say "$f has an empty IPADDR; removing BOOTPROTO so NetworkManager keeps its connection"
         sed -i '/^BOOTPROTO=/d' "$f"
     fi
 done
-for i in $(seq 1 %[1]d); do
-    if ip -6 route show default | grep -q default; then
-        echo "kickstand: IPv6 default route present: $(ip -6 route show default | head -n 1)"
+uptime_s
+start=${up:-0}
+while :; do
+    route=$(ip -6 route show default 2>/dev/null)
+    uptime_s
+    if [ -n "$route" ]; then
+        say "IPv6 default route present after $((${up:-0} - start)) s: ${route%%%%$'\n'*}"
         exit 0
     fi
+    [ "$((${up:-0} - start))" -lt %[1]d ] || break
     sleep 1
 done
-echo "kickstand: no IPv6 default route after %[1]d s; starting Anaconda anyway"
+say "no IPv6 default route after %[1]d s; starting Anaconda anyway"
 `, int(wait/time.Second))
 	return initrd.UpdatesImage([]initrd.File{
 		{Path: "usr/lib/systemd/system/kickstand-v6fix.service", Mode: 0o644, Data: []byte(unit)},

@@ -132,3 +132,41 @@ func TestHookLogsTheRoute(t *testing.T) {
 		}
 	}
 }
+
+// The EL7 updates.img script removes BOOTPROTO from an ifcfg with an empty
+// IPADDR (race #2), leaves others alone, and waits for a default route with
+// a bound (race #3), using only bash builtins, ip, sleep and sed.
+func TestEL7UpdatesScript(t *testing.T) {
+	b, err := EL7Updates(1 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "img"), b, 0o644)
+	if out, err := exec.Command("sh", "-c", "cd "+dir+" && gzip -dc img | cpio -id --quiet").CombinedOutput(); err != nil {
+		t.Fatalf("cpio: %v %s", err, out)
+	}
+	ifcfg := filepath.Join(dir, "ifcfg")
+	os.MkdirAll(ifcfg, 0o755)
+	os.WriteFile(filepath.Join(ifcfg, "ifcfg-eth0"), []byte("DEVICE=eth0\nBOOTPROTO=static\nIPADDR=\nIPV6ADDR=2001:db8::10/64\n"), 0o644)
+	os.WriteFile(filepath.Join(ifcfg, "ifcfg-eth1"), []byte("DEVICE=eth1\nBOOTPROTO=dhcp\n"), 0o644)
+	bin := filepath.Join(dir, "bin")
+	os.MkdirAll(bin, 0o755)
+	os.WriteFile(filepath.Join(bin, "ip"), []byte("#!/bin/sh\nexit 0\n"), 0o755)
+	for _, tool := range []string{"sleep", "sed"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Symlink(p, filepath.Join(bin, tool))
+	}
+	out, err := exec.Command("env", "-i", "PATH="+bin, "KICKSTAND_IFCFG_DIR="+ifcfg, "/bin/bash", filepath.Join(dir, "usr/libexec/kickstand-v6fix.sh")).CombinedOutput()
+	if err != nil || strings.Contains(string(out), "not found") || !strings.Contains(string(out), "no IPv6 default route after 1 s") {
+		t.Fatalf("script: %v\n%s", err, out)
+	}
+	eth0, _ := os.ReadFile(filepath.Join(ifcfg, "ifcfg-eth0"))
+	eth1, _ := os.ReadFile(filepath.Join(ifcfg, "ifcfg-eth1"))
+	if strings.Contains(string(eth0), "BOOTPROTO") || !strings.Contains(string(eth1), "BOOTPROTO=dhcp") {
+		t.Errorf("ifcfg edits wrong:\neth0:\n%s\neth1:\n%s", eth0, eth1)
+	}
+}
