@@ -12,6 +12,7 @@ import (
 
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/server"
+	"github.com/kickstand/kickstand/internal/store"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -56,7 +57,7 @@ func TestRenderedKickstartsLint(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "templates", "bad.ks"), []byte("text\ninstall\nautopart\n"), 0o644)
 	cfg := "distros: [{name: d, release: rhel9, kernel: k, initrd: [i]}]\nprofiles: [{name: p, distro: d, kickstart: bad.ks}]\nhosts: [{name: h, macs: [\"52:54:00:00:00:01\"], profile: p}]\n"
 	os.WriteFile(filepath.Join(dir, "k.yaml"), []byte(cfg), 0o644)
-	_, stderr, err := run2(t, "render", "kickstart", "--config", filepath.Join(dir, "k.yaml"), "--data", "-", "h")
+	_, stderr, err := run2(t, "render", "kickstart", "--as-build", "--config", filepath.Join(dir, "k.yaml"), "--data", "-", "h")
 	if err != nil || !strings.Contains(stderr, "h.ks:2: error:") || !strings.Contains(stderr, "install has been removed") {
 		t.Errorf("lint problem not reported: err %v stderr %q", err, stderr)
 	}
@@ -79,7 +80,7 @@ func storeFor(t *testing.T, cfg string) string {
 	hosts, _ := in.Store.Hosts(context.Background())
 	for _, h := range hosts {
 		tok := "TOKEN-" + strings.Split(h.Name, ".")[0]
-		if _, err := in.Store.SetState(context.Background(), h.Name, inventory.StateInstall, tok, exp); err != nil {
+		if _, err := in.Store.SetState(context.Background(), h.Name, store.Transition{State: inventory.StateInstall, Token: tok, Expires: exp}); err != nil {
 			t.Fatal(err)
 		}
 	}

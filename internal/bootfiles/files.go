@@ -17,7 +17,6 @@ import (
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/overlay"
 	"github.com/kickstand/kickstand/internal/render"
-	"github.com/kickstand/kickstand/internal/store"
 )
 
 // ErrNotFound is returned for names that do not exist or may not be served.
@@ -55,10 +54,20 @@ const (
 //	<path>                        the operator's root directory (loaders etc.)
 type Files struct {
 	Booter *boot.Booter
-	Store  store.Store
+	// Chooser takes a menu choice (internal/install).
+	Chooser Chooser
+	Store   interface {
+		Distro(ctx context.Context, name string) (*inventory.Distro, error)
+	}
 	Config func() *inventory.Config
 	// Images builds kickstand's own overlay initrds and updates images.
 	Images *overlay.Images
+}
+
+// Chooser binds a machine to the host it chose from a boot menu and
+// answers with that host's plan, when the menu was the machine's to see.
+type Chooser interface {
+	Choose(ctx context.Context, f boot.Facts, host string) (boot.Plan, error)
 }
 
 // Request is one lookup.
@@ -193,34 +202,27 @@ func containsStr(l []string, s string) bool {
 	return false
 }
 
-// config renders a loader config. A name that identifies a machine
-// kickstand does not know is "not found", so the loader moves on to the
-// next name in its lookup order, ending at default/grub.cfg.
+// config renders a loader config. The machine is who its address says
+// (boot.Booter.Identify), whatever file name its loader asks for: a name
+// holding a MAC or UUID is the loader's lookup order, not proof. A name
+// for a machine kickstand cannot identify is "not found", so the loader
+// moves on to the next name, ending at default/grub.cfg (the menu).
 func (f *Files) config(ctx context.Context, cn ConfigName, r Request) ([]byte, error) {
-	facts := boot.Facts{Firmware: cn.Firmware, Arch: boot.ArchNone, ServerIP: r.Local, Family: family(r.Local)}
-	switch {
-	case cn.MAC != "":
-		facts.MAC = cn.MAC
-	case cn.UUID != "":
-		facts.UUID = cn.UUID
-	case cn.IP.IsValid():
-		if cn.IP != r.Client.WithZone("") {
-			return nil, ErrNotFound
-		}
-		facts.ClientIP = cn.IP
-	case cn.HexIP != "":
-		if !cn.MatchesClient(r.Client) {
-			return nil, ErrNotFound
-		}
-		facts.ClientIP = r.Client.Unmap()
-	default:
-		facts.ClientIP = r.Client.Unmap()
+	facts := boot.Facts{Firmware: cn.Firmware, Arch: boot.ArchNone, ClientIP: r.Client.Unmap(), ServerIP: r.Local, Family: family(r.Local)}
+	if !cn.MatchesClient(r.Client) || (cn.IP.IsValid() && cn.IP != r.Client.WithZone("")) {
+		return nil, ErrNotFound
 	}
-	p, err := f.Booter.BootSpec(ctx, facts)
+	var p boot.Plan
+	var err error
+	if cn.Choose != "" && f.Chooser != nil {
+		p, err = f.Chooser.Choose(ctx, facts, cn.Choose)
+	} else {
+		p, err = f.Booter.BootSpec(ctx, facts)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if p.Action == boot.ActionNone || (!cn.Default && p.Host == "") {
+	if p.Action == boot.ActionNone || (!cn.Default && cn.Choose == "" && p.Host == "") {
 		return nil, ErrNotFound
 	}
 	if cn.Firmware == boot.FirmwareGRUB {

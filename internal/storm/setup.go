@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -22,6 +24,35 @@ import (
 func HostAddr(i int) netip.Addr {
 	n := uint32(198)<<24 | uint32(18)<<16 | uint32(4)<<8 + uint32(i)
 	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
+// addSources puts the machines' reserved addresses on the loopback of the
+// simulator's namespace, so that each machine's TFTP and HTTP requests come
+// from its own address, the one kickstand leased it and identifies it by.
+// The servers route 198.18.0.0/15 back over their link (RouteBack).
+func addSources(ctx context.Context, first, n int) error {
+	return ipBatch(ctx, "add", first, n)
+}
+
+func delSources(first, n int) { ipBatch(context.Background(), "del", first, n) }
+
+func ipBatch(ctx context.Context, op string, first, n int) error {
+	var b strings.Builder
+	for i := first; i < first+n; i++ {
+		fmt.Fprintf(&b, "address %s %s/32 dev lo\n", op, HostAddr(i))
+	}
+	cmd := exec.CommandContext(ctx, "ip", "-force", "-batch", "-")
+	cmd.Stdin = strings.NewReader(b.String())
+	if out, err := cmd.CombinedOutput(); err != nil && op == "add" && !strings.Contains(string(out), "File exists") {
+		return fmt.Errorf("adding the machines' addresses: ip -batch: %v: %s", err, out)
+	}
+	return nil
+}
+
+// RouteBack is the route a server's namespace needs to answer the
+// machines' own addresses over its link to the simulator at local.
+func RouteBack(local netip.Addr) []string {
+	return []string{"route", "replace", "198.18.0.0/15", "via", local.String()}
 }
 
 // ServerConfig is what differs between the kickstand servers of one storm.
@@ -49,8 +80,6 @@ server:
   address_v4: %s
   data_dir: %s
   templates: %s
-  # The simulator fetches every machine's kickstart from its one address.
-  token_any_address: true
 `, n, s.Address, s.Address, s.DataDir, s.Templates)
 	if s.Store != "" {
 		fmt.Fprintf(b, "  store: %q\n", s.Store)

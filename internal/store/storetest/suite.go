@@ -91,7 +91,7 @@ func Run(t *testing.T, open Opener) {
 		if _, err := s.SyncDeclared(ctx, d); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.SetState(ctx, "a", inventory.StateLocal, "", time.Time{}); err != nil {
+		if _, err := s.SetState(ctx, "a", store.Transition{State: inventory.StateLocal}); err != nil {
 			t.Fatal(err)
 		}
 		rep, err := s.SyncDeclared(ctx, d)
@@ -109,8 +109,8 @@ func Run(t *testing.T, open Opener) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(rep.StateFromFile) != 1 {
-			t.Errorf("StateFromFile = %v", rep.StateFromFile)
+		if len(rep.States) != 1 || rep.States[0] != (store.StateChange{Host: "b", From: inventory.StateLocal, To: inventory.StateInstall, Why: store.WhyNetboot}) {
+			t.Errorf("States = %+v", rep.States)
 		}
 		if h, _ := s.Host(ctx, "b"); h.State != inventory.StateInstall || h.Token == "" {
 			t.Errorf("file edit of b's state not applied: %+v", h)
@@ -162,15 +162,94 @@ func Run(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 		exp := now.Add(2 * time.Hour)
-		h, err := s.SetState(ctx, "b", inventory.StateInstall, "fresh", exp)
+		h, err := s.SetState(ctx, "b", store.Transition{State: inventory.StateInstall, Token: "fresh", Expires: exp})
 		if err != nil || h.Token != "fresh" || !h.TokenExpires.Equal(exp) || h.State != inventory.StateInstall {
 			t.Fatalf("SetState = %+v, %v", h, err)
 		}
-		if _, err := s.SetState(ctx, "b", "bogus", "", time.Time{}); err == nil {
-			t.Error("SetState accepted a bogus state")
+		for _, bad := range []store.Transition{{State: "bogus"}, {State: inventory.StateInstall}, {State: inventory.StateLocal, Token: "x"}} {
+			if _, err := s.SetState(ctx, "b", bad); err == nil {
+				t.Errorf("SetState accepted %+v", bad)
+			}
 		}
-		if _, err := s.SetState(ctx, "nope", inventory.StateLocal, "", time.Time{}); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.SetState(ctx, "nope", store.Transition{State: inventory.StateLocal}); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("SetState of a missing host: %v", err)
+		}
+		// Leaving install clears the token: no old kickstart URL or
+		// callback works afterwards.
+		if _, err := s.SetState(ctx, "b", store.Transition{State: inventory.StateLocal, IfToken: "stale"}); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("SetState conditioned on a stale token: %v, want ErrConflict", err)
+		}
+		h, err = s.SetState(ctx, "b", store.Transition{State: inventory.StateLocal, IfToken: "fresh"})
+		if err != nil || h.Token != "" || !h.TokenExpires.IsZero() || h.State != inventory.StateLocal {
+			t.Fatalf("leaving install: %+v, %v", h, err)
+		}
+		if _, err := s.HostByToken(ctx, "fresh"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("an old token still finds its host after install: %v", err)
+		}
+	})
+
+	t.Run("RemovedAndRestoredResumesState", func(t *testing.T) {
+		s, _ := open(t)
+		d := Declared(now)
+		if _, err := s.SyncDeclared(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetState(ctx, "a", store.Transition{State: inventory.StateLocal}); err != nil {
+			t.Fatal(err)
+		}
+		empty := Declared(now)
+		empty.Hosts = nil
+		rep, err := s.SyncDeclared(ctx, empty)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Retired) != 2 {
+			t.Errorf("Retired = %+v", rep.Retired)
+		}
+		rep, err = s.SyncDeclared(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := s.Host(ctx, "a")
+		if err != nil || h.State != inventory.StateLocal || h.Token != "" {
+			t.Fatalf("restored host a: %+v, %v; want local without a token (its netboot: did not change)", h, err)
+		}
+		want := store.StateChange{Host: "a", From: inventory.StateLocal, To: inventory.StateLocal, Why: store.WhyRestored}
+		found := false
+		for _, c := range rep.States {
+			found = found || c == want
+		}
+		if !found {
+			t.Errorf("States = %+v, want %+v", rep.States, want)
+		}
+		// Removed again, and restored with a different netboot: value:
+		// the edit of netboot itself is what the file asks for.
+		if _, err := s.SyncDeclared(ctx, empty); err != nil {
+			t.Fatal(err)
+		}
+		d.Hosts[0].Netboot = inventory.StateMenu
+		if _, err := s.SyncDeclared(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if h, _ := s.Host(ctx, "a"); h.State != inventory.StateMenu {
+			t.Errorf("restored with netboot changed: state %s, want menu", h.State)
+		}
+	})
+
+	t.Run("HostsChangedSince", func(t *testing.T) {
+		s, _ := open(t)
+		if _, err := s.SyncDeclared(ctx, Declared(now)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+		mark := time.Now()
+		time.Sleep(5 * time.Millisecond)
+		if _, err := s.SetState(ctx, "b", store.Transition{State: inventory.StateMenu}); err != nil {
+			t.Fatal(err)
+		}
+		hs, n, err := s.HostsChangedSince(ctx, mark)
+		if err != nil || n != 2 || len(hs) != 1 || hs[0].Name != "b" || hs[0].State != inventory.StateMenu {
+			t.Errorf("HostsChangedSince = %+v, %d, %v; want b only, 2 hosts", hs, n, err)
 		}
 	})
 
@@ -186,7 +265,7 @@ func Run(t *testing.T, open Opener) {
 		if _, err := s.SyncDeclared(ctx, Declared(now)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.SetState(ctx, "a", inventory.StateLocal, "", time.Time{}); err != nil {
+		if _, err := s.SetState(ctx, "a", store.Transition{State: inventory.StateLocal}); err != nil {
 			t.Fatal(err)
 		}
 		s = reopen()
