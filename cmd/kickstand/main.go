@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kickstand/kickstand/internal/api"
+	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/kickstart"
@@ -184,8 +185,8 @@ func newRenderCmd(g *globals) *cobra.Command {
 				for _, e := range p.Plan.Explain {
 					fmt.Fprintln(out, "# "+e)
 				}
-				if ins, err := in.Booter.Inputs(ctx, f); err == nil {
-					for _, c := range boot.Chains(*t, ins.Server) {
+				if t, err := in.Booter.TargetByName(ctx, r.Host); err == nil {
+					for _, c := range boot.Chains(*t, in.Booter.InputsFor(boot.Facts{}, t).Server) {
 						fmt.Fprintln(out, "# chain: "+c)
 					}
 				}

@@ -22,7 +22,7 @@ func TestDoubleSlashServedNotRedirected(t *testing.T) {
 	cfg := &inventory.Config{Menu: inventory.Menu{Unknown: "menu"}, Server: inventory.Server{Root: root}}
 	get := func() *inventory.Config { return cfg }
 	b := &boot.Booter{Store: st, Config: get}
-	h := (&Server{Booter: b, Files: &bootfiles.Files{Booter: b, Store: st, Config: get}, Store: st, Config: get, Log: discard()}).Handler()
+	h := (&Server{Booter: b, Files: &bootfiles.Files{Booter: b, Store: st, Config: get}, Store: st, Log: discard()}).Handler()
 	for _, c := range []struct {
 		method, path string
 		code         int

@@ -19,6 +19,9 @@ if [ -z "${kstest_fetched:-}" ]; then
         kstest_say "ks-fetch failed url=$kstest_ks curl=$kstest_err route=$(ip -6 route get "$kstest_host" 2>&1)"
     fi
     kstest_say "done"
-    # A stock dracut image has no poweroff; with -no-reboot this ends QEMU.
+    # Let units started beside the initqueue (a test's kickstand-v6fix.service) print their
+    # last lines; then power off. A stock dracut image has no poweroff; with -no-reboot this
+    # ends QEMU.
+    sleep 3
     echo o >/proc/sysrq-trigger
 fi
