@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kickstand/kickstand/internal/initrd"
 	"github.com/kickstand/kickstand/internal/vmtest"
 )
 
@@ -71,6 +72,9 @@ func TestRealDracutRace1(t *testing.T) {
 			os.WriteFile(radvdConfPath, []byte(fmt.Sprintf(radvdConf, lab.Bridge)), 0o644)
 			r := raceLab{lab: lab, k: k, cfg: cfg, data: data, dir: dir, radvdConf: radvdConfPath,
 				kernel: kernel, linkUp: regexp.MustCompile(`KSTEST: link up iface=`)}
+			if c.host == "v6fixed" {
+				r.extraInitrds = el7UpdatesInRealSystemd(t, ctx, lab)
+			}
 			res := r.boot(t, ctx, c.host, c.mac)
 			console := plainText(res.Serial)
 			fetch := res.Find(regexp.MustCompile(`KSTEST: ks-fetch`))
@@ -92,6 +96,37 @@ func TestRealDracutRace1(t *testing.T) {
 			} else {
 				t.Logf("hook: %s", l)
 			}
+			// The EL7.0-7.2 updates.img's unit, run by the initramfs's real
+			// systemd: race #2's ifcfg edit and race #3's bounded route wait.
+			for _, re := range []*regexp.Regexp{
+				regexp.MustCompile(`kickstand: /etc/sysconfig/network-scripts/ifcfg-eth0 has an empty IPADDR; removing BOOTPROTO`),
+				regexp.MustCompile(`kickstand: IPv6 default route present after [0-9]+ s: default via fe80::`),
+			} {
+				if l := res.Find(re); l == "" {
+					t.Errorf("the updates.img unit did not print /%s/:\n%s", re, lastN(console, 4000))
+				} else {
+					t.Logf("updates.img: %s", l)
+				}
+			}
 		})
 	}
+}
+
+// el7UpdatesInRealSystemd returns the initrd segments that let the real
+// dracut image's systemd run kickstand's EL7.0-7.2 updates.img unit, which
+// Anaconda would otherwise unpack over stage2: the image as kickstand serves
+// it (a long bound, since the unit starts before the NIC is up), and an
+// ifcfg with dracut's BOOTPROTO=static and an empty IPADDR (race #2).
+func el7UpdatesInRealSystemd(t *testing.T, ctx context.Context, lab *vmtest.Lab) [][]byte {
+	t.Helper()
+	img, err := lab.Output(ctx, lab.Srv, "curl", "-gfsS", "http://[2001:db8:20::20]:8080/kickstand/updates/el7-v6-150s.img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ifcfg, err := initrd.Overlay([]initrd.File{{Path: "etc/sysconfig/network-scripts/ifcfg-eth0", Mode: 0o644,
+		Data: []byte("DEVICE=eth0\nBOOTPROTO=static\nIPADDR=\nIPV6INIT=yes\nIPV6ADDR=2001:db8::10/64\n")}}, initrd.Gzip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return [][]byte{[]byte(img), ifcfg}
 }

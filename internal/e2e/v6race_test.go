@@ -133,6 +133,7 @@ type raceLab struct {
 	kernel         string
 	linkUp         *regexp.Regexp
 	timeout        time.Duration // default 3 minutes
+	extraInitrds   [][]byte      // appended after kickstand's initrds
 }
 
 func (r *raceLab) boot(t *testing.T, ctx context.Context, host, mac string) *vmtest.VMResult {
@@ -158,6 +159,12 @@ func (r *raceLab) boot(t *testing.T, ctx context.Context, host, mac string) *vmt
 			t.Fatalf("fetch %s: %v", m[1], err)
 		}
 		initrd.WriteString(b)
+		for initrd.Len()%4 != 0 {
+			initrd.WriteByte(0)
+		}
+	}
+	for _, b := range r.extraInitrds {
+		initrd.Write(b)
 		for initrd.Len()%4 != 0 {
 			initrd.WriteByte(0)
 		}
