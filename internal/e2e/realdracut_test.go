@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -49,31 +47,9 @@ func TestRealDracutRace1(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			lab, err := vmtest.NewLab(ctx, "fwrd"+c.host[2:4], vmtest.IPv6Only())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { lab.Close() })
-			for _, argv := range [][]string{
-				{"ip", "addr", "add", "2001:db8:20::20/128", "dev", "lo"},
-				{"sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"},
-			} {
-				if err := lab.Run(ctx, lab.Srv, argv...); err != nil {
-					t.Fatal(err)
-				}
-			}
-			root, _ := vmtest.RepoRoot()
-			dir := t.TempDir()
-			data := filepath.Join(dir, "data")
-			cfg := filepath.Join(dir, "kickstand.yaml")
-			os.WriteFile(cfg, []byte(fmt.Sprintf(conf, data, filepath.Join(root, "examples", "templates"), filepath.Dir(kernel))), 0o644)
-			k := startKickstand(t, ctx, lab, cfg, data)
-			radvdConfPath := filepath.Join(dir, "radvd.conf")
-			os.WriteFile(radvdConfPath, []byte(fmt.Sprintf(radvdConf, lab.Bridge)), 0o644)
-			r := raceLab{lab: lab, k: k, cfg: cfg, data: data, dir: dir, radvdConf: radvdConfPath,
-				kernel: kernel, linkUp: regexp.MustCompile(`KSTEST: link up iface=`)}
+			r := newRaceLab(t, ctx, "fwrd"+c.host[2:4], conf, kernel, regexp.MustCompile(`KSTEST: link up iface=`))
 			if c.host == "v6fixed" {
-				r.extraInitrds = el7UpdatesInRealSystemd(t, ctx, lab)
+				r.extraInitrds = el7UpdatesInRealSystemd(t, ctx, r.lab)
 			}
 			res := r.boot(t, ctx, c.host, c.mac)
 			console := plainText(res.Serial)

@@ -74,36 +74,11 @@ func TestSeed000Race1(t *testing.T) {
 	vmtest.Need(t, "radvd", "curl")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	lab, err := vmtest.NewLab(ctx, "e2e6", vmtest.IPv6Only())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lab.Close() })
-	// kickstand's address sits on another prefix, reached through the
-	// router (the srv namespace) that radvd announces.
-	for _, argv := range [][]string{
-		{"ip", "addr", "add", "2001:db8:20::20/128", "dev", "lo"},
-		{"sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"},
-	} {
-		if err := lab.Run(ctx, lab.Srv, argv...); err != nil {
-			t.Fatal(err)
-		}
-	}
 	kernel, _, err := vmtest.Installer(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, _ := vmtest.RepoRoot()
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	cfg := filepath.Join(dir, "kickstand.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(v6raceConfig, data, filepath.Join(root, "examples", "templates"), filepath.Dir(kernel))), 0o644)
-	k := startKickstand(t, ctx, lab, cfg, data)
-	radvdConfPath := filepath.Join(dir, "radvd.conf")
-	os.WriteFile(radvdConfPath, []byte(fmt.Sprintf(radvdConf, lab.Bridge)), 0o644)
-
-	r := raceLab{lab: lab, k: k, cfg: cfg, data: data, dir: dir, radvdConf: radvdConfPath,
-		kernel: kernel, linkUp: regexp.MustCompile(`KSTEST: net link iface=\S+ up`)}
+	r := newRaceLab(t, ctx, "e2e6", v6raceConfig, kernel, regexp.MustCompile(`KSTEST: net link iface=\S+ up`))
 	boot := func(host, mac string) *vmtest.VMResult { return r.boot(t, ctx, host, mac) }
 
 	unfixed := boot("v6unfixed", "52:54:00:00:06:02")
@@ -134,6 +109,37 @@ type raceLab struct {
 	linkUp         *regexp.Regexp
 	timeout        time.Duration // default 3 minutes
 	extraInitrds   [][]byte      // appended after kickstand's initrds
+}
+
+// newRaceLab makes an IPv6-only lab whose kickstand (config: v6raceConfig's
+// placeholders, the tree being kernel's directory) sits off-link, at
+// 2001:db8:20::20 behind the srv namespace as router, as in seed 000.
+func newRaceLab(t *testing.T, ctx context.Context, name, config, kernel string, linkUp *regexp.Regexp) *raceLab {
+	t.Helper()
+	lab, err := vmtest.NewLab(ctx, name, vmtest.IPv6Only())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lab.Close() })
+	// kickstand's address sits on another prefix, reached through the
+	// router (the srv namespace) that radvd announces.
+	for _, argv := range [][]string{
+		{"ip", "addr", "add", "2001:db8:20::20/128", "dev", "lo"},
+		{"sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"},
+	} {
+		if err := lab.Run(ctx, lab.Srv, argv...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, _ := vmtest.RepoRoot()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfg := filepath.Join(dir, "kickstand.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(config, data, filepath.Join(root, "examples", "templates"), filepath.Dir(kernel))), 0o644)
+	k := startKickstand(t, ctx, lab, cfg, data)
+	radvdConfPath := filepath.Join(dir, "radvd.conf")
+	os.WriteFile(radvdConfPath, []byte(fmt.Sprintf(radvdConf, lab.Bridge)), 0o644)
+	return &raceLab{lab: lab, k: k, cfg: cfg, data: data, dir: dir, radvdConf: radvdConfPath, kernel: kernel, linkUp: linkUp}
 }
 
 func (r *raceLab) boot(t *testing.T, ctx context.Context, host, mac string) *vmtest.VMResult {
