@@ -80,7 +80,7 @@ func storeFor(t *testing.T, cfg string) string {
 	hosts, _ := in.Store.Hosts(context.Background())
 	for _, h := range hosts {
 		tok := "TOKEN-" + strings.Split(h.Name, ".")[0]
-		if _, err := in.Store.SetState(context.Background(), h.Name, store.Transition{State: inventory.StateInstall, Token: tok, Expires: exp}); err != nil {
+		if _, err := in.Store.SetHostState(context.Background(), h.Name, store.Transition{State: inventory.StateInstall, Token: tok, Expires: exp}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -72,7 +72,7 @@ func FuzzStateChange(f *testing.F) {
 	cfg := func() *inventory.Config { return &inventory.Config{} }
 	h := Handler(Deps{Store: st, Lifecycle: install.New(install.Deps{Store: st, Booter: boot.NewBooter(st, cfg), Config: cfg})})
 	f.Fuzz(func(t *testing.T, auth, body string) {
-		if _, err := st.SetState(ctx, "b", store.Transition{State: inventory.StateLocal}); err != nil {
+		if _, err := st.SetHostState(ctx, "b", store.Transition{State: inventory.StateLocal}); err != nil {
 			t.Fatal(err)
 		}
 		before, _ := st.Host(ctx, "b")

@@ -93,15 +93,18 @@ func (b *Booter) IdentifyAddr(ctx context.Context, a netip.Addr) (Identity, erro
 	if r := b.Index.ByAddr(a); r != nil {
 		return Identity{Host: r, Proof: ProofStatic}, nil
 	}
-	if id, err := b.byLease(ctx, a, now); id.Host != nil || err != nil {
-		return id, err
+	leased, err := b.byLease(ctx, a, now)
+	if leased.Host != nil || err != nil {
+		return leased, err
 	}
 	if bd, ok := b.Bindings.get(a, now); ok && bd.proof == ProofProxy {
 		if r := b.Index.ByMAC(bd.mac); r != nil {
 			return Identity{Host: r, Proof: ProofProxy, MAC: bd.mac}, nil
 		}
 	}
-	return Identity{}, nil
+	// No host; the lease still says which machine it is (for the menu
+	// choice it may make, and for discovery).
+	return Identity{MAC: leased.MAC}, nil
 }
 
 func (b *Booter) byLease(ctx context.Context, a netip.Addr, now time.Time) (Identity, error) {

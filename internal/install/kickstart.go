@@ -159,7 +159,7 @@ func (c *ksCache) put(k ksKey, e *ksEntry) {
 func (c *ksCache) templateStamp(t interface{ DirStamp(string) string }, dir string, now time.Time) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if now.Sub(c.checked) < time.Second && now.After(c.checked) {
+	if now.Sub(c.checked) < time.Second && !now.Before(c.checked) {
 		return c.stamp
 	}
 	c.stamp, c.checked = t.DirStamp(dir), now

@@ -22,6 +22,7 @@ import (
 // Otherwise the machine gets what it would get without choosing.
 func (s *Service) Choose(ctx context.Context, f boot.Facts, host string) (boot.Plan, error) {
 	b := s.d.Booter
+	asked := f
 	in, f, err := b.Inputs(ctx, f)
 	if err != nil {
 		return boot.Plan{}, err
@@ -47,7 +48,7 @@ func (s *Service) Choose(ctx context.Context, f boot.Facts, host string) (boot.P
 		Detail: fmt.Sprintf("chosen from the boot menu by %s (mac %s)", f.ClientIP, mac),
 		Data:   map[string]any{"client": f.ClientIP.String(), "mac": f.MAC}})
 	s.d.Log.InfoContext(ctx, "menu choice", "host", host, "client", f.ClientIP.String(), "mac", f.MAC)
-	return b.BootSpec(ctx, f)
+	return b.BootSpec(ctx, asked)
 }
 
 // PreviewRequest asks what the server would send a host.

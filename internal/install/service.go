@@ -28,7 +28,7 @@ import (
 // Store is what the lifecycle reads and writes.
 type Store interface {
 	SyncDeclared(ctx context.Context, d store.Declared) (store.SyncReport, error)
-	SetState(ctx context.Context, name string, t store.Transition) (*inventory.HostRecord, error)
+	SetHostState(ctx context.Context, name string, t store.Transition) (*inventory.HostRecord, error)
 	Host(ctx context.Context, name string) (*inventory.HostRecord, error)
 	HostByToken(ctx context.Context, token string) (*inventory.HostRecord, error)
 	AppendEvents(ctx context.Context, evs []store.Event) error
@@ -147,7 +147,7 @@ func (s *Service) transition(ctx context.Context, host, to string, by Cause, ifT
 	if to == inventory.StateInstall {
 		t.Token, t.Expires = s.mint()
 	}
-	rec, err := s.d.Store.SetState(ctx, host, t)
+	rec, err := s.d.Store.SetHostState(ctx, host, t)
 	if err != nil {
 		return nil, err
 	}

@@ -201,7 +201,7 @@ func (s *SQL) Hosts(ctx context.Context) ([]inventory.HostRecord, error) {
 	return hs, nil
 }
 
-func (s *SQL) SetState(ctx context.Context, name string, t Transition) (*inventory.HostRecord, error) {
+func (s *SQL) SetHostState(ctx context.Context, name string, t Transition) (*inventory.HostRecord, error) {
 	if err := t.Check(); err != nil {
 		return nil, fmt.Errorf("set state of %s: %w", name, err)
 	}

@@ -30,9 +30,9 @@ type Store interface {
 	HostByAddr(ctx context.Context, a netip.Addr) (*inventory.HostRecord, error)
 	HostByToken(ctx context.Context, token string) (*inventory.HostRecord, error)
 	Hosts(ctx context.Context) ([]inventory.HostRecord, error)
-	// SetState changes a host's netboot state. Only internal/install
+	// SetHostState changes a host's netboot state. Only internal/install
 	// calls it: it mints the tokens and records the change.
-	SetState(ctx context.Context, name string, t Transition) (*inventory.HostRecord, error)
+	SetHostState(ctx context.Context, name string, t Transition) (*inventory.HostRecord, error)
 	// HostsChangedSince returns the hosts written at or after since
 	// (updated_at), and how many hosts there are in all, so that a
 	// server's in-memory host index follows writes made by another
@@ -88,7 +88,7 @@ type Store interface {
 	Close() error
 }
 
-// ErrConflict is returned by SetState when the host no longer holds the
+// ErrConflict is returned by SetHostState when the host no longer holds the
 // token the change was conditioned on (Transition.IfToken).
 var ErrConflict = errors.New("conflict")
 

@@ -200,7 +200,7 @@ func (f *Fake) Hosts(context.Context) ([]inventory.HostRecord, error) {
 	return out, nil
 }
 
-func (f *Fake) SetState(_ context.Context, name string, t store.Transition) (*inventory.HostRecord, error) {
+func (f *Fake) SetHostState(_ context.Context, name string, t store.Transition) (*inventory.HostRecord, error) {
 	if err := t.Check(); err != nil {
 		return nil, fmt.Errorf("set state of %s: %w", name, err)
 	}
@@ -298,7 +298,7 @@ func (Broken) Hosts(context.Context) ([]inventory.HostRecord, error) { return ni
 func (Broken) HostsChangedSince(context.Context, time.Time) ([]inventory.HostRecord, int, error) {
 	return nil, 0, ErrBroken
 }
-func (Broken) SetState(context.Context, string, store.Transition) (*inventory.HostRecord, error) {
+func (Broken) SetHostState(context.Context, string, store.Transition) (*inventory.HostRecord, error) {
 	return nil, ErrBroken
 }
 func (Broken) Profile(context.Context, string) (*inventory.Profile, error) { return nil, ErrBroken }

@@ -91,7 +91,7 @@ func Run(t *testing.T, open Opener) {
 		if _, err := s.SyncDeclared(ctx, d); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.SetState(ctx, "a", store.Transition{State: inventory.StateLocal}); err != nil {
+		if _, err := s.SetHostState(ctx, "a", store.Transition{State: inventory.StateLocal}); err != nil {
 			t.Fatal(err)
 		}
 		rep, err := s.SyncDeclared(ctx, d)
@@ -162,24 +162,24 @@ func Run(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 		exp := now.Add(2 * time.Hour)
-		h, err := s.SetState(ctx, "b", store.Transition{State: inventory.StateInstall, Token: "fresh", Expires: exp})
+		h, err := s.SetHostState(ctx, "b", store.Transition{State: inventory.StateInstall, Token: "fresh", Expires: exp})
 		if err != nil || h.Token != "fresh" || !h.TokenExpires.Equal(exp) || h.State != inventory.StateInstall {
 			t.Fatalf("SetState = %+v, %v", h, err)
 		}
 		for _, bad := range []store.Transition{{State: "bogus"}, {State: inventory.StateInstall}, {State: inventory.StateLocal, Token: "x"}} {
-			if _, err := s.SetState(ctx, "b", bad); err == nil {
+			if _, err := s.SetHostState(ctx, "b", bad); err == nil {
 				t.Errorf("SetState accepted %+v", bad)
 			}
 		}
-		if _, err := s.SetState(ctx, "nope", store.Transition{State: inventory.StateLocal}); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.SetHostState(ctx, "nope", store.Transition{State: inventory.StateLocal}); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("SetState of a missing host: %v", err)
 		}
 		// Leaving install clears the token: no old kickstart URL or
 		// callback works afterwards.
-		if _, err := s.SetState(ctx, "b", store.Transition{State: inventory.StateLocal, IfToken: "stale"}); !errors.Is(err, store.ErrConflict) {
+		if _, err := s.SetHostState(ctx, "b", store.Transition{State: inventory.StateLocal, IfToken: "stale"}); !errors.Is(err, store.ErrConflict) {
 			t.Errorf("SetState conditioned on a stale token: %v, want ErrConflict", err)
 		}
-		h, err = s.SetState(ctx, "b", store.Transition{State: inventory.StateLocal, IfToken: "fresh"})
+		h, err = s.SetHostState(ctx, "b", store.Transition{State: inventory.StateLocal, IfToken: "fresh"})
 		if err != nil || h.Token != "" || !h.TokenExpires.IsZero() || h.State != inventory.StateLocal {
 			t.Fatalf("leaving install: %+v, %v", h, err)
 		}
@@ -194,7 +194,7 @@ func Run(t *testing.T, open Opener) {
 		if _, err := s.SyncDeclared(ctx, d); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.SetState(ctx, "a", store.Transition{State: inventory.StateLocal}); err != nil {
+		if _, err := s.SetHostState(ctx, "a", store.Transition{State: inventory.StateLocal}); err != nil {
 			t.Fatal(err)
 		}
 		empty := Declared(now)
@@ -244,7 +244,7 @@ func Run(t *testing.T, open Opener) {
 		time.Sleep(5 * time.Millisecond)
 		mark := time.Now()
 		time.Sleep(5 * time.Millisecond)
-		if _, err := s.SetState(ctx, "b", store.Transition{State: inventory.StateMenu}); err != nil {
+		if _, err := s.SetHostState(ctx, "b", store.Transition{State: inventory.StateMenu}); err != nil {
 			t.Fatal(err)
 		}
 		hs, n, err := s.HostsChangedSince(ctx, mark)
@@ -265,7 +265,7 @@ func Run(t *testing.T, open Opener) {
 		if _, err := s.SyncDeclared(ctx, Declared(now)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.SetState(ctx, "a", store.Transition{State: inventory.StateLocal}); err != nil {
+		if _, err := s.SetHostState(ctx, "a", store.Transition{State: inventory.StateLocal}); err != nil {
 			t.Fatal(err)
 		}
 		s = reopen()
