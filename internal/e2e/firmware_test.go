@@ -193,7 +193,10 @@ func TestUEFIHTTPv6Install(t *testing.T) {
 	stop := l.capture(t, ctx)
 	l.start(t, ctx)
 
-	res, err := vmtest.BootVM(ctx, l.lab, vmtest.VMOptions{Name: "uefi1-http6", Firmware: vmtest.UEFI, MAC: vmtest.DefaultUEFIMAC, NoIPv4PXE: true, NoIPv6PXE: true, Timeout: 3 * time.Minute})
+	// The slowest chain: OVMF tries HTTP boot over IPv4 first and waits out
+	// its DHCPv4, and iPXE does the same before DHCPv6 (114 s alone under
+	// TCG, near 3 min on a loaded machine), so it gets a minute more.
+	res, err := vmtest.BootVM(ctx, l.lab, vmtest.VMOptions{Name: "uefi1-http6", Firmware: vmtest.UEFI, MAC: vmtest.DefaultUEFIMAC, NoIPv4PXE: true, NoIPv6PXE: true, Timeout: 4 * time.Minute})
 	tl := l.installed(t, res, err, "uefi1", "dhcp.", "http://[2001:db8::1]:8080/ipxe.efi", "http.loader", "http.script", "http.kernel", "http.kickstart", "callback.built")
 	if res.Find(regexp.MustCompile(`KSTEST: ks-fetch ok .*url=http://\[2001:db8::1\]`)) == "" {
 		t.Errorf("the kickstart was not fetched over IPv6:\n%s", tailOf(res))
