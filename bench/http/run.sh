@@ -196,6 +196,7 @@ ip netns exec "$SRV" "$bin" -c "$inv/kickstand.yaml" host set-state storm-00042 
 live=$(visible local "$(date +%s.%N)")
 # File change: edit the YAML, then SIGHUP (a reload of the whole file).
 ip netns exec "$SRV" "$bin" -c "$inv/kickstand.yaml" host set-state storm-00042 install >/dev/null
+visible install "$(date +%s.%N)" >/dev/null
 script42 | grep -q "action=install " || { echo "bench/http: host 42 did not go back to install" >&2; exit 1; }
 sed -i "/name: storm-00042\$/,/netboot:/ s/netboot: install/netboot: local/" "$inv/kickstand.yaml"
 t0=$(date +%s.%N)

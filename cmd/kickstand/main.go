@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -116,13 +117,25 @@ func newMigrateCmd(g *globals) *cobra.Command {
 }
 
 func newServeCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var cpuProfile string
+	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the DHCP, TFTP and HTTP servers",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return fmt.Errorf("serve: --cpu-profile: %w", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("serve: --cpu-profile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			in, err := server.Open(ctx, g.config, server.Options{CheckFiles: true, DataDir: g.data, Store: g.store, Log: log})
 			if err != nil {
@@ -135,6 +148,8 @@ func newServeCmd(g *globals) *cobra.Command {
 			return in.Serve(ctx, nil)
 		},
 	}
+	cmd.Flags().StringVar(&cpuProfile, "cpu-profile", "", "write a Go CPU profile of the whole run to this file (for `go tool pprof`)")
+	return cmd
 }
 
 // openPreview opens the inventory for commands that read it. The live

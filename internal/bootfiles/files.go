@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kickstand/kickstand/internal/boot"
@@ -62,6 +63,8 @@ type Files struct {
 	Config func() *inventory.Config
 	// Images builds kickstand's own overlay initrds and updates images.
 	Images *overlay.Images
+
+	roots rootCache
 }
 
 // Chooser binds a machine to the host it chose from a boot menu and
@@ -112,7 +115,7 @@ func (f *Files) Open(ctx context.Context, r Request) (File, Kind, error) {
 		if err != nil || d.Tree == "" || fpath == "" {
 			return nil, "", fmt.Errorf("open %s: %w", name, ErrNotFound)
 		}
-		file, err := openIn(cfg.Abs(d.Tree), fpath)
+		file, err := f.roots.openIn(cfg.Abs(d.Tree), fpath)
 		if err != nil {
 			// Say what was missing (the kernel, say), so the timeline
 			// and the diagnosis can name it.
@@ -121,7 +124,7 @@ func (f *Files) Open(ctx context.Context, r Request) (File, Kind, error) {
 		return file, classify(d, fpath), nil
 	}
 	if cfg.Server.Root != "" {
-		if file, err := openIn(cfg.Abs(cfg.Server.Root), name); err == nil {
+		if file, err := f.roots.openIn(cfg.Abs(cfg.Server.Root), name); err == nil {
 			if IsLoader(name) {
 				return file, KindLoader, nil
 			}
@@ -161,14 +164,109 @@ func CleanName(name string) (string, bool) {
 	return c, c != "" && c != "."
 }
 
+// rootCache keeps each served directory open as an os.Root, and small files
+// read whole, for a second. Opening the root and the file per request cost
+// more than serving a small file (a config, repodata, .treeinfo, which a
+// rack of installers all fetch at once); a second bounds how long a file
+// or directory replaced under us (a distro imported again) is still
+// served as it was.
+type rootCache struct {
+	mu    sync.Mutex
+	m     map[string]cachedRoot
+	files map[string]cachedFile
+	bytes int
+}
+
+type cachedRoot struct {
+	root *os.Root
+	dir  os.FileInfo // what the root was opened on, to notice a replacement
+	at   time.Time
+}
+
+type cachedFile struct {
+	b   []byte
+	mod time.Time
+	at  time.Time
+}
+
+const (
+	cacheTTL = time.Second
+	// smallFile is the largest file kept in memory; larger ones are
+	// sent from the file (sendfile). maxCached bounds the memory used.
+	smallFile = 64 << 10
+	maxCached = 64 << 20
+)
+
+// root returns an open root for dir. After cacheTTL the directory is
+// looked at again; a root is reopened only when the directory was
+// replaced (another inode), and the old one closed then: a request still
+// reading the replaced tree may fail, which is the moment to.
+func (c *rootCache) root(dir string, now time.Time) (*os.Root, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.m[dir]
+	if ok && now.Sub(r.at) < cacheTTL {
+		return r.root, nil
+	}
+	st, err := os.Stat(dir)
+	if ok && err == nil && os.SameFile(st, r.dir) {
+		r.at = now
+		c.m[dir] = r
+		return r.root, nil
+	}
+	if ok {
+		r.root.Close()
+		delete(c.m, dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil {
+		c.m = map[string]cachedRoot{}
+	}
+	if len(c.m) >= 256 {
+		for k, v := range c.m {
+			v.root.Close()
+			delete(c.m, k)
+		}
+	}
+	c.m[dir] = cachedRoot{root: root, dir: st, at: now}
+	return root, nil
+}
+
+func (c *rootCache) cached(key string, now time.Time) (cachedFile, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.files[key]
+	return f, ok && now.Sub(f.at) < cacheTTL && !now.Before(f.at)
+}
+
+func (c *rootCache) keep(key string, f cachedFile) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.files == nil || c.bytes+len(f.b) > maxCached {
+		c.files, c.bytes = map[string]cachedFile{}, 0
+	}
+	c.bytes += len(f.b) - len(c.files[key].b)
+	c.files[key] = f
+}
+
 // openIn opens a file beneath dir; os.Root refuses symlinks and paths that
 // resolve outside it.
-func openIn(dir, name string) (File, error) {
-	root, err := os.OpenRoot(dir)
+func (c *rootCache) openIn(dir, name string) (File, error) {
+	now := time.Now()
+	key := dir + "\x00" + name
+	if f, ok := c.cached(key, now); ok {
+		return &memFile{Reader: bytes.NewReader(f.b), mod: f.mod}, nil
+	}
+	root, err := c.root(dir, now)
 	if err != nil {
 		return nil, ErrNotFound
 	}
-	defer root.Close()
 	fh, err := root.Open(name)
 	if err != nil {
 		return nil, ErrNotFound
@@ -178,7 +276,16 @@ func openIn(dir, name string) (File, error) {
 		fh.Close()
 		return nil, ErrNotFound
 	}
-	return &osFile{File: fh, size: st.Size(), mod: st.ModTime()}, nil
+	if st.Size() > smallFile {
+		return &osFile{File: fh, size: st.Size(), mod: st.ModTime()}, nil
+	}
+	defer fh.Close()
+	b := make([]byte, st.Size())
+	if _, err := io.ReadFull(fh, b); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	c.keep(key, cachedFile{b: b, mod: st.ModTime(), at: now})
+	return &memFile{Reader: bytes.NewReader(b), mod: st.ModTime()}, nil
 }
 
 func classify(d *inventory.Distro, p string) Kind {

@@ -304,12 +304,24 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// ReadFrom keeps sendfile on the fast path for large files.
+// ReadFrom keeps sendfile on the fast path for files. Anything else (a
+// small file already in memory) is written through the buffer, so headers
+// and body leave together.
 func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	n, err := io.Copy(w.ResponseWriter, r)
+	src := r
+	if lr, ok := r.(*io.LimitedReader); ok {
+		src = lr.R
+	}
+	var n int64
+	var err error
+	if _, isFile := src.(interface{ Fd() uintptr }); isFile {
+		n, err = io.Copy(w.ResponseWriter, r)
+	} else {
+		n, err = io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
+	}
 	w.bytes += n
 	return n, err
 }
@@ -319,7 +331,14 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		s.Log.LogAttrs(r.Context(), slog.LevelInfo, "http",
+		// A boot request that went well is on its host's timeline (or in
+		// the unknown clients' ring); the log says it only at debug level,
+		// so a busy server does not write a line per file it serves.
+		level := slog.LevelInfo
+		if sw.class != "" && s.Events != nil && sw.status < 400 {
+			level = slog.LevelDebug
+		}
+		s.Log.LogAttrs(r.Context(), level, "http",
 			slog.String("remote", r.RemoteAddr), slog.String("method", r.Method),
 			slog.String("path", redact(r.URL.Path)), slog.Int("status", sw.status),
 			slog.Int64("bytes", sw.bytes), slog.Duration("dur", time.Since(start)))

@@ -110,7 +110,7 @@ func (r *Recorder) Run(ctx context.Context) {
 			return
 		}
 		kept := batch[:0]
-		for _, e := range batch {
+		for _, e := range coalesce(batch) {
 			if e.Host == "" {
 				e.Host = r.hostFor(ctx, e)
 			}
@@ -161,6 +161,31 @@ func (r *Recorder) Run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// coalesce merges the events of a batch (100 ms) that repeat one another
+// (the same kind, detail, client and status, and the same host if named)
+// into the first of them, with data "count": a client fetching one URL in a
+// loop makes ten events a second, not thousands, and is attributed once.
+func coalesce(batch []store.Event) []store.Event {
+	type key struct {
+		host, kind, detail, client string
+		status                     any
+	}
+	seen := make(map[key]int, len(batch))
+	out := batch[:0]
+	for _, e := range batch {
+		client, _ := e.Data["client"].(string)
+		k := key{e.Host, e.Kind, e.Detail, client, e.Data["status"]}
+		if i, ok := seen[k]; ok {
+			n, _ := out[i].Data["count"].(int)
+			out[i].Data["count"] = max(n, 1) + 1
+			continue
+		}
+		seen[k] = len(out)
+		out = append(out, e)
+	}
+	return out
 }
 
 // Publish shows stored events to observers and live views: those the
@@ -231,7 +256,8 @@ func (u *unknownRing) add(e store.Event) {
 	if u.counts == nil {
 		u.counts = map[string]uint64{}
 	}
-	u.counts[e.Kind]++
+	n, _ := e.Data["count"].(int)
+	u.counts[e.Kind] += uint64(max(n, 1))
 	if len(u.ring) < ringSize {
 		u.ring = append(u.ring, e)
 		return
