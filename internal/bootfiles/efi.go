@@ -69,7 +69,7 @@ func (f *Files) openEFI(ctx context.Context, name string, dirs []string, abs fun
 		if d.Tree == "" {
 			return nil, KindLoader, fmt.Errorf("open %s: distro %s has no tree: %w", name, d.Name, ErrNotFound)
 		}
-		tf, err := openIn(abs(d.Tree), rel)
+		tf, err := f.roots.openIn(abs(d.Tree), rel)
 		if err != nil {
 			return nil, KindLoader, fmt.Errorf("open %s (distro %s's %s): %w", name, d.Name, rel, err)
 		}
