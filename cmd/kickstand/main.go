@@ -206,14 +206,14 @@ func newRenderCmd(g *globals) *cobra.Command {
 					}
 				}
 			}
-			if err != nil {
-				return err
-			}
 			out.Write(p.Body)
 			for _, pr := range p.Problems {
 				fmt.Fprintln(cmd.ErrOrStderr(), pr.String())
 			}
-			return nil
+			if errors.As(err, new(*install.LintError)) {
+				return fmt.Errorf("render kickstart %s: the server would not serve this kickstart (503): it fails lint for its release; fix the template or set lint: warn on the profile", r.Host)
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&r.Firmware, "firmware", "", "firmware to preview for: bios or uefi")

@@ -208,6 +208,9 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, what string, err
 	case errors.Is(err, install.ErrLimited):
 		setRefused(w, "rate limited")
 		http.Error(w, "too many requests", http.StatusTooManyRequests)
+	case errors.As(err, new(*install.LintError)):
+		setRefused(w, "the kickstart fails lint")
+		http.Error(w, "the kickstart fails lint for this host's release; see its timeline", http.StatusServiceUnavailable)
 	case errors.Is(err, install.ErrReported):
 		setRefused(w, err.Error())
 		http.Error(w, err.Error(), http.StatusConflict)

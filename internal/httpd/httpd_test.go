@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -218,5 +220,45 @@ func TestKickstartFallbacks(t *testing.T) {
 	}
 	if c := do("[2001:db8::b]:1", "52:54:00:00:00:0b"); c != 404 {
 		t.Errorf("a host in local state was served: %d", c)
+	}
+}
+
+// The render gate: a kickstart that fails lint for its host's release is
+// not served (503) and the errors go on the host's timeline; once the
+// template is fixed it is served, with no restart. lint: warn serves it.
+func TestKickstartLintGate(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	tmpl := filepath.Join(dir, "k.ks")
+	os.WriteFile(tmpl, []byte("text\ninstall\nautopart\n"), 0o644) // install: removed in RHEL 8
+	d := storetest.Declared(time.Now())                            // el9 is rhel9
+	d.Profiles[0].Kickstart = "k.ks"
+	cfg := &inventory.Config{Server: inventory.Server{AddressV4: "192.0.2.1", HTTPPort: 8080, Templates: dir}}
+	r := newRig(t, d, cfg)
+	if code, body := r.do("GET", "/ks/tok1", "192.0.2.10:1"); code != 503 || strings.Contains(body, "autopart") {
+		t.Fatalf("a kickstart failing lint: %d %q", code, body)
+	}
+	evs, _ := r.st.Events(ctx, "a", 0, 0)
+	found := false
+	for _, e := range evs {
+		found = found || (e.Kind == "lint" && strings.Contains(e.Detail, "not served") && strings.Contains(e.Detail, "install"))
+	}
+	if !found {
+		t.Errorf("no lint event on the host's timeline: %+v", evs)
+	}
+	os.WriteFile(tmpl, []byte("text\nautopart\n"), 0o644)
+	r.clock = r.clock.Add(2 * time.Second)
+	if code, body := r.do("GET", "/ks/tok1", "192.0.2.10:1"); code != 200 || !strings.Contains(body, "autopart") {
+		t.Errorf("after the fix: %d %q", code, body)
+	}
+	os.WriteFile(tmpl, []byte("text\ninstall\nautopart\n"), 0o644)
+	d.Profiles[0].Lint = "warn"
+	cfg.Profiles = d.Profiles
+	if _, err := r.lc.SyncFile(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	r.clock = r.clock.Add(2 * time.Second)
+	if code, _ := r.do("GET", "/ks/tok1", "192.0.2.10:1"); code != 200 {
+		t.Errorf("lint: warn: %d", code)
 	}
 }

@@ -2,6 +2,7 @@ package install
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -70,7 +71,7 @@ func (s *Service) kickstartFor(ctx context.Context, rec *inventory.HostRecord, s
 	stamp := s.ks.templateStamp(s.d.Templates, cfg.Abs(cfg.Server.Templates), s.now())
 	gen := s.d.Booter.Index.Gen()
 	if e := s.ks.get(key); e != nil && e.updated.Equal(rec.UpdatedAt) && e.gen == gen && e.cfg == cfg && e.stamp == stamp {
-		return e.ks, nil
+		return e.ks, e.err
 	}
 	t, err := s.d.Booter.TargetByName(ctx, rec.Name)
 	if err != nil {
@@ -85,19 +86,50 @@ func (s *Service) kickstartFor(ctx context.Context, rec *inventory.HostRecord, s
 	if err != nil {
 		return Kickstart{}, err
 	}
-	s.ks.put(key, &ksEntry{ks: ks, updated: rec.UpdatedAt, gen: gen, cfg: cfg, stamp: stamp})
-	if kickstart.HasErrors(ks.Problems, false) {
-		// Served anyway: the operator decides. Said loudly, per host,
-		// once per rendering.
-		msgs := make([]string, len(ks.Problems))
-		for i, pr := range ks.Problems {
-			msgs[i] = pr.String()
+	var gateErr error
+	if msgs, refuse := lintGate(t, ks); len(msgs) > 0 {
+		detail := strings.Join(msgs, "; ")
+		if !refuse {
+			// Served anyway, as the profile asks; said loudly, per
+			// host, once per rendering.
+			s.d.Log.ErrorContext(ctx, "served a kickstart that fails lint (profile lint: warn)", "host", rec.Name, "release", t.Distro.Release, "problems", msgs)
+			s.record(ctx, store.Event{Host: rec.Name, At: s.now(), Kind: "lint",
+				Detail: "served a kickstart that fails lint for " + t.Distro.Release + " (lint: warn): " + detail})
+		} else {
+			s.d.Log.ErrorContext(ctx, "refused to serve a kickstart that fails lint", "host", rec.Name, "release", t.Distro.Release, "problems", msgs)
+			s.record(ctx, store.Event{Host: rec.Name, At: s.now(), Kind: "lint",
+				Detail: "kickstart not served: it fails lint for " + t.Distro.Release + ": " + detail + " (fix the template, or set lint: warn on profile " + t.Profile.Name + ")",
+				Data:   map[string]any{"refused": true}})
+			gateErr = &LintError{Host: rec.Name, Problems: msgs}
 		}
-		s.d.Log.ErrorContext(ctx, "served a kickstart that fails lint", "host", rec.Name, "release", t.Distro.Release, "problems", msgs)
-		s.record(ctx, store.Event{Host: rec.Name, At: s.now(), Kind: "lint",
-			Detail: "served a kickstart that fails lint for " + t.Distro.Release + ": " + strings.Join(msgs, "; ")})
 	}
-	return ks, nil
+	s.ks.put(key, &ksEntry{ks: ks, err: gateErr, updated: rec.UpdatedAt, gen: gen, cfg: cfg, stamp: stamp})
+	return ks, gateErr
+}
+
+// lintGate says whether a rendered kickstart fails lint (its errors) and
+// whether that keeps it from being served: unless its profile says
+// lint: warn, it does.
+func lintGate(t *boot.Target, ks Kickstart) (msgs []string, refuse bool) {
+	if !kickstart.HasErrors(ks.Problems, false) {
+		return nil, false
+	}
+	for _, pr := range ks.Problems {
+		msgs = append(msgs, pr.String())
+	}
+	return msgs, t.Profile.Lint != "warn"
+}
+
+// LintError is a kickstart refused because it fails lint for its host's
+// release (the profile's lint is not "warn"). The transports answer 503:
+// the install can go on once the template is fixed, with no restart.
+type LintError struct {
+	Host     string
+	Problems []string
+}
+
+func (e *LintError) Error() string {
+	return fmt.Sprintf("kickstart for %s fails lint: %s", e.Host, strings.Join(e.Problems, "; "))
 }
 
 // renderKickstart is the one rendering of a kickstart, for the server and
@@ -130,6 +162,7 @@ type ksKey struct {
 
 type ksEntry struct {
 	ks      Kickstart
+	err     error // the lint gate's refusal, cached with the text
 	updated time.Time
 	gen     uint64
 	cfg     *inventory.Config

@@ -124,6 +124,9 @@ func (s *Service) Preview(ctx context.Context, r PreviewRequest) (Preview, error
 			return out, err
 		}
 		out.Kickstart, out.Body = ks, ks.Body
+		if msgs, refuse := lintGate(t, ks); refuse {
+			return out, &LintError{Host: r.Host, Problems: msgs}
+		}
 	default:
 		return out, fmt.Errorf("render: unknown kind %q: want ipxe, grub, pxelinux, kickstart or cmdline", r.Kind)
 	}

@@ -396,6 +396,11 @@ func (v *validator) check(c *Config) {
 				v.errf([]any{"profiles", i, "kickstart_by", j}, "want mac or ip, not %q", by)
 			}
 		}
+		switch p.Lint {
+		case "", "error", "warn":
+		default:
+			v.errf(at("lint"), "want error or warn, not %q", p.Lint)
+		}
 		switch p.Fixes {
 		case "", "auto", "off":
 		default:

@@ -93,6 +93,11 @@ type Profile struct {
 	// "mac", or by its static address, "ip". Off by default: both are
 	// weaker than the build token (headers and addresses can be forged).
 	KickstartBy []string `yaml:"kickstart_by,omitempty" json:"kickstart_by,omitempty"`
+	// Lint says what happens to a rendered kickstart that fails lint for
+	// the host's release: "error" (the default) refuses to serve it (503,
+	// and the errors on the host's timeline), so an installer never runs
+	// a kickstart Anaconda would reject; "warn" serves it, logged.
+	Lint string `yaml:"lint,omitempty" json:"lint,omitempty"`
 }
 
 // Host is one machine kickstand knows by MAC, UUID or address.
