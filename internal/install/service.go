@@ -206,9 +206,18 @@ func (s *Service) record(ctx context.Context, evs ...store.Event) {
 // store.SyncDeclared) and puts every state change it caused, and every
 // host it removed, on that host's timeline. The host index is re-read.
 func (s *Service) SyncFile(ctx context.Context, cfg *inventory.Config) (store.SyncReport, error) {
+	return s.SyncChanged(ctx, cfg, nil)
+}
+
+// SyncChanged is SyncFile when only the named hosts can differ from the
+// last sync (store.Declared.Changed; nil: any host): only they are
+// written, and the host index follows the store's changes instead of
+// being re-read whole, so a one-host edit of 100,000 stays cheap.
+func (s *Service) SyncChanged(ctx context.Context, cfg *inventory.Config, changed []string) (store.SyncReport, error) {
 	rep, err := s.d.Store.SyncDeclared(ctx, store.Declared{
 		Distros: cfg.Distros, Profiles: cfg.Profiles, Hosts: cfg.Hosts,
 		Now: s.now(), TokenTTL: tokenTTL(cfg), NewToken: s.d.NewToken,
+		Changed: changed,
 	})
 	if err != nil {
 		return rep, fmt.Errorf("%s: %w", cfg.Path, err)
@@ -217,7 +226,6 @@ func (s *Service) SyncFile(ctx context.Context, cfg *inventory.Config) (store.Sy
 	var evs []store.Event
 	for _, c := range rep.States {
 		evs = append(evs, stateEvent(c.Host, c.From, c.To, ByFile, c.Why, now))
-		s.d.Log.InfoContext(ctx, "host state set by the file", "host", c.Host, "from", orNone(c.From), "to", c.To, "why", c.Why)
 	}
 	for _, c := range rep.Retired {
 		evs = append(evs, store.Event{Host: c.Host, At: now, Kind: "inventory",
@@ -225,18 +233,38 @@ func (s *Service) SyncFile(ctx context.Context, cfg *inventory.Config) (store.Sy
 			Data:   map[string]any{"why": c.Why, "state": c.From}})
 	}
 	s.record(ctx, evs...)
+	var states []string
+	for _, c := range rep.States {
+		states = append(states, fmt.Sprintf("%s: %s -> %s (%s)", c.Host, orNone(c.From), c.To, c.Why))
+	}
 	for _, group := range []struct {
 		what string
 		l    []string
-	}{{"added", rep.Added}, {"updated", rep.Updated}, {"removed", rep.Removed}, {"taken over from live edits", rep.TakenOver}} {
-		for _, x := range group.l {
-			s.d.Log.InfoContext(ctx, "inventory "+group.what, "object", x)
-		}
+	}{{"added", rep.Added}, {"updated", rep.Updated}, {"removed", rep.Removed}, {"taken over from live edits", rep.TakenOver}, {"host state set by the file", states}} {
+		logEach(ctx, s.d.Log, "inventory "+group.what, group.l)
 	}
-	if err := s.d.Booter.Index.Load(ctx, s.d.Booter.Store, cfg.DHCP6.DUIDs); err != nil {
+	reindex := s.d.Booter.Index.Load
+	if changed != nil {
+		reindex = s.d.Booter.Index.Follow
+	}
+	if err := reindex(ctx, s.d.Booter.Store, cfg.DHCP6.DUIDs); err != nil {
 		return rep, err
 	}
 	return rep, nil
+}
+
+// logEach logs one line per item of a reload's report, or, past a hundred
+// (a first start of a large inventory), one line with how many there were
+// and the first few: every one of them is on its host's timeline anyway.
+func logEach(ctx context.Context, log *slog.Logger, msg string, items []string) {
+	const most = 100
+	if len(items) <= most {
+		for _, x := range items {
+			log.InfoContext(ctx, msg, "object", x)
+		}
+		return
+	}
+	log.InfoContext(ctx, msg, "count", len(items), "first", items[:5])
 }
 
 func tokenTTL(cfg *inventory.Config) time.Duration {

@@ -13,6 +13,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +28,7 @@ import (
 	"github.com/kickstand/kickstand/internal/dhcp4"
 	"github.com/kickstand/kickstand/internal/dhcp6"
 	"github.com/kickstand/kickstand/internal/diagnose"
+	"github.com/kickstand/kickstand/internal/fswatch"
 	"github.com/kickstand/kickstand/internal/httpd"
 	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
@@ -53,7 +56,7 @@ type Instance struct {
 
 	cfg    atomic.Pointer[inventory.Config]
 	mu     sync.Mutex // serialises reloads
-	mtime  time.Time
+	loader *inventory.Loader
 	strict bool // check that files exist (serve), or syntax only (render)
 }
 
@@ -75,7 +78,8 @@ func Open(ctx context.Context, path string, o Options) (*Instance, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	cfg, mtime, err := load(path, o.CheckFiles)
+	loader := &inventory.Loader{Path: path}
+	cfg, err := load(loader, false, o.CheckFiles)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +88,7 @@ func Open(ctx context.Context, path string, o Options) (*Instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", store.Redact(spec), err)
 	}
-	in := &Instance{Path: path, Store: st, Log: o.Log, mtime: mtime, strict: o.CheckFiles}
+	in := &Instance{Path: path, Store: st, Log: o.Log, loader: loader, strict: o.CheckFiles}
 	in.cfg.Store(cfg)
 	in.Booter = boot.NewBooter(st, in.Config)
 	in.Events = timeline.New(st, attributor{in}, in.Log)
@@ -130,63 +134,75 @@ func (in *Instance) Config() *inventory.Config { return in.cfg.Load() }
 // Close releases the store.
 func (in *Instance) Close() error { return in.Store.Close() }
 
-func load(path string, checkFiles bool) (*inventory.Config, time.Time, error) {
-	st, err := os.Stat(path)
+func load(l *inventory.Loader, reread, checkFiles bool) (*inventory.Config, error) {
+	cfg, err := l.Load(reread)
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("config: %w", err)
-	}
-	cfg, err := inventory.Load(path)
-	if err != nil {
-		return nil, time.Time{}, err
+		return nil, err
 	}
 	if checkFiles {
 		if err := cfg.CheckFiles(); err != nil {
-			return nil, time.Time{}, err
+			return nil, err
 		}
 	}
-	return cfg, st.ModTime(), nil
+	return cfg, nil
 }
 
-// Reload re-reads the config. On any error the previous config and store
-// contents stay in force and the error is returned (and logged).
-func (in *Instance) Reload(ctx context.Context) error {
+// Reload re-reads every config file. On any error the previous config and
+// store contents stay in force and the error is returned (and logged).
+func (in *Instance) Reload(ctx context.Context) error { return in.reload(ctx, true) }
+
+// reload re-reads the files that changed (all of them if reread) and
+// syncs to the store only the hosts that differ from the config in force.
+func (in *Instance) reload(ctx context.Context, reread bool) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	cfg, mtime, err := load(in.Path, in.strict)
+	t0 := time.Now()
+	old := in.Config()
+	cfg, err := load(in.loader, reread, in.strict)
+	if err == nil && cfg == old {
+		return nil // no file changed
+	}
+	var changed []string
 	if err == nil {
-		_, err = in.Install.SyncFile(ctx, cfg)
+		changed = inventory.ChangedHosts(old, cfg)
+		if changed == nil {
+			changed = []string{}
+		}
+		if !reflect.DeepEqual(old.DHCP6.DUIDs, cfg.DHCP6.DUIDs) {
+			changed = nil // the host index is rebuilt whole
+		}
+		_, err = in.Install.SyncChanged(ctx, cfg, changed)
 	}
 	if err != nil {
 		in.Log.Error("reload rejected; keeping the previous config", "err", err)
 		return err
 	}
-	in.mtime = mtime
 	in.cfg.Store(cfg)
-	in.Log.Info("config reloaded", "path", in.Path)
+	in.Log.Info("config reloaded", "path", in.Path, "hosts", len(cfg.Hosts), "hosts_changed", len(changed), "took", time.Since(t0).Round(time.Millisecond))
 	return nil
 }
 
-// Watch reloads on SIGHUP (sent on hup) and when the file's mtime changes.
-// Polling is used rather than inotify because editors replace files by
-// rename, which a watch on the old inode misses.
+// Watch reloads on SIGHUP (sent on hup: every file is read again) and when
+// the main file or a file in the hosts directory changes (inotify, or
+// polling every `every` where inotify is unavailable: only the changed
+// files are read).
 func (in *Instance) Watch(ctx context.Context, hup <-chan os.Signal, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			in.Reload(ctx)
-		case <-t.C:
-			st, err := os.Stat(in.Path)
-			in.mu.Lock()
-			changed := err == nil && !st.ModTime().Equal(in.mtime)
-			in.mu.Unlock()
-			if changed {
+	for ctx.Err() == nil {
+		paths := in.Config().WatchPaths()
+		wctx, stop := context.WithCancel(ctx)
+		changes := fswatch.Watch(wctx, paths, fswatch.Options{Entry: inventory.IsHostFile, Poll: every, Log: in.Log})
+		in.reload(ctx, false) // an edit made before the watch began
+		for ctx.Err() == nil && slices.Equal(paths, in.Config().WatchPaths()) {
+			select {
+			case <-ctx.Done():
+			case <-hup:
 				in.Reload(ctx)
+			case files := <-changes:
+				in.Log.Debug("config files changed", "files", files)
+				in.reload(ctx, false)
 			}
 		}
+		stop()
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -381,7 +382,15 @@ type storedHost struct{ origin, spec, state, declared string }
 
 func (s *SQL) syncHosts(ctx context.Context, tx *sql.Tx, d Declared, rep *SyncReport) error {
 	have := map[string]*storedHost{}
-	rows, err := tx.QueryContext(ctx, `SELECT name, origin, spec, state, declared_state FROM hosts`)
+	only, scope := changedScope(d)
+	if only != nil && len(only) == 0 {
+		return nil
+	}
+	q, args := `SELECT name, origin, spec, state, declared_state FROM hosts`, []any(nil)
+	if only != nil {
+		q, args = q+` WHERE name IN (`+params(len(scope.hosts))+`)`, scope.hosts
+	}
+	rows, err := tx.QueryContext(ctx, s.rebind(q), args...)
 	if err != nil {
 		return err
 	}
@@ -418,8 +427,11 @@ func (s *SQL) syncHosts(ctx context.Context, tx *sql.Tx, d Declared, rep *SyncRe
 	if err != nil {
 		return err
 	}
-	ix := &hostIndexer{s: s, tx: tx}
+	ix := &hostIndexer{s: s, tx: tx, scope: scope}
 	for _, h := range d.Hosts {
+		if only != nil && !only[h.Name] {
+			continue
+		}
 		spec, err := json.Marshal(h)
 		if err != nil {
 			return err
@@ -551,6 +563,7 @@ func (s *SQL) deleteHost(ctx context.Context, tx *sql.Tx, name string) error {
 type hostIndexer struct {
 	s      *SQL
 	tx     *sql.Tx
+	scope  *syncScope                     // nil: every host is synced
 	owners map[string]map[string]string   // table -> value -> host, read on first use
 	held   map[string]map[string][]string // table -> host -> its values
 	rows   map[string][]any               // table -> flattened rows waiting for flush
@@ -564,6 +577,10 @@ const newHostCols = `name, origin, spec, uuid, state, declared_state, token, tok
 // the parameters.
 const insertBatch = 64
 
+// sqliteBatch bounds the rows of one SQLite INSERT, which takes them as
+// one JSON parameter.
+const sqliteBatch = 4096
+
 func (x *hostIndexer) insertHost(ctx context.Context, row []any) error {
 	return x.add(ctx, "hosts", row)
 }
@@ -573,7 +590,11 @@ func (x *hostIndexer) add(ctx context.Context, table string, row []any) error {
 		x.rows = map[string][]any{}
 	}
 	x.rows[table] = append(x.rows[table], row...)
-	if len(x.rows[table]) >= insertBatch*len(row) {
+	batch := insertBatch
+	if x.s.pg == nil {
+		batch = sqliteBatch
+	}
+	if len(x.rows[table]) >= batch*len(row) {
 		return x.flushTable(ctx, table)
 	}
 	return nil
@@ -596,9 +617,33 @@ func (x *hostIndexer) flushTable(ctx context.Context, table string) error {
 		return nil
 	}
 	cols, width := insertCols(table)
-	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
-	q := `INSERT INTO ` + table + ` (` + cols + `) VALUES ` + strings.TrimSuffix(strings.Repeat(one+", ", len(vals)/width), ", ")
-	if _, err := x.tx.ExecContext(ctx, x.s.rebind(q), vals...); err != nil {
+	var err error
+	if x.s.pg == nil {
+		// modernc SQLite parses a statement anew at every execution and
+		// binds parameters by a linear search: for a multi-row VALUES list
+		// that cost more than inserting the rows. So the rows go in as one
+		// JSON parameter, and OR ROLLBACK spares the statement journal (a
+		// temporary file) that undoing half a statement would need: a
+		// failure fails the whole sync anyway.
+		rows := make([][]any, 0, len(vals)/width)
+		for i := 0; i < len(vals); i += width {
+			rows = append(rows, vals[i:i+width])
+		}
+		b, jerr := json.Marshal(rows)
+		if jerr != nil {
+			return jerr
+		}
+		sel := make([]string, width)
+		for i := range sel {
+			sel[i] = "value->>" + strconv.Itoa(i)
+		}
+		_, err = x.tx.ExecContext(ctx, `INSERT OR ROLLBACK INTO `+table+` (`+cols+`) SELECT `+strings.Join(sel, ", ")+` FROM json_each(?)`, string(b))
+	} else {
+		one := "(" + params(width) + ")"
+		q := `INSERT INTO ` + table + ` (` + cols + `) VALUES ` + strings.TrimSuffix(strings.Repeat(one+", ", len(vals)/width), ", ")
+		_, err = x.tx.ExecContext(ctx, x.s.rebind(q), vals...)
+	}
+	if err != nil {
 		return fmt.Errorf("insert %d rows into %s: %w", len(vals)/width, table, err)
 	}
 	x.rows[table] = vals[:0]
@@ -623,7 +668,16 @@ func (x *hostIndexer) index(ctx context.Context, h inventory.Host, existed bool)
 		x.owners, x.held = map[string]map[string]string{}, map[string]map[string][]string{}
 		for _, t := range []struct{ table, col string }{{"host_macs", "mac"}, {"host_addrs", "addr"}} {
 			m, held := map[string]string{}, map[string][]string{}
-			rows, err := x.tx.QueryContext(ctx, `SELECT `+t.col+`, host FROM `+t.table)
+			q, args := `SELECT `+t.col+`, host FROM `+t.table, []any(nil)
+			if x.scope != nil {
+				// Only the rows the changed hosts hold or want.
+				vals := x.scope.vals[t.table]
+				q, args = q+` WHERE host IN (`+params(len(x.scope.hosts))+`)`, x.scope.hosts
+				if len(vals) > 0 {
+					q, args = q+` OR `+t.col+` IN (`+params(len(vals))+`)`, append(slices.Clip(args), vals...)
+				}
+			}
+			rows, err := x.tx.QueryContext(ctx, x.s.rebind(q), args...)
 			if err != nil {
 				return err
 			}
@@ -643,16 +697,10 @@ func (x *hostIndexer) index(ctx context.Context, h inventory.Host, existed bool)
 			x.owners[t.table], x.held[t.table] = m, held
 		}
 	}
-	var addrs []string
-	for _, p := range []string{h.IPv4, h.IPv6} {
-		if pr, err := netip.ParsePrefix(p); err == nil {
-			addrs = append(addrs, pr.Addr().String())
-		}
-	}
 	for _, t := range []struct {
 		table, col string
 		vals       []string
-	}{{"host_macs", "mac", h.MACs}, {"host_addrs", "addr", addrs}} {
+	}{{"host_macs", "mac", h.MACs}, {"host_addrs", "addr", lookupAddrs(h)}} {
 		owners := x.owners[t.table]
 		if existed {
 			if _, err := x.tx.ExecContext(ctx, x.s.rebind(`DELETE FROM `+t.table+` WHERE host = ?`), h.Name); err != nil {
@@ -676,6 +724,59 @@ func (x *hostIndexer) index(ctx context.Context, h inventory.Host, existed bool)
 	}
 	return nil
 }
+
+// lookupAddrs are the values of a host's host_addrs rows.
+func lookupAddrs(h inventory.Host) []string {
+	var addrs []string
+	for _, p := range []string{h.IPv4, h.IPv6} {
+		if pr, err := netip.ParsePrefix(p); err == nil {
+			addrs = append(addrs, pr.Addr().String())
+		}
+	}
+	return addrs
+}
+
+// maxScoped bounds a scoped sync's statements' parameters; a larger
+// change is synced as a whole.
+const maxScoped = 2000
+
+// syncScope is what a sync of Declared.Changed reads: those hosts' rows
+// and the lookup rows holding the values they declare.
+type syncScope struct {
+	hosts []any
+	vals  map[string][]any // lookup table -> values
+}
+
+// changedScope returns the set of hosts to sync and what to read for
+// them, or nil and nil to sync every host.
+func changedScope(d Declared) (map[string]bool, *syncScope) {
+	if d.Changed == nil || len(d.Changed) > maxScoped {
+		return nil, nil
+	}
+	only := make(map[string]bool, len(d.Changed))
+	sc := &syncScope{vals: map[string][]any{}}
+	for _, n := range d.Changed {
+		if !only[n] {
+			only[n] = true
+			sc.hosts = append(sc.hosts, n)
+		}
+	}
+	for _, h := range d.Hosts {
+		if !only[h.Name] {
+			continue
+		}
+		for _, m := range h.MACs {
+			sc.vals["host_macs"] = append(sc.vals["host_macs"], m)
+		}
+		for _, a := range lookupAddrs(h) {
+			sc.vals["host_addrs"] = append(sc.vals["host_addrs"], a)
+		}
+	}
+	return only, sc
+}
+
+// params is n comma-separated placeholders.
+func params(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
 func nullable(s string) any {
 	if s == "" {

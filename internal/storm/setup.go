@@ -63,6 +63,7 @@ type ServerConfig struct {
 	Store     string // a postgres:// URL; empty for SQLite in DataDir
 	Templates string
 	Tree      string // the distro tree (MakeTree)
+	HostsDir  string // server.hosts_dir, when the hosts are in files there (WriteHosts)
 }
 
 // WriteInventory writes a kickstand config for one server of the storm:
@@ -84,10 +85,14 @@ server:
 	if s.Store != "" {
 		fmt.Fprintf(b, "  store: %q\n", s.Store)
 	}
+	if s.HostsDir != "" {
+		fmt.Fprintf(b, "  hosts_dir: %q\n", s.HostsDir)
+	}
 	fmt.Fprintf(b, `menu:
   unknown: ignore
 dhcp:
-  enabled: true
+  # Off without an interface: DHCP never serves every interface.
+  enabled: %t
   mode: server
   workers: 4
   interfaces: [%s]
@@ -109,8 +114,18 @@ profiles:
     distro: storm
     kernel_args: console=ttyS0 inst.text
 hosts:
-`, s.Interface, s.Tree)
-	for i := 0; i < n; i++ {
+`, s.Interface != "", s.Interface, s.Tree)
+	if err := WriteHosts(b, 0, n); err != nil {
+		return err
+	}
+	return b.Flush()
+}
+
+// WriteHosts writes the items of a hosts: list, machines from to to-1 (a
+// file of a hosts directory is "hosts:" and these).
+func WriteHosts(w io.Writer, from, to int) error {
+	b := bufio.NewWriter(w)
+	for i := from; i < to; i++ {
 		fmt.Fprintf(b, "  - name: storm-%05d\n    macs: [\"%s\"]\n    ipv4: %s/15\n    profile: storm\n    netboot: install\n", i, MAC(i), HostAddr(i))
 	}
 	return b.Flush()

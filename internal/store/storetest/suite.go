@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -132,6 +133,59 @@ func Run(t *testing.T, open Opener) {
 			t.Errorf("report = %+v", rep)
 		}
 		if r, err := s.HostByMAC(ctx, "52:54:00:00:00:0a"); err != nil || r.Name != "c" {
+			t.Errorf("moved MAC: %v, %v", r, err)
+		}
+	})
+
+	t.Run("SyncOfChangedHostsOnly", func(t *testing.T) {
+		s, _ := open(t)
+		d := Declared(now)
+		if _, err := s.SyncDeclared(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetHostState(ctx, "a", store.Transition{State: inventory.StateLocal}); err != nil {
+			t.Fatal(err)
+		}
+		// b edited, c added; a untouched keeps its live state.
+		d.Hosts[1].IPv6 = "2001:db8::bb/64"
+		d.Hosts = append(d.Hosts, inventory.Host{Name: "c", MACs: []string{"52:54:00:00:00:0c"}, Profile: "p", Netboot: inventory.StateLocal})
+		d.Changed = []string{"b", "c"}
+		rep, err := s.SyncDeclared(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(rep.Updated, rep.Added) != "[host b] [host c]" {
+			t.Errorf("report = %+v", rep)
+		}
+		if r, err := s.HostByAddr(ctx, netip.MustParseAddr("2001:db8::bb")); err != nil || r.Name != "b" {
+			t.Errorf("b's new address: %v, %v", r, err)
+		}
+		if h, _ := s.Host(ctx, "a"); h.State != inventory.StateLocal {
+			t.Errorf("a's live state lost: %s", h.State)
+		}
+		// Nothing changed: nothing done.
+		d.Changed = []string{}
+		if rep, err := s.SyncDeclared(ctx, d); err != nil || rep.Changed() {
+			t.Errorf("empty change: %+v, %v", rep, err)
+		}
+		// A new host may not take an unchanged host's MAC or address.
+		bad := d
+		bad.Hosts = append(slices.Clone(d.Hosts), inventory.Host{Name: "dup", MACs: []string{"52:54:00:00:00:0a"}, Profile: "p", Netboot: "local"})
+		bad.Changed = []string{"dup"}
+		if _, err := s.SyncDeclared(ctx, bad); err == nil {
+			t.Error("scoped sync let a new host take a's MAC")
+		}
+		// c removed and its MAC given to a new host e in the same edit.
+		d.Hosts = append(d.Hosts[:2], inventory.Host{Name: "e", MACs: []string{"52:54:00:00:00:0c"}, Profile: "p", Netboot: inventory.StateLocal})
+		d.Changed = []string{"c", "e"}
+		rep, err = s.SyncDeclared(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(rep.Removed, rep.Added) != "[host c] [host e]" {
+			t.Errorf("report = %+v", rep)
+		}
+		if r, err := s.HostByMAC(ctx, "52:54:00:00:00:0c"); err != nil || r.Name != "e" {
 			t.Errorf("moved MAC: %v, %v", r, err)
 		}
 	})
