@@ -41,7 +41,22 @@ need=(
   "setpriv:util-linux"
   "wrk:wrk"
   "nginx:nginx-light"
+  # Real firmware breadth (issue 14): AAVMF on qemu-system-aarch64, and mmdebstrap for the real
+  # dracut image. shim-signed, grub-efi-amd64-signed, arm64 GRUB, kernel and busybox are fetched
+  # with apt-get download by build-test-installer.sh, never installed.
+  "qemu-system-aarch64:qemu-system-arm"
+  "/usr/share/AAVMF/AAVMF_CODE.fd:qemu-efi-aarch64"
+  "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd:ovmf"
+  "mmdebstrap:mmdebstrap"
 )
+
+# apt-get download of arm64 packages needs the architecture in dpkg and its package lists.
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  if [[ $(id -u) != 0 ]]; then echo "deps: need root to dpkg --add-architecture arm64" >&2; exit 1; fi
+  echo "deps: adding the arm64 architecture (for apt-get download of arm64 kernel, busybox, GRUB)" >&2
+  dpkg --add-architecture arm64
+  apt-get update -qq
+fi
 
 missing=()
 for pair in "${need[@]}"; do

@@ -3,10 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net/netip"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/bootfiles"
 	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
@@ -59,6 +62,7 @@ func newDoctorCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", l.Name, l.For, p)
 			}
 			tw.Flush()
+			doctorChains(out, cfg)
 			if problems > 0 {
 				return fmt.Errorf("doctor: %d problem(s) found", problems)
 			}
@@ -68,6 +72,62 @@ func newDoctorCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// doctorChains says, per profile, which chain each kind of firmware gets
+// (the served decision, through boot.Chains), and warns when a Secure Boot
+// profile would serve an unsigned shim, GRUB or kernel: the firmware, shim
+// or GRUB refuses it and the timeline shows only the last file fetched.
+func doctorChains(out io.Writer, cfg *inventory.Config) {
+	distros := map[string]*inventory.Distro{}
+	for i := range cfg.Distros {
+		distros[cfg.Distros[i].Name] = &cfg.Distros[i]
+	}
+	s := boot.Server{Port: cfg.Server.HTTPPort}
+	s.V4, _ = netip.ParseAddr(cfg.Server.AddressV4)
+	s.V6, _ = netip.ParseAddr(cfg.Server.AddressV6)
+	for i := range cfg.Profiles {
+		p := &cfg.Profiles[i]
+		d := distros[p.Distro]
+		if d == nil {
+			continue
+		}
+		fmt.Fprintf(out, "\nprofile %s (distro %s, %s):\n", p.Name, d.Name, orDefault(d.Arch, "any CPU"))
+		t := boot.Target{Record: &inventory.HostRecord{Host: inventory.Host{Name: "(a host of " + p.Name + ")"}}, Profile: p, Distro: d}
+		for _, c := range boot.Chains(t, s) {
+			fmt.Fprintln(out, "  "+c)
+		}
+		if !p.SecureBoot && p.Loader != inventory.LoaderShim {
+			continue
+		}
+		for _, f := range bootfiles.CheckSecureBoot(cfg, d) {
+			switch {
+			case f.Err != nil:
+				fmt.Fprintf(out, "  warning: Secure Boot %s: %v\n", f.What, f.Err)
+			case !f.Signed:
+				fmt.Fprintf(out, "  warning: Secure Boot %s %s is not signed: %s\n", f.What, f.Path, refusedBy(f.What))
+			default:
+				fmt.Fprintf(out, "  Secure Boot %s %s: signed\n", f.What, f.Path)
+			}
+		}
+	}
+}
+
+func refusedBy(what string) string {
+	switch what {
+	case "shim":
+		return "the firmware refuses it (Access Denied)"
+	case "GRUB":
+		return "shim refuses it (Verification failed: (0x1A) Security Violation)"
+	}
+	return "GRUB refuses it (bad shim signature)"
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // lintKickstarts renders every host's kickstart as its install would get it

@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kickstand/kickstand/internal/api"
+	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/kickstart"
@@ -199,6 +200,11 @@ func newRenderCmd(g *globals) *cobra.Command {
 			if explain {
 				for _, e := range p.Plan.Explain {
 					fmt.Fprintln(out, "# "+e)
+				}
+				if t, err := in.Booter.TargetByName(ctx, r.Host); err == nil {
+					for _, c := range boot.Chains(*t, in.Booter.InputsFor(boot.Facts{}, t).Server) {
+						fmt.Fprintln(out, "# chain: "+c)
+					}
 				}
 			}
 			out.Write(p.Body)

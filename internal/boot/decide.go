@@ -54,6 +54,10 @@ type Plan struct {
 	MenuTimeout int
 	// Explain says, in words, why the plan is what it is.
 	Explain []string
+	// Refusal says why a known host gets nothing (ActionNone), for the
+	// timeline's DHCP event: a distro for another CPU, a loader the
+	// profile insists on that the firmware cannot run.
+	Refusal string
 }
 
 // MenuEntry is one choice on the boot menu: a host's install. It carries
@@ -163,8 +167,7 @@ func Decide(f Facts, in Inputs) Plan {
 	p.Loader = t.Profile.Loader
 	p.Release = t.Distro.Release
 	if cpu := f.Arch.CPU(); cpu != "" && t.Distro.Arch != "" && !sameCPU(cpu, t.Distro.Arch) {
-		p.Action = ActionNone
-		p.explain("refused: the machine is %s firmware (arch %d) but distro %s is %s", cpu, f.Arch, t.Distro.Name, t.Distro.Arch)
+		p.refuse("the machine is %s firmware (arch %d) but distro %s is %s: give host %s a profile whose distro is %s", cpu, f.Arch, t.Distro.Name, t.Distro.Arch, r.Name, cpu)
 		return p
 	}
 	switch r.State {
@@ -187,7 +190,7 @@ func Decide(f Facts, in Inputs) Plan {
 		p.Action = ActionLocal
 		p.explain("host %s has unknown state %q: booting the local disk", r.Name, r.State)
 	}
-	p.BootFile = bootFile(&p, f, in.Server)
+	p.BootFile = bootFile(&p, f, in.Server, t)
 	return p
 }
 
@@ -213,7 +216,7 @@ func menuPlan(p Plan, f Facts, in Inputs) Plan {
 			Host:  t.Record.Name,
 		})
 	}
-	p.BootFile = bootFile(&p, f, in.Server)
+	p.BootFile = bootFile(&p, f, in.Server, nil)
 	return p
 }
 
@@ -333,83 +336,18 @@ func absURL(base, dir, v string) string {
 	return base + "/" + path.Clean(dir+v) + "/"
 }
 
-// Loader file names by loader and CPU, as shipped by Debian's ipxe, grub and
-// pxelinux packages. BIOS has no CPU in its facts.
-var loaderFiles = map[string]map[string]string{
-	inventory.LoaderIPXE:     {"bios": "undionly.kpxe", "x86_64": "ipxe.efi", "aarch64": "ipxe-arm64.efi", "i686": "ipxe-i386.efi"},
-	inventory.LoaderGRUB:     {"x86_64": "grubx64.efi", "aarch64": "grubaa64.efi", "i686": "grubia32.efi"},
-	inventory.LoaderPXELINUX: {"bios": "pxelinux.0"},
-}
-
-// bootFile is what DHCP hands out, so that each firmware gets something it
-// can run, and iPXE gets a script rather than iPXE again.
-func bootFile(p *Plan, f Facts, s Server) string {
-	if p.Action == ActionNone || f.Firmware == FirmwareGRUB || f.Firmware == FirmwarePXELINUX {
-		return "" // a loader asking for its config is already booted
-	}
-	base := s.URL(f.Family)
-	if f.Firmware == FirmwareIPXE {
-		if base == "" {
-			return ""
-		}
-		q := url.Values{}
-		if f.MAC != "" {
-			q.Set("mac", f.MAC)
-		}
-		if f.Arch != ArchNone {
-			q.Set("arch", strconv.Itoa(int(f.Arch)))
-		}
-		return base + "/boot.ipxe?" + q.Encode()
-	}
-	cpu := f.Arch.CPU()
-	if f.Firmware == FirmwareBIOS || (cpu == "" && f.Firmware == FirmwareUnknown) {
-		cpu = "bios"
-	}
-	loader := p.Loader
-	name := loaderFiles[loader][cpu]
-	if name == "" {
-		// e.g. GRUB for BIOS or PXELINUX for UEFI: iPXE covers both.
-		name = loaderFiles[inventory.LoaderIPXE][cpu]
-		if name == "" {
-			p.explain("no loader for %s firmware (arch %d)", cpu, f.Arch)
-			return ""
-		}
-		p.explain("loader %s has no %s build: handing out iPXE (%s)", loader, cpu, name)
-		p.Loader = inventory.LoaderIPXE
-	}
-	switch {
-	case f.Firmware == FirmwareUEFIHTTP:
-		if base == "" {
-			return ""
-		}
-		return base + "/" + name
-	case f.Family == 6:
-		// EDK2 accepts only tftp://[addr]/file in DHCPv6 option 59.
-		a := s.addr(6)
-		if !a.IsValid() {
-			a = f.ServerIP
-		}
-		if !a.IsValid() {
-			return ""
-		}
-		return "tftp://[" + a.String() + "]/" + name
-	}
-	return name
-}
-
 func sameCPU(a, b string) bool {
-	norm := func(s string) string {
-		switch s {
-		case "amd64", "x64", "x86-64":
-			return "x86_64"
-		case "arm64":
-			return "aarch64"
-		case "i386", "i586", "x86":
-			return "i686"
-		}
-		return s
+	if n := inventory.CPUName(b); n != "" {
+		b = n
 	}
-	return norm(a) == norm(b)
+	return inventory.CPUName(a) == b
+}
+
+// refuse turns the plan into "no boot options" and says why.
+func (p *Plan) refuse(format string, args ...any) {
+	p.Action = ActionNone
+	p.Refusal = "refused: " + fmt.Sprintf(format, args...)
+	p.Explain = append(p.Explain, p.Refusal)
 }
 
 func (p *Plan) explain(format string, args ...any) {

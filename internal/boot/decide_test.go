@@ -174,3 +174,66 @@ func TestProfileStage2Overrides(t *testing.T) {
 		t.Errorf("cmdline = %s", p.Cmdline)
 	}
 }
+
+// The chains of issue 14: Secure Boot, arm64, a profile that insists on its
+// loader, and the refusal of a machine of another CPU.
+func TestDecideChains(t *testing.T) {
+	v4host := inventory.Host{MACs: []string{"52:54:00:00:00:10"}, IPv4: "192.0.2.10/24"}
+	sb := func(loader string, secure, insist bool, arch string) *Target {
+		tg := target("install", loader, "rhel9", v4host)
+		tg.Profile.SecureBoot, tg.Profile.InsistLoader = secure, insist
+		tg.Distro.Arch = arch
+		return tg
+	}
+	cases := []struct {
+		name       string
+		facts      Facts
+		target     *Target
+		wantAction Action
+		wantFile   string
+		wantLoader string
+		wantWhy    string
+	}{
+		{"secure_boot: UEFI x64 gets the distro's shim", Facts{Arch: ArchEFIX64, Firmware: FirmwareUEFI, Family: 4}, sb("ipxe", true, false, "x86_64"), ActionInstall, "kickstand/efi/d/shimx64.efi", "shim", "loads the signed GRUB beside it (kickstand/efi/d/grubx64.efi)"},
+		{"loader shim over PXEv6", Facts{Arch: ArchEFIX64, Firmware: FirmwareUEFI, Family: 6}, sb("shim", false, false, "x86_64"), ActionInstall, "tftp://[2001:db8::1]/kickstand/efi/d/shimx64.efi", "shim", "Secure Boot chain"},
+		{"shim under HTTP boot explains //", Facts{Arch: ArchHTTPX64, Firmware: FirmwareUEFIHTTP, Family: 4}, sb("shim", false, false, "x86_64"), ActionInstall, "http://192.0.2.1:8080/kickstand/efi/d/shimx64.efi", "shim", "kickstand/efi/d//grubx64.efi"},
+		{"secure_boot on BIOS gets iPXE", Facts{Arch: ArchBIOS, Firmware: FirmwareBIOS, Family: 4}, sb("shim", true, false, "x86_64"), ActionInstall, "undionly.kpxe", "ipxe", "cannot run"},
+		{"arm64 secure boot", Facts{Arch: ArchEFIARM64, Firmware: FirmwareUEFI, Family: 4}, sb("ipxe", true, false, "aarch64"), ActionInstall, "kickstand/efi/d/shimaa64.efi", "shim", "grubaa64.efi"},
+		{"arm64 defaults to GRUB", Facts{Arch: ArchEFIARM64, Firmware: FirmwareUEFI, Family: 4}, sb("ipxe", false, false, "aarch64"), ActionInstall, "grubaa64.efi", "grub", "no arm64 iPXE"},
+		{"arm64 insisting on iPXE", Facts{Arch: ArchEFIARM64, Firmware: FirmwareUEFI, Family: 4}, sb("ipxe", false, true, "arm64"), ActionInstall, "ipxe-arm64.efi", "ipxe", "gets ipxe-arm64.efi"},
+		{"x86_64 distro to arm64 firmware", Facts{Arch: ArchEFIARM64, Firmware: FirmwareUEFI, Family: 4}, sb("grub", false, false, "x86_64"), ActionNone, "", "grub", "refused: the machine is aarch64 firmware (arch 11) but distro d is x86_64"},
+		{"aarch64 distro to x86_64 firmware", Facts{Arch: ArchEFIX64, Firmware: FirmwareUEFI, Family: 4}, sb("grub", false, false, "aarch64"), ActionNone, "", "grub", "refused: the machine is x86_64 firmware (arch 7) but distro d is aarch64"},
+		{"iPXE ROM with pxelinux profile gets the script and is told why", Facts{Arch: ArchBIOS, Firmware: FirmwareIPXE, Family: 4}, sb("pxelinux", false, false, "x86_64"), ActionInstall, "http://192.0.2.1:8080/boot.ipxe?arch=0", "pxelinux", "rather than pxelinux.0"},
+		{"iPXE ROM with an insisting pxelinux profile gets pxelinux.0", Facts{Arch: ArchBIOS, Firmware: FirmwareIPXE, Family: 4}, sb("pxelinux", false, true, "x86_64"), ActionInstall, "pxelinux.0", "pxelinux", "insists on loader pxelinux"},
+		{"UEFI with an insisting pxelinux profile is refused", Facts{Arch: ArchEFIX64, Firmware: FirmwareUEFI, Family: 4}, sb("pxelinux", false, true, "x86_64"), ActionNone, "", "pxelinux", "refused: profile p insists on loader pxelinux, which has no build for x86_64"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := Decide(tc.facts, Inputs{Target: tc.target, Menu: inventory.Menu{Unknown: "menu"}, Server: srv, Now: now})
+			why := strings.Join(p.Explain, "\n")
+			if p.Action != tc.wantAction || p.BootFile != tc.wantFile || p.Loader != tc.wantLoader || !strings.Contains(why, tc.wantWhy) {
+				t.Errorf("got action %s file %q loader %q; want %s %q %q and an explanation with %q\nexplain:\n%s", p.Action, p.BootFile, p.Loader, tc.wantAction, tc.wantFile, tc.wantLoader, tc.wantWhy, why)
+			}
+			if (p.Action == ActionNone) != (p.Refusal != "") {
+				t.Errorf("refusal %q with action %s", p.Refusal, p.Action)
+			}
+		})
+	}
+}
+
+// Chains is what render --explain and doctor print: the same answers as
+// the served ones, per kind of firmware.
+func TestChains(t *testing.T) {
+	tg := target("install", "ipxe", "rhel9", inventory.Host{Name: "sb", MACs: []string{"52:54:00:00:00:10"}})
+	tg.Profile.SecureBoot = true
+	got := strings.Join(Chains(*tg, srv), "\n")
+	for _, want := range []string{"BIOS PXE: undionly.kpxe", "UEFI PXE x86_64: kickstand/efi/d/shimx64.efi (Secure Boot chain", "UEFI HTTP boot x86_64: http://192.0.2.1:8080/kickstand/efi/d/shimx64.efi", "iPXE already running (NIC ROM): http://192.0.2.1:8080/boot.ipxe?"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("chains lack %q:\n%s", want, got)
+		}
+	}
+	tg.Distro.Arch, tg.Profile.SecureBoot = "aarch64", false
+	if got := strings.Join(Chains(*tg, srv), "\n"); !strings.Contains(got, "UEFI PXE arm64: grubaa64.efi (arm64 firmware gets GRUB") || strings.Contains(got, "BIOS") {
+		t.Errorf("arm64 chains:\n%s", got)
+	}
+}

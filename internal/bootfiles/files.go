@@ -93,6 +93,10 @@ func (f *Files) Open(ctx context.Context, r Request) (File, Kind, error) {
 		}
 		return newMemFile(b), KindConfig, nil
 	}
+	if _, _, ok := efiName(name); ok {
+		cfg := f.Config()
+		return f.openEFI(ctx, name, loaderDirs(cfg), cfg.Abs)
+	}
 	if strings.HasPrefix(name, boot.OverlayDir) && f.Images != nil {
 		b, ok, err := f.Images.Open(name)
 		switch {
@@ -128,15 +132,20 @@ func (f *Files) Open(ctx context.Context, r Request) (File, Kind, error) {
 		}
 	}
 	if IsLoader(name) {
-		var dirs []string
-		for _, d := range cfg.Server.Loaders {
-			dirs = append(dirs, cfg.Abs(d))
-		}
-		if file, err := openLoader(name, dirs); err == nil {
+		if file, err := openLoader(name, loaderDirs(cfg)); err == nil {
 			return file, KindLoader, nil
 		}
 	}
 	return nil, "", fmt.Errorf("open %s: %w", name, ErrNotFound)
+}
+
+// loaderDirs are the operator's extra loader directories, absolute.
+func loaderDirs(cfg *inventory.Config) []string {
+	var dirs []string
+	for _, d := range cfg.Server.Loaders {
+		dirs = append(dirs, cfg.Abs(d))
+	}
+	return dirs
 }
 
 // CleanName normalises a requested name and refuses anything that tries to

@@ -25,9 +25,10 @@ var Loaders = []Loader{
 	{"ldlinux.c32", []string{"/usr/lib/syslinux/modules/bios/ldlinux.c32"}, "syslinux-common", "needed by pxelinux.0"},
 	{"menu.c32", []string{"/usr/lib/syslinux/modules/bios/menu.c32"}, "syslinux-common", "PXELINUX menus"},
 	{"libutil.c32", []string{"/usr/lib/syslinux/modules/bios/libutil.c32"}, "syslinux-common", "needed by menu.c32"},
-	{"grubx64.efi", []string{"/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", "/usr/lib/grub/x86_64-efi/monolithic/grubnetx64.efi"}, "grub-efi-amd64-bin", "UEFI x86-64 -> GRUB (with IPv6 net_bootp6)"},
-	{"shimx64.efi", []string{"/usr/lib/shim/shimx64.efi.signed"}, "shim-signed", "UEFI Secure Boot -> GRUB"},
-	{"grubaa64.efi", []string{"/usr/lib/grub/arm64-efi/monolithic/grubnetaa64.efi"}, "grub-efi-arm64-bin", "UEFI arm64 -> GRUB"},
+	{"grubx64.efi", []string{"/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", "/usr/lib/grub/x86_64-efi/monolithic/grubnetx64.efi"}, "grub-efi-amd64-bin", "UEFI x86-64 -> GRUB (with IPv6 net_bootp6); signed when grub-efi-amd64-signed is installed"},
+	{"shimx64.efi", []string{"/usr/lib/shim/shimx64.efi.signed"}, "shim-signed", "UEFI Secure Boot x86-64 -> signed GRUB (distros without their own shim)"},
+	{"grubaa64.efi", []string{"/usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed", "/usr/lib/grub/arm64-efi/monolithic/grubnetaa64.efi"}, "grub-efi-arm64-bin", "UEFI arm64 -> GRUB (the default for arm64: Debian has no arm64 iPXE)"},
+	{"shimaa64.efi", []string{"/usr/lib/shim/shimaa64.efi.signed"}, "shim-signed:arm64", "UEFI Secure Boot arm64 -> signed GRUB (distros without their own shim)"},
 }
 
 // FindLoader returns the path of a loader in the extra directories, then in
@@ -52,8 +53,12 @@ func FindLoader(name string, dirs []string) string {
 	return ""
 }
 
-// IsLoader reports whether name is one of the loaders kickstand hands out.
+// IsLoader reports whether name is one of the loaders kickstand hands out,
+// at the top level or in a distro's Secure Boot directory.
 func IsLoader(name string) bool {
+	if _, file, ok := efiName(name); ok {
+		name = file
+	}
 	for _, l := range Loaders {
 		if l.Name == name {
 			return true

@@ -109,3 +109,16 @@ func (c ConfigName) MatchesClient(client netip.Addr) bool {
 	b := client.As4()
 	return strings.HasPrefix(strings.ToUpper(hex.EncodeToString(b[:])), c.HexIP)
 }
+
+// HTTPPath is the path to route for an HTTP GET whose path has empty
+// segments ("<dir>//grubx64.efi"): shim under UEFI HTTP boot asks for such
+// paths and follows no redirect (rhboot/shim#524, #696), so the file must be
+// served at once under its clean name rather than redirected as
+// http.ServeMux would. ok is false for paths CleanName refuses.
+func HTTPPath(p string) (string, bool) {
+	c, ok := CleanName(p)
+	if !ok {
+		return "", false
+	}
+	return "/" + c, true
+}

@@ -250,6 +250,8 @@ func (s *Server) answer(r *request, mt dhcpv4.MessageType, l store.Lease, p boot
 	addNetwork(reply, r.sub, r.host, lease)
 	if addBoot(reply, r.msg, r.f, p, r.link.local, false) {
 		r.ev.BootFile = p.BootFile
+	} else if p.Refusal != "" {
+		r.ev.Reason = p.Refusal // why a known host got no boot options
 	}
 	if r.ev.Host == "" {
 		r.ev.Host = p.Host

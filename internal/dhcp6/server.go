@@ -388,6 +388,8 @@ func (s *Server) assign(ctx context.Context, r *request) {
 		addNetwork(reply, r.sub)
 		if addBoot(reply, r.f, p, r.sub) {
 			ev.BootFile = p.BootFile
+		} else if p.Refusal != "" {
+			ev.Reason = p.Refusal // why a known host got no boot options
 		}
 		if ev.Host == "" {
 			ev.Host = p.Host

@@ -68,6 +68,7 @@ type Event struct {
 	Relay   netip.Addr // giaddr, or the link-address of the relay nearest the client
 	// BootFile is what the client was told to boot, if anything.
 	BootFile string
-	// Reason says why a request was refused (a NAK, no address).
+	// Reason says why a request was refused (a NAK, no address), or why
+	// a known host got no boot options.
 	Reason string
 }

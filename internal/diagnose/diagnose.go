@@ -102,6 +102,7 @@ type attempt struct {
 	bootFile   string
 	loader     *store.Event // last loader fetched
 	loaders    int          // loader fetches this attempt; iPXE chain loops repeat them
+	shim       bool         // a Secure Boot shim was among them
 	config     *store.Event
 	failure    *store.Event // last failed or aborted fetch
 	packages   int
@@ -206,6 +207,7 @@ func diagnose(evs []store.Event, now time.Time, opt Options) Diagnosis {
 			case lvLoader:
 				a.loader = e
 				a.loaders++
+				a.shim = a.shim || isShim(fetchName(e))
 			case lvConfig:
 				a.config = e
 			}
@@ -391,6 +393,9 @@ func stallLoader(a attempt, quiet time.Duration) (string, string) {
 		return fmt.Sprintf("iPXE chainload loop: %s was fetched %d times and iPXE never asked for its script", file, a.loaders),
 			"the DHCP answer to iPXE must be the script URL, not the iPXE binary again; some NIC ROMs (Mellanox FlexBoot) send no iPXE user class, so match option 175 or kickstand's own user class"
 	}
+	if a.shim {
+		return stallSecureBoot(file, quiet)
+	}
 	fw := a.firmware
 	if fw == "" {
 		fw = "unknown"
@@ -402,6 +407,27 @@ func stallLoader(a attempt, quiet time.Duration) (string, string) {
 		cause += " (a loader built for another architecture, e.g. x86-64 on ARM64, fails the same way)"
 	}
 	return cause, "make the loader match the client architecture the firmware sends (DHCP option 93 / DHCPv6 option 61) and check the loader can fetch its config over the same path (TFTP 69/udp or HTTP)"
+}
+
+// stallSecureBoot explains a chain that stopped inside Secure Boot's shim:
+// the firmware refused the shim, or the shim refused the GRUB it fetched.
+// Neither asks the network for anything after, so the last loader fetched
+// says which.
+func stallSecureBoot(file string, quiet time.Duration) (string, string) {
+	if isShim(file) {
+		return fmt.Sprintf("Secure Boot: the firmware fetched shim (%s) and asked for nothing after for %s: it refused to run it (\"Access Denied\" on the console: not signed by a key in the firmware's db), or shim could not load GRUB", file, quiet),
+			"under Secure Boot the firmware runs only loaders signed by a key it trusts (Microsoft's UEFI CA signs distro shims): serve the distro's own signed shim (distro shim:) or Debian's shim-signed; kickstand doctor warns about unsigned loaders"
+	}
+	return fmt.Sprintf("Secure Boot: shim fetched %s and nothing followed for %s: shim refused to run it (\"Verification failed: (0x1A) Security Violation\" on the console), so that GRUB is not signed by the shim's vendor", file, quiet),
+		"serve the GRUB signed by the same vendor as the shim (distro grub:, e.g. EFI/BOOT/grubx64.efi from the same media, or Debian's grub-efi-amd64-signed beside Debian's shim-signed); kickstand doctor warns about unsigned loaders"
+}
+
+// isShim recognises a Secure Boot shim by the names it is served under:
+// shimx64.efi/shimaa64.efi, or the removable-media BOOTX64.EFI/BOOTAA64.EFI
+// that EL media keep it as.
+func isShim(file string) bool {
+	b := strings.ToLower(path.Base(file))
+	return strings.HasPrefix(b, "shim") && strings.HasSuffix(b, ".efi") || b == "bootx64.efi" || b == "bootaa64.efi"
 }
 
 // loaderFor names the loaders a firmware type can run.

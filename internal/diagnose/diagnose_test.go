@@ -204,6 +204,31 @@ func TestSignatures(t *testing.T) {
 			want:  []string{"wrong loader for the arch", "firmware uefi", "grubx64.efi", "another architecture"},
 		},
 		{
+			name: "Secure Boot: shim refused an unsigned GRUB",
+			evs: join(build(0),
+				[]store.Event{
+					ev(31, "dhcp.ack", "", map[string]any{"family": 4, "ip": "192.0.2.52", "mac": mac, "firmware": "uefi", "boot_file": "kickstand/efi/el9/shimx64.efi"}),
+					tftp(31.6, "kickstand/efi/el9/shimx64.efi", "loader", 950_000, true),
+					tftp(32.0, "kickstand/efi/el9/revocations_sku.efi", "file", 0, false),
+					tftp(32.5, "kickstand/efi/el9/grubx64.efi", "loader", 2_500_000, true),
+				}),
+			healthy: 92, stalled: 93,
+			stage:   StageLoader,
+			want:    []string{"Secure Boot", "kickstand/efi/el9/grubx64.efi", "Security Violation", "signed by the same vendor"},
+			notWant: []string{"wrong loader for the arch"},
+		},
+		{
+			name: "Secure Boot: the firmware refused the shim",
+			evs: join(build(0),
+				[]store.Event{
+					ev(31, "dhcp.ack", "", map[string]any{"family": 4, "ip": "192.0.2.53", "mac": mac, "firmware": "uefi", "boot_file": "distros/el9/EFI/BOOT/BOOTX64.EFI"}),
+					tftp(31.6, "distros/el9/EFI/BOOT/BOOTX64.EFI", "loader", 950_000, true),
+				}),
+			healthy: 91, stalled: 92,
+			stage: StageLoader,
+			want:  []string{"Secure Boot", "Access Denied", "Microsoft"},
+		},
+		{
 			name:    "kernel and initrd, no kickstart, IPv4: cmdline or network",
 			evs:     join(build(0), biosBoot(30)),
 			healthy: 45 + 119, stalled: 45 + 121,

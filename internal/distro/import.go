@@ -179,6 +179,7 @@ func (im *Importer) run(ctx context.Context, req Request) (*Result, error) {
 	d := inventory.Distro{
 		Name: req.Name, Release: release, Arch: l.Arch, Tree: final,
 		Kernel: l.Kernel, Initrds: l.Initrds, Stage2: stage2Dir(l),
+		Shim: l.Shim, GRUB: l.GRUB,
 	}
 	p := inventory.Profile{Name: req.Name, Distro: req.Name}
 	if err := im.Store.RegisterDistro(ctx, d, &p); err != nil {

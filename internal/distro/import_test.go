@@ -99,6 +99,7 @@ func makeTree(t *testing.T, treeinfo bool, badSum string) *tree {
 		"LiveOS/squashfs.img":       randBytes(t, 150_000),
 		"repodata/repomd.xml":       []byte("<?xml version=\"1.0\"?>\n<repomd/>\n"),
 		"EFI/BOOT/BOOTX64.EFI":      []byte("MZ stub\n"),
+		"EFI/BOOT/grubx64.efi":      []byte("MZ grub\n"),
 	}}
 	for i := range 12 {
 		tr.files[fmt.Sprintf("Packages/pkg%02d-1.0-1.el7.x86_64.rpm", i)] = randBytes(t, 10_000+i)
@@ -227,6 +228,9 @@ func TestImportISOServed(t *testing.T) {
 	if d.Release != "centos7.2" || d.Arch != "x86_64" || d.Kernel != "images/pxeboot/vmlinuz" ||
 		!slices.Equal(d.Initrds, []string{"images/pxeboot/initrd.img"}) || d.Tree != filepath.Join(e.data, "distros", "centos7.2") || d.Stage2 != "" {
 		t.Errorf("registered %+v", d)
+	}
+	if d.Shim != "EFI/BOOT/BOOTX64.EFI" || d.GRUB != "EFI/BOOT/grubx64.efi" {
+		t.Errorf("Secure Boot pair from the ISO: shim %q grub %q", d.Shim, d.GRUB)
 	}
 	if p, err := e.in.Store.Profile(context.Background(), "centos7.2"); err != nil || p.Distro != "centos7.2" {
 		t.Errorf("default profile %+v, %v", p, err)

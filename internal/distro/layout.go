@@ -22,6 +22,9 @@ type Layout struct {
 	Stage2 string
 	// Repos are tree-relative directories holding repodata/repomd.xml.
 	Repos []string
+	// Shim and GRUB are the media's Secure Boot pair (EFI/BOOT/BOOTX64.EFI
+	// and grubx64.efi, or the aarch64 names), "" when the tree has none.
+	Shim, GRUB string
 	// Release is the kickstand release name derived from the .treeinfo
 	// ("centos7.2", "rhel9.4", "fedora40"), "" when it cannot be.
 	Release   string
@@ -47,7 +50,9 @@ var (
 func ResolveLayout(ti *Treeinfo, has func(string) bool, arch string) (*Layout, error) {
 	l := &Layout{Treeinfo: ti, Arch: arch, Checksums: map[string]Checksum{}}
 	if ti == nil {
-		return l, l.fallback(has)
+		err := l.fallback(has)
+		l.findEFI(has)
+		return l, err
 	}
 	for p, c := range ti.Checksums {
 		l.Checksums[p] = c
@@ -67,6 +72,7 @@ func ResolveLayout(ti *Treeinfo, has func(string) bool, arch string) (*Layout, e
 		if err := l.fallback(has); err != nil {
 			return nil, err
 		}
+		l.findEFI(has)
 		return l, nil
 	}
 	platform, err := pickPlatform(ti, arch)
@@ -74,6 +80,7 @@ func ResolveLayout(ti *Treeinfo, has func(string) bool, arch string) (*Layout, e
 		return nil, err
 	}
 	l.Arch = platform
+	defer l.findEFI(has)
 	im := ti.Images[platform]
 	switch {
 	case im.Kernel == "":
@@ -154,6 +161,42 @@ func (l *Layout) fallback(has func(string) bool) error {
 		l.Repos = []string{"."}
 	}
 	return nil
+}
+
+// efiNames are where install media keep the Secure Boot pair, by arch:
+// EFI/BOOT/BOOT<arch>.EFI is the shim under its removable-media name.
+var efiNames = map[string][2][]string{
+	"x86_64":  {{"EFI/BOOT/BOOTX64.EFI", "EFI/BOOT/shimx64.efi"}, {"EFI/BOOT/grubx64.efi"}},
+	"aarch64": {{"EFI/BOOT/BOOTAA64.EFI", "EFI/BOOT/shimaa64.efi"}, {"EFI/BOOT/grubaa64.efi"}},
+}
+
+// findEFI records the tree's shim and GRUB for its arch (x86_64 when it
+// does not say). ISO 9660 without Rock Ridge upper-cases names, so both
+// spellings are tried.
+func (l *Layout) findEFI(has func(string) bool) {
+	arch := inventory.CPUName(l.Arch)
+	if arch == "" {
+		arch = "x86_64"
+	}
+	names, ok := efiNames[arch]
+	if !ok {
+		return
+	}
+	find := func(cands []string) string {
+		for _, c := range cands {
+			for _, p := range []string{c, strings.ToUpper(c)} {
+				if has(p) {
+					return p
+				}
+			}
+		}
+		return ""
+	}
+	l.Shim, l.GRUB = find(names[0]), find(names[1])
+	if (l.Shim == "") != (l.GRUB == "") {
+		l.Warnings = append(l.Warnings, fmt.Sprintf("EFI/BOOT has a shim or a GRUB but not both (shim %q, grub %q): Secure Boot profiles get Debian's pair instead", l.Shim, l.GRUB))
+		l.Shim, l.GRUB = "", ""
+	}
 }
 
 func firstPresent(paths []string, has func(string) bool) string {

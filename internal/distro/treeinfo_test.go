@@ -227,3 +227,34 @@ func FuzzTreeinfo(f *testing.F) {
 		_, _ = ResolveLayout(ti, func(string) bool { return true }, "")
 	})
 }
+
+// The Secure Boot pair is found under the media's names for the tree's
+// arch, in either case (ISO 9660 without Rock Ridge upper-cases), and
+// dropped with a warning when only half of it is there.
+func TestLayoutFindsEFIPair(t *testing.T) {
+	cases := []struct {
+		arch       string
+		files      []string
+		shim, grub string
+		warn       bool
+	}{
+		{"x86_64", []string{"EFI/BOOT/BOOTX64.EFI", "EFI/BOOT/grubx64.efi"}, "EFI/BOOT/BOOTX64.EFI", "EFI/BOOT/grubx64.efi", false},
+		{"x86_64", []string{"EFI/BOOT/BOOTX64.EFI", "EFI/BOOT/GRUBX64.EFI"}, "EFI/BOOT/BOOTX64.EFI", "EFI/BOOT/GRUBX64.EFI", false},
+		{"aarch64", []string{"EFI/BOOT/BOOTAA64.EFI", "EFI/BOOT/grubaa64.efi", "EFI/BOOT/BOOTX64.EFI"}, "EFI/BOOT/BOOTAA64.EFI", "EFI/BOOT/grubaa64.efi", false},
+		{"x86_64", []string{"EFI/BOOT/BOOTX64.EFI"}, "", "", true},
+		{"x86_64", nil, "", "", false},
+	}
+	for _, c := range cases {
+		files := map[string]bool{"images/pxeboot/vmlinuz": true, "images/pxeboot/initrd.img": true}
+		for _, f := range c.files {
+			files[f] = true
+		}
+		l, err := ResolveLayout(nil, func(p string) bool { return files[p] }, c.arch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Shim != c.shim || l.GRUB != c.grub || (len(l.Warnings) > 0) != c.warn {
+			t.Errorf("%s %v: shim %q grub %q warnings %v", c.arch, c.files, l.Shim, l.GRUB, l.Warnings)
+		}
+	}
+}

@@ -74,80 +74,12 @@ func TestSeed000Race1(t *testing.T) {
 	vmtest.Need(t, "radvd", "curl")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	lab, err := vmtest.NewLab(ctx, "e2e6", vmtest.IPv6Only())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lab.Close() })
-	// kickstand's address sits on another prefix, reached through the
-	// router (the srv namespace) that radvd announces.
-	for _, argv := range [][]string{
-		{"ip", "addr", "add", "2001:db8:20::20/128", "dev", "lo"},
-		{"sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"},
-	} {
-		if err := lab.Run(ctx, lab.Srv, argv...); err != nil {
-			t.Fatal(err)
-		}
-	}
 	kernel, _, err := vmtest.Installer(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, _ := vmtest.RepoRoot()
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	cfg := filepath.Join(dir, "kickstand.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(v6raceConfig, data, filepath.Join(root, "examples", "templates"), filepath.Dir(kernel))), 0o644)
-	k := startKickstand(t, ctx, lab, cfg, data)
-	radvdConfPath := filepath.Join(dir, "radvd.conf")
-	os.WriteFile(radvdConfPath, []byte(fmt.Sprintf(radvdConf, lab.Bridge)), 0o644)
-
-	boot := func(host, mac string) *vmtest.VMResult {
-		t.Helper()
-		cmdline, err := runOut(k.bin, "render", "cmdline", "--config", cfg, "--data", data, host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(cmdline, ":::64:::none") {
-			t.Fatalf("%s: not seed 000's gateway-less ip=: %s", host, cmdline)
-		}
-		// Fetch every initrd the iPXE script names, from kickstand, and
-		// concatenate them as iPXE would hand them to the kernel.
-		script, err := runOut(k.bin, "render", "ipxe", "--config", cfg, "--data", data, host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var initrd bytes.Buffer
-		for _, m := range regexp.MustCompile(`(?m)^initrd --name \S+ (\S+)$`).FindAllStringSubmatch(script, -1) {
-			b, err := lab.Output(ctx, lab.Srv, "curl", "-gfsS", m[1])
-			if err != nil {
-				t.Fatalf("fetch %s: %v", m[1], err)
-			}
-			initrd.WriteString(b)
-			for initrd.Len()%4 != 0 {
-				initrd.WriteByte(0)
-			}
-		}
-		rd := filepath.Join(dir, host+".initrd")
-		os.WriteFile(rd, initrd.Bytes(), 0o644)
-
-		vm, err := vmtest.StartVM(ctx, lab, vmtest.VMOptions{Name: host, MAC: mac, Kernel: kernel, Initrd: rd, Append: strings.TrimSpace(cmdline), Timeout: 3 * time.Minute})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer vm.Kill()
-		if _, err := vm.WaitFor(ctx, regexp.MustCompile(`KSTEST: net link iface=\S+ up`)); err != nil {
-			t.Fatalf("%s: link never came up: %v\n%s", host, err, vm.Serial())
-		}
-		time.Sleep(8 * time.Second) // the router comes up late
-		radvd := lab.Cmd(ctx, lab.Srv, "radvd", "--nodaemon", "-C", radvdConfPath, "-p", filepath.Join(dir, host+".radvd.pid"), "-m", "stderr")
-		if err := radvd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer func() { radvd.Process.Kill(); radvd.Wait() }()
-		res := vm.Wait()
-		return res
-	}
+	r := newRaceLab(t, ctx, "e2e6", v6raceConfig, kernel, regexp.MustCompile(`KSTEST: net link iface=\S+ up`))
+	boot := func(host, mac string) *vmtest.VMResult { return r.boot(t, ctx, host, mac) }
 
 	unfixed := boot("v6unfixed", "52:54:00:00:06:02")
 	if unfixed.Find(regexp.MustCompile(`KSTEST: ks-fetch failed .*unreachable`)) == "" {
@@ -163,6 +95,107 @@ func TestSeed000Race1(t *testing.T) {
 		t.Errorf("the overlay hook did not report waiting for the route:\n%s", tailOf(fixed))
 	}
 	t.Logf("with the fix: %s / %s", fixed.Find(regexp.MustCompile(`kickstand: IPv6 default route`)), fixed.Find(regexp.MustCompile(`KSTEST: ks-fetch`)))
+}
+
+// raceLab boots a host of a seed-000 race config with the command line and
+// initrds kickstand renders for it, and starts the router late: some
+// seconds after the VM's console shows linkUp (its address is configured).
+type raceLab struct {
+	lab            *vmtest.Lab
+	k              *kickstand
+	cfg, data, dir string
+	radvdConf      string
+	kernel         string
+	linkUp         *regexp.Regexp
+	timeout        time.Duration // default 3 minutes
+	extraInitrds   [][]byte      // appended after kickstand's initrds
+}
+
+// newRaceLab makes an IPv6-only lab whose kickstand (config: v6raceConfig's
+// placeholders, the tree being kernel's directory) sits off-link, at
+// 2001:db8:20::20 behind the srv namespace as router, as in seed 000.
+func newRaceLab(t *testing.T, ctx context.Context, name, config, kernel string, linkUp *regexp.Regexp) *raceLab {
+	t.Helper()
+	lab, err := vmtest.NewLab(ctx, name, vmtest.IPv6Only())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lab.Close() })
+	// kickstand's address sits on another prefix, reached through the
+	// router (the srv namespace) that radvd announces.
+	for _, argv := range [][]string{
+		{"ip", "addr", "add", "2001:db8:20::20/128", "dev", "lo"},
+		{"sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"},
+	} {
+		if err := lab.Run(ctx, lab.Srv, argv...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, _ := vmtest.RepoRoot()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	cfg := filepath.Join(dir, "kickstand.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(config, data, filepath.Join(root, "examples", "templates"), filepath.Dir(kernel))), 0o644)
+	k := startKickstand(t, ctx, lab, cfg, data)
+	radvdConfPath := filepath.Join(dir, "radvd.conf")
+	os.WriteFile(radvdConfPath, []byte(fmt.Sprintf(radvdConf, lab.Bridge)), 0o644)
+	return &raceLab{lab: lab, k: k, cfg: cfg, data: data, dir: dir, radvdConf: radvdConfPath, kernel: kernel, linkUp: linkUp}
+}
+
+func (r *raceLab) boot(t *testing.T, ctx context.Context, host, mac string) *vmtest.VMResult {
+	t.Helper()
+	lab, k, cfg, data := r.lab, r.k, r.cfg, r.data
+	cmdline, err := runOut(k.bin, "render", "cmdline", "--config", cfg, "--data", data, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(cmdline, ":::64:::none") {
+		t.Fatalf("%s: not seed 000's gateway-less ip=: %s", host, cmdline)
+	}
+	// Fetch every initrd the iPXE script names, from kickstand, and
+	// concatenate them as iPXE would hand them to the kernel.
+	script, err := runOut(k.bin, "render", "ipxe", "--config", cfg, "--data", data, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var initrd bytes.Buffer
+	for _, m := range regexp.MustCompile(`(?m)^initrd --name \S+ (\S+)$`).FindAllStringSubmatch(script, -1) {
+		b, err := lab.Output(ctx, lab.Srv, "curl", "-gfsS", m[1])
+		if err != nil {
+			t.Fatalf("fetch %s: %v", m[1], err)
+		}
+		initrd.WriteString(b)
+		for initrd.Len()%4 != 0 {
+			initrd.WriteByte(0)
+		}
+	}
+	for _, b := range r.extraInitrds {
+		initrd.Write(b)
+		for initrd.Len()%4 != 0 {
+			initrd.WriteByte(0)
+		}
+	}
+	rd := filepath.Join(r.dir, host+".initrd")
+	os.WriteFile(rd, initrd.Bytes(), 0o644)
+	timeout := r.timeout
+	if timeout == 0 {
+		timeout = 3 * time.Minute
+	}
+	vm, err := vmtest.StartVM(ctx, lab, vmtest.VMOptions{Name: host, MAC: mac, Kernel: r.kernel, Initrd: rd, Append: strings.TrimSpace(cmdline), Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Kill()
+	if _, err := vm.WaitFor(ctx, r.linkUp); err != nil {
+		t.Fatalf("%s: link never came up: %v\n%s", host, err, vm.Serial())
+	}
+	time.Sleep(8 * time.Second) // the router comes up late
+	radvd := lab.Cmd(ctx, lab.Srv, "radvd", "--nodaemon", "-C", r.radvdConf, "-p", filepath.Join(r.dir, host+".radvd.pid"), "-m", "stderr")
+	if err := radvd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { radvd.Process.Kill(); radvd.Wait() }()
+	return vm.Wait()
 }
 
 func runOut(bin string, args ...string) (string, error) {

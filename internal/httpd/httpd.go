@@ -69,14 +69,25 @@ func (s *Server) Handler() http.Handler {
 	return s.accessLog(refuseEscapes(mux))
 }
 
-// refuseEscapes answers 404 to any path with a ".." or empty segment
-// (after percent-decoding), before ServeMux would redirect it to a cleaned
-// path: a path that tries to climb gets nothing, not a hint.
+// refuseEscapes answers 404 to any path with a ".." segment (after
+// percent-decoding), before ServeMux would redirect it to a cleaned path: a
+// path that tries to climb gets nothing, not a hint. A GET with empty
+// segments is routed under its clean path rather than redirected, because
+// shim under UEFI HTTP boot asks for <dir>//grubx64.efi and follows no
+// redirect (bootfiles.HTTPPath).
 func refuseEscapes(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := bootfiles.CleanName(r.URL.Path); !ok && r.URL.Path != "/" || strings.Contains(r.URL.Path, "//") {
+		if _, ok := bootfiles.CleanName(r.URL.Path); !ok && r.URL.Path != "/" {
 			http.NotFound(w, r)
 			return
+		}
+		if strings.Contains(r.URL.Path, "//") {
+			clean, ok := bootfiles.HTTPPath(r.URL.Path)
+			if !ok || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+				http.NotFound(w, r)
+				return
+			}
+			r.URL.Path, r.URL.RawPath = clean, ""
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -191,6 +191,42 @@ func Overlay(files []File, comp Compression) ([]byte, error) {
 	return Build(norm, comp)
 }
 
+// OverlayFiles is Overlay without directory entries: each file lands only where its directory
+// already exists in the image it is unpacked over, through whatever symlinks lead there (the
+// kernel opens each file by its path; a file whose directory is missing is skipped). This is how
+// one segment reaches /lib/dracut/hooks whether /lib is a directory, a symlink to usr/lib (EL7+)
+// or /lib/dracut/hooks a symlink to /var/lib/dracut/hooks (dracut-ng): a directory entry on any
+// of those paths would replace the symlink with an empty directory.
+func OverlayFiles(files []File, comp Compression) ([]byte, error) {
+	norm, err := normalize(files)
+	if err != nil {
+		return nil, err
+	}
+	given := map[string]bool{}
+	for _, f := range files {
+		if f.Mode.IsDir() {
+			return nil, fmt.Errorf("overlay: %s: OverlayFiles takes no directories", f.Path)
+		}
+		p, _ := cleanPath(f.Path)
+		given[p] = true
+	}
+	var out []File
+	for _, f := range norm {
+		if given[f.Path] {
+			out = append(out, f)
+		}
+	}
+	var raw bytes.Buffer
+	if err := writeArchive(&raw, out); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := compress(&b, comp, raw.Bytes()); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
 // UpdatesImage builds an Anaconda updates.img (inst.updates=): a gzip newc archive that
 // Anaconda's dracut module unpacks over the stage2 root. It runs after switch-root, so it can
 // change Anaconda and stage2 files but not initramfs hooks (use Overlay for those).

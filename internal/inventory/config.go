@@ -240,7 +240,10 @@ func (c *Config) CheckFiles() error {
 			errs = append(errs, fmt.Errorf("%s: distro %s: tree: not set, so kernel %q cannot be served", c.Path, d.Name, d.Kernel))
 			continue
 		}
-		for _, f := range append([]string{d.Kernel}, d.Initrds...) {
+		for _, f := range append([]string{d.Kernel, d.Shim, d.GRUB}, d.Initrds...) {
+			if f == "" {
+				continue
+			}
 			p := filepath.Join(c.Abs(d.Tree), f)
 			if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
 				errs = append(errs, fmt.Errorf("%s: distro %s: missing file %s", c.Path, d.Name, p))
@@ -421,6 +424,15 @@ func (v *validator) check(c *Config) {
 		if len(d.Initrds) == 0 {
 			v.errf(at("initrd"), "missing: a distro needs at least one initrd")
 		}
+		for _, f := range []string{"shim", "grub"} {
+			p := map[string]string{"shim": d.Shim, "grub": d.GRUB}[f]
+			if p != "" && !cleanRel(p) {
+				v.errf(at(f), "%q must be a path inside the tree (no .., not absolute)", p)
+			}
+		}
+		if d.Arch != "" && CPUName(d.Arch) == "" {
+			v.errf(at("arch"), "unknown arch %q (want x86_64, aarch64, i686, armv7, ppc64le or s390x)", d.Arch)
+		}
 		for j, f := range append([]string{d.Kernel}, d.Initrds...) {
 			if f != "" && !cleanRel(f) {
 				field := at("kernel")
@@ -446,9 +458,12 @@ func (v *validator) check(c *Config) {
 			v.errf(at("distro"), "unknown distro %q", p.Distro)
 		}
 		switch p.Loader {
-		case LoaderIPXE, LoaderGRUB, LoaderPXELINUX:
+		case LoaderIPXE, LoaderGRUB, LoaderPXELINUX, LoaderShim:
 		default:
-			v.errf(at("loader"), "unknown loader %q (want ipxe, grub or pxelinux)", p.Loader)
+			v.errf(at("loader"), "unknown loader %q (want ipxe, grub, pxelinux or shim)", p.Loader)
+		}
+		if p.SecureBoot && p.InsistLoader && p.Loader != LoaderShim && p.Loader != LoaderGRUB {
+			v.errf(at("insist_loader"), "secure_boot hands UEFI machines shim and GRUB, so it cannot insist on loader %s", p.Loader)
 		}
 		if p.Stage2 != "" && !strings.Contains(p.Stage2, "://") && !cleanRel(p.Stage2) {
 			v.errf(at("stage2"), "%q must be a URL or a directory inside the distro's tree", p.Stage2)

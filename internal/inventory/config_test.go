@@ -54,6 +54,10 @@ func TestParseRejects(t *testing.T) {
 		{"bad release", "", "inv.yaml:6: distros[0].release: release \"solaris10\""},
 		{"escaping kernel", "", "inv.yaml:8: distros[0].kernel: \"../../etc/shadow\" must be a path inside the tree"},
 		{"dhcp without interfaces", "", "dhcp.interfaces: dhcp is enabled but names no interfaces"},
+		{"escaping shim", "", "inv.yaml:10: distros[0].shim: \"/boot/efi/EFI/BOOT/BOOTX64.EFI\" must be a path inside the tree"},
+		{"unknown arch", "", "inv.yaml:10: distros[0].arch: unknown arch \"sparc\""},
+		{"unknown loader", "", "inv.yaml:13: profiles[0].loader: unknown loader \"lilo\" (want ipxe, grub, pxelinux or shim)"},
+		{"secure boot insisting on pxelinux", "", "inv.yaml:15: profiles[0].insist_loader: secure_boot hands UEFI machines shim and GRUB, so it cannot insist on loader pxelinux"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,6 +79,14 @@ func TestParseRejects(t *testing.T) {
 				src = strings.Replace(src, "rhel9", "solaris10", 1)
 			case "escaping kernel":
 				src = strings.Replace(src, "kernel: vmlinuz", "kernel: ../../etc/shadow", 1)
+			case "escaping shim":
+				src = strings.Replace(src, "    initrd: [initrd.img]\n", "    initrd: [initrd.img]\n    shim: /boot/efi/EFI/BOOT/BOOTX64.EFI\n", 1)
+			case "unknown arch":
+				src = strings.Replace(src, "    initrd: [initrd.img]\n", "    initrd: [initrd.img]\n    arch: sparc\n", 1)
+			case "unknown loader":
+				src = strings.Replace(src, "    distro: el9\n", "    distro: el9\n    loader: lilo\n", 1)
+			case "secure boot insisting on pxelinux":
+				src = strings.Replace(src, "    distro: el9\n", "    distro: el9\n    loader: pxelinux\n    secure_boot: true\n    insist_loader: true\n", 1)
 			case "dhcp without interfaces":
 				src += "dhcp:\n  enabled: true\n  subnets: [{subnet: 192.0.2.0/24}]\n"
 			}

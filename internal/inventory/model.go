@@ -35,6 +35,10 @@ const (
 	LoaderIPXE     = "ipxe"
 	LoaderGRUB     = "grub"
 	LoaderPXELINUX = "pxelinux"
+	// LoaderShim is Secure Boot's chain: the distro's signed shim, which
+	// loads the signed GRUB beside it, whose config boots the signed
+	// kernel. Machines without UEFI get the default loader instead.
+	LoaderShim = "shim"
 )
 
 // Distro is an installable tree: kernel, initrds, stage2 and repo.
@@ -50,6 +54,13 @@ type Distro struct {
 	Stage2 string `yaml:"stage2,omitempty" json:"stage2,omitempty"`
 	// Repo is the package source. Empty means the tree itself.
 	Repo string `yaml:"repo,omitempty" json:"repo,omitempty"`
+	// Shim and GRUB are the distro's own Secure Boot pair, tree-relative
+	// (EFI/BOOT/BOOTX64.EFI and EFI/BOOT/grubx64.efi on EL media). A shim
+	// trusts only its vendor's GRUB and kernels, so each distro's pair is
+	// served under its own directory. Empty: Debian's shim-signed and
+	// grub-efi-*-signed builds.
+	Shim string `yaml:"shim,omitempty" json:"shim,omitempty"`
+	GRUB string `yaml:"grub,omitempty" json:"grub,omitempty"`
 }
 
 // Profile is how a class of hosts installs: which distro, which kickstart
@@ -59,7 +70,15 @@ type Profile struct {
 	Distro     string `yaml:"distro" json:"distro"`
 	Kickstart  string `yaml:"kickstart,omitempty" json:"kickstart,omitempty"` // template name
 	KernelArgs string `yaml:"kernel_args,omitempty" json:"kernel_args,omitempty"`
-	Loader     string `yaml:"loader,omitempty" json:"loader,omitempty"` // ipxe (default), grub, pxelinux
+	Loader     string `yaml:"loader,omitempty" json:"loader,omitempty"` // ipxe (default), grub, pxelinux, shim
+	// SecureBoot hands UEFI machines the distro's shim (loader shim);
+	// BIOS machines keep the profile's loader.
+	SecureBoot bool `yaml:"secure_boot,omitempty" json:"secure_boot,omitempty"`
+	// InsistLoader makes the profile's loader the only answer: a machine
+	// already running iPXE (an iPXE NIC ROM) is handed the loader rather
+	// than kickstand's iPXE script, and firmware the loader has no build
+	// for is refused instead of falling back to iPXE.
+	InsistLoader bool `yaml:"insist_loader,omitempty" json:"insist_loader,omitempty"`
 	// Platform, when set, overrides the hosts' platform for kickstart
 	// rewrites (disk names): a profile for Xen guests says xen once.
 	Platform string `yaml:"platform,omitempty" json:"platform,omitempty"`
@@ -170,4 +189,26 @@ type HostRecord struct {
 // TokenValid reports whether the host has a build token usable at now.
 func (r *HostRecord) TokenValid(now time.Time) bool {
 	return r.Token != "" && now.Before(r.TokenExpires)
+}
+
+// CPUName is a CPU family as distros spell it (x86_64, aarch64, i686), from
+// any common spelling (amd64, x64, arm64, i386...), or "" when unknown. Both
+// the inventory's check of distro.arch and the boot decision's refusal of a
+// machine of another CPU use it, so they cannot disagree.
+func CPUName(s string) string {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "x86_64", "amd64", "x64", "x86-64":
+		return "x86_64"
+	case "aarch64", "arm64":
+		return "aarch64"
+	case "i686", "i386", "i586", "x86", "ia32":
+		return "i686"
+	case "armv7", "armv7hl", "arm":
+		return "armv7"
+	case "ppc64le":
+		return "ppc64le"
+	case "s390x":
+		return "s390x"
+	}
+	return ""
 }

@@ -23,14 +23,45 @@ type Firmware string
 const (
 	BIOS Firmware = "bios"
 	UEFI Firmware = "uefi"
+	// UEFISecureBoot is OVMF with Secure Boot enforced: the secboot code image (SMM) and
+	// variables holding Microsoft's keys, so only Microsoft-signed loaders (shim) run.
+	UEFISecureBoot Firmware = "uefi-secureboot"
+	// ARM64 is AAVMF, the aarch64 build of the same UEFI, on qemu-system-aarch64 -M virt.
+	ARM64 Firmware = "arm64"
 )
 
-// OVMF images from Debian's ovmf package. The VARS image is copied per VM: it is writable and
-// holds the boot order a UEFI machine remembers between boots.
+// OVMF and AAVMF images from Debian's ovmf and qemu-efi-aarch64 packages. The VARS image is
+// copied per VM: it is writable and holds the boot order a UEFI machine remembers between boots.
 const (
-	OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
-	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	OVMFCode        = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	OVMFVars        = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	OVMFSecBootCode = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+	OVMFMSVars      = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
+	AAVMFCode       = "/usr/share/AAVMF/AAVMF_CODE.fd"
+	AAVMFVars       = "/usr/share/AAVMF/AAVMF_VARS.fd"
 )
+
+// IsUEFI reports whether the firmware is one of the UEFI builds.
+func (f Firmware) IsUEFI() bool { return f == UEFI || f == UEFISecureBoot || f == ARM64 }
+
+// QEMU is the emulator binary for the firmware's machine.
+func (f Firmware) QEMU() string {
+	if f == ARM64 {
+		return "qemu-system-aarch64"
+	}
+	return "qemu-system-x86_64"
+}
+
+// pflash is the firmware's code and variables-template images.
+func (f Firmware) pflash() (code, vars string) {
+	switch f {
+	case UEFISecureBoot:
+		return OVMFSecBootCode, OVMFMSVars
+	case ARM64:
+		return AAVMFCode, AAVMFVars
+	}
+	return OVMFCode, OVMFVars
+}
 
 // MarkerPrefix starts every line the test installer prints for tests (see testdata/installer/init).
 const MarkerPrefix = "KSTEST: "
@@ -46,7 +77,7 @@ const (
 type VMOptions struct {
 	Name     string   // names the files in Dir; default "vm"
 	Dir      string   // serial log and UEFI vars; default a new temporary directory, kept
-	Firmware Firmware // BIOS (default) or UEFI
+	Firmware Firmware // BIOS (default), UEFI, UEFISecureBoot or ARM64
 	// NIC is the QEMU device model: default e1000 for BIOS, virtio-net-pci for UEFI.
 	NIC string
 	// NICROM is the NIC's option ROM: "" means QEMU's iPXE ROM for BIOS and none for UEFI (so
@@ -59,8 +90,8 @@ type VMOptions struct {
 	// Kernel, Initrd and Append boot a kernel directly (-kernel/-initrd/-append) instead of
 	// from the network.
 	Kernel, Initrd, Append string
-	// NoIPv4PXE and NoIPv6PXE switch off OVMF's PXE over IPv4 or IPv6 (fw_cfg); with both set,
-	// OVMF does UEFI HTTP boot.
+	// NoIPv4PXE and NoIPv6PXE switch off OVMF's (or AAVMF's) PXE over IPv4 or IPv6 (fw_cfg); with
+	// both set, the firmware does UEFI HTTP boot.
 	NoIPv4PXE, NoIPv6PXE bool
 	MemoryMiB            int           // default 512 (BIOS) or 1024 (UEFI)
 	Timeout              time.Duration // whole run, default 3 minutes; QEMU is killed after it
@@ -136,7 +167,7 @@ func StartVM(ctx context.Context, lab *Lab, opts VMOptions) (*VM, error) {
 		return nil, err
 	}
 	secs := strconv.Itoa(int(o.Timeout/time.Second) + 1)
-	argv := append([]string{"timeout", "-k", "5", secs, "qemu-system-x86_64"}, args...)
+	argv := append([]string{"timeout", "-k", "5", secs, o.Firmware.QEMU()}, args...)
 	rctx, cancel := context.WithTimeout(ctx, o.Timeout+10*time.Second)
 	vm := &VM{
 		Opts:       o,
@@ -318,7 +349,7 @@ func vmDefaults(o VMOptions) (VMOptions, error) {
 	if o.Firmware == "" {
 		o.Firmware = BIOS
 	}
-	uefi := o.Firmware == UEFI
+	uefi := o.Firmware.IsUEFI()
 	if !uefi && o.Firmware != BIOS {
 		return o, fmt.Errorf("vm %s: unknown firmware %q", o.Name, o.Firmware)
 	}
@@ -359,26 +390,39 @@ func vmDefaults(o VMOptions) (VMOptions, error) {
 // qemuArgs builds the command line from REAL-CLIENTS.md's tested recipes.
 func qemuArgs(o VMOptions) ([]string, error) {
 	machine := "pc,accel=tcg"
-	if o.Firmware == UEFI {
+	switch o.Firmware {
+	case UEFI:
 		machine = "q35,accel=tcg"
+	case UEFISecureBoot:
+		machine = "q35,smm=on,accel=tcg"
+	case ARM64:
+		machine = "virt,accel=tcg"
 	}
 	args := []string{
 		"-name", o.Name, "-machine", machine, "-m", strconv.Itoa(o.MemoryMiB), "-smp", "1",
 		"-nographic", "-monitor", "none", "-serial", "stdio",
 	}
+	switch o.Firmware {
+	case UEFISecureBoot:
+		// The variable store may only be written from SMM, or Secure Boot is not enforced.
+		args = append(args, "-global", "driver=cfi.pflash01,property=secure,value=on")
+	case ARM64:
+		args = append(args, "-cpu", "cortex-a57")
+	}
 	if !o.Reboot {
 		args = append(args, "-no-reboot")
 	}
-	if o.Firmware == UEFI {
+	if o.Firmware.IsUEFI() {
+		code, template := o.Firmware.pflash()
 		vars := filepath.Join(o.Dir, o.Name+"-vars.fd")
 		// An existing copy is the same machine booting again: keep what it remembered.
 		if _, err := os.Stat(vars); errors.Is(err, os.ErrNotExist) {
-			if err := copyFile(OVMFVars, vars); err != nil {
-				return nil, fmt.Errorf("vm %s: OVMF vars: %w", o.Name, err)
+			if err := copyFile(template, vars); err != nil {
+				return nil, fmt.Errorf("vm %s: UEFI vars: %w", o.Name, err)
 			}
 		}
 		args = append(args,
-			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+OVMFCode,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
 			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
 		if o.NoIPv4PXE {
 			args = append(args, "-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=n")
@@ -389,7 +433,7 @@ func qemuArgs(o VMOptions) ([]string, error) {
 	}
 	dev := fmt.Sprintf("%s,netdev=n0,mac=%s,bootindex=1", o.NIC, o.MAC)
 	switch {
-	case o.NICROM == "none", o.NICROM == "" && o.Firmware == UEFI:
+	case o.NICROM == "none", o.NICROM == "" && o.Firmware.IsUEFI():
 		// Empty romfile: with iPXE's EFI ROM, OVMF's own network stack would not run.
 		dev += ",romfile="
 	case o.NICROM != "":
