@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/kickstand/kickstand/internal/inventory"
-	"github.com/kickstand/kickstand/internal/store"
+	"github.com/kickstand/kickstand/internal/store/sqlstore"
 )
 
 // Each distro's Secure Boot pair is served from its own directory: the
@@ -26,7 +26,7 @@ func TestEFIDirPerDistro(t *testing.T) {
 		os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755)
 		os.WriteFile(filepath.Join(dir, p), []byte(body), 0o644)
 	}
-	st, err := store.OpenSQLiteMemory(ctx)
+	st, err := sqlstore.OpenSQLiteMemory(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
