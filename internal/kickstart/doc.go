@@ -15,9 +15,10 @@
 //   - options are parsed by a small emulation of Python 3.11's argparse
 //     (unambiguous prefixes, nargs, types, choices, required and mutually
 //     exclusive options), because that is what decides most verdicts;
-//   - the per-release option tables (tables_gen.go) are data extracted from
-//     pykickstart's handler definitions by tools/gentables.py, one entry per
-//     pykickstart class, each citing the class it mirrors;
+//   - the per-release command and option knowledge (commands.txt) is our
+//     own hand-maintained data: for every command, the pykickstart class
+//     that handles it in each release, and for every option the release it
+//     appeared in, was deprecated in and was removed from;
 //   - the checks argparse cannot express (checks.go) are written by hand,
 //     each citing the pykickstart class whose behaviour it mirrors.
 //
