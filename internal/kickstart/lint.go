@@ -25,10 +25,26 @@ type Problem struct {
 	Deprecation bool `json:"deprecation,omitempty"`
 	// Kickstand marks checks ksvalidator does not make.
 	Kickstand bool `json:"kickstand,omitempty"`
+	// Hint names the likely mistake behind a common error.
+	Hint string `json:"hint,omitempty"`
+	// ks is the line ksvalidator reports for the same problem (see Pos).
+	ks int
 }
 
 func (p Problem) String() string {
-	return fmt.Sprintf("%s:%d: %s: %s", p.File, p.Line, p.Severity, p.Message)
+	s := fmt.Sprintf("%s:%d: %s: %s", p.File, p.Line, p.Severity, p.Message)
+	if p.Hint != "" {
+		s += " (hint: " + p.Hint + ")"
+	}
+	return s
+}
+
+// ksvalidatorLine is the line ksvalidator would print for this problem.
+func (p Problem) ksvalidatorLine() int {
+	if p.ks != 0 {
+		return p.ks
+	}
+	return p.Line
 }
 
 // LintOptions tunes Lint.
@@ -94,8 +110,12 @@ type linter struct {
 	sawPackages bool
 }
 
+func problemAt(pos Pos, sev Severity, msg string) Problem {
+	return Problem{File: pos.File, Line: pos.Line, ks: pos.ks, Severity: sev, Message: msg}
+}
+
 func (l *linter) add(pos Pos, sev Severity, msg string) {
-	l.probs = append(l.probs, Problem{File: pos.File, Line: pos.Line, Severity: sev, Message: msg})
+	l.probs = append(l.probs, problemAt(pos, sev, msg))
 }
 
 func (l *linter) deprecated(pos Pos, msg string) {
@@ -103,11 +123,15 @@ func (l *linter) deprecated(pos Pos, msg string) {
 	if l.opts.AllowDeprecated {
 		sev = SeverityWarning
 	}
-	l.probs = append(l.probs, Problem{File: pos.File, Line: pos.Line, Severity: sev, Message: msg, Deprecation: true})
+	p := problemAt(pos, sev, msg)
+	p.Deprecation = true
+	l.probs = append(l.probs, p)
 }
 
 func (l *linter) warn(pos Pos, msg string) {
-	l.probs = append(l.probs, Problem{File: pos.File, Line: pos.Line, Severity: SeverityWarning, Message: msg, Kickstand: true})
+	p := problemAt(pos, SeverityWarning, msg)
+	p.Kickstand = true
+	l.probs = append(l.probs, p)
 }
 
 func (l *linter) report(pos Pos, err *parseError) {
@@ -127,6 +151,10 @@ func (l *linter) fatal(p *Problem) {
 }
 
 func (l *linter) walk(f *File) {
+	if f.Fatal != nil {
+		l.fatal(f.Fatal)
+		return
+	}
 	for _, n := range f.Nodes {
 		if l.stopped {
 			return
@@ -138,14 +166,24 @@ func (l *linter) walk(f *File) {
 			}
 		case NodeSection:
 			l.section(n)
-		case NodeInclude, NodeKsappend:
-			if n.Included != nil && n.Fatal == nil {
-				l.walk(n.Included)
-			}
+		case NodeInclude:
+			l.include(n.IncludeProblem, n.Included)
 		}
 		if n.Fatal != nil && !l.stopped {
 			l.fatal(n.Fatal)
 		}
+	}
+}
+
+// include reports an %include that could not be read, or lints the
+// fragment it read. A missing file is fatal to ksvalidator; kickstand
+// goes on so that one run shows every problem.
+func (l *linter) include(prob *Problem, frag *File) {
+	if prob != nil {
+		l.probs = append(l.probs, *prob)
+	}
+	if frag != nil {
+		l.walk(frag)
 	}
 }
 
@@ -264,9 +302,21 @@ func (l *linter) section(n *Node) {
 			l.report(n.Pos, err)
 		}
 	}
+	// A fragment included in the body is read at its %include line.
+	for _, b := range n.Body {
+		if b.Directive {
+			l.include(b.IncludeProblem, b.Fragment)
+		}
+	}
+	if l.stopped {
+		return
+	}
 	if name == "%packages" {
 		l.sawPackages = true
 		for _, b := range n.Body {
+			if b.Directive {
+				continue
+			}
 			if p := packageLineProblem(b); p != nil {
 				if n.Fatal == nil {
 					l.fatal(p)
@@ -278,12 +328,13 @@ func (l *linter) section(n *Node) {
 	if name == "%certificate" && n.End != nil && n.Fatal == nil {
 		empty := true
 		for _, b := range n.Body {
-			if strings.TrimFunc(b.Raw, pySpace) != "" {
+			if !b.Directive && strings.TrimFunc(b.Raw, pySpace) != "" {
 				empty = false
 			}
 		}
 		if empty {
-			l.fatal(&Problem{File: n.End.Pos.File, Line: n.End.Pos.Line, Severity: SeverityError, Message: "The %certificate section is empty"})
+			p := problemAt(n.End.Pos, SeverityError, "The %certificate section is empty")
+			l.fatal(&p)
 		}
 	}
 	if name == "%pre" || name == "%post" || name == "%pre-install" || name == "%onerror" || name == "%traceback" {
@@ -303,7 +354,8 @@ func packageLineProblem(b BodyLine) *Problem {
 	}
 	s := strings.TrimFunc(line, pySpace)
 	fail := func(msg string) *Problem {
-		return &Problem{File: b.Pos.File, Line: b.Pos.Line, Severity: SeverityError, Message: msg}
+		p := problemAt(b.Pos, SeverityError, msg)
+		return &p
 	}
 	switch {
 	case s == "":

@@ -115,6 +115,9 @@ func Rewrite(f *File, opts RewriteOptions) ([]byte, error) {
 	rw := &rewriter{opts: opts, cmds: cmds, rc: regexCache{}}
 	var b strings.Builder
 	for _, n := range f.Nodes {
+		if n.spliced {
+			continue
+		}
 		switch n.Kind {
 		case NodeCommand:
 			for _, l := range rw.command(n) {
@@ -126,6 +129,9 @@ func Rewrite(f *File, opts RewriteOptions) ([]byte, error) {
 			b.WriteByte('\n')
 			script := n.Args[0] != "%packages" && n.Args[0] != "%certificate" && n.Args[0] != "%addon" && n.Args[0] != "%anaconda"
 			for _, l := range n.Body {
+				if l.Included {
+					continue
+				}
 				if script {
 					b.WriteString(rw.devPaths(l.Raw))
 				} else {
@@ -162,9 +168,15 @@ func RewriteSource(src []byte, name string, opts RewriteOptions) (out []byte, di
 func plain(f *File) []byte {
 	var b strings.Builder
 	for _, n := range f.Nodes {
+		if n.spliced {
+			continue
+		}
 		b.WriteString(n.Raw)
 		b.WriteByte('\n')
 		for _, l := range n.Body {
+			if l.Included {
+				continue
+			}
 			b.WriteString(l.Raw)
 			b.WriteByte('\n')
 		}
