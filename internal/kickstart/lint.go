@@ -74,7 +74,7 @@ func LintFile(f *File, v Version, opts LintOptions) []Problem {
 	}
 	l := &linter{
 		v: v, cmds: cmds, secs: secs, opts: opts, rc: regexCache{},
-		seen: map[*cmdSpec]bool{}, defined: map[string]bool{},
+		seen: map[*cmdSpec]bool{}, defined: map[string]bool{}, multipath: map[string]string{},
 	}
 	l.walk(f)
 	l.finish()
@@ -103,6 +103,10 @@ type linter struct {
 	// defined holds "kind\x00key" for pykickstart's "already defined"
 	// checks.
 	defined map[string]bool
+	// multipath maps a path device to the multipath device using it.
+	multipath map[string]string
+	// realmJoined: pykickstart takes one "realm join".
+	realmJoined bool
 	// kickstand's own cross-line checks
 	rootpw      []Pos
 	cdrom, url  []Pos

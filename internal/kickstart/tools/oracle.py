@@ -119,6 +119,20 @@ def validate(path, release, follow):
     return rc, first
 
 
+def printable(s):
+    """Escape control and other unprintable characters as \\xNN or
+    \\uNNNN so the TSV stays text (the Go test escapes the same way)."""
+    out = []
+    for ch in s:
+        if ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x100:
+            out.append("\\x%02x" % ord(ch))
+        else:
+            out.append("\\u%04x" % ord(ch))
+    return "".join(out)
+
+
 def main(argv):
     follow = False
     files = []
@@ -141,7 +155,7 @@ def main(argv):
         try:
             for rel in RELEASES:
                 rc, (line, msg) = validate(target, rel, follow)
-                msg = msg.replace("\n", " ").replace("\t", " ")
+                msg = printable(msg.replace("\n", " ").replace("\t", " "))
                 if len(msg) > 300:
                     msg = msg[:300] + "..."
                 print("\t".join([name, rel, "1" if rc else "0", str(line), msg]))
