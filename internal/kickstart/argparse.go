@@ -142,6 +142,10 @@ type parseError struct {
 	// isDeprecation marks pykickstart deprecation warnings, which
 	// --allow-deprecated downgrades.
 	isDeprecation bool
+	// kind and words say what changed between releases, when that is the
+	// cause, for hints and for the rewriter's test.
+	kind  problemKind
+	words []string
 }
 
 func (e *parseError) Error() string { return e.msg }
@@ -451,7 +455,7 @@ func (s *cmdSpec) parse(args []string, strict bool, rc regexCache) (*parseResult
 		pattern[i] = 'O'
 		infos[i] = optInfo{idx, opt, exp, hasExp}
 		if idx >= 0 && s.acts[idx].deprecated {
-			return nil, &parseError{deprecatedOpt: firstName(s.acts[idx].name)}
+			return nil, &parseError{deprecatedOpt: firstName(s.acts[idx].name), kind: kindDeprecatedOption, words: []string{firstName(s.acts[idx].name)}}
 		}
 	}
 
@@ -631,7 +635,9 @@ func (s *cmdSpec) parse(args []string, strict bool, rc regexCache) (*parseResult
 		}
 	}
 	if strict && len(res.extra) > 0 {
-		return nil, errorf("unrecognized arguments: %s", strings.Join(res.extra, " "))
+		err := errorf("unrecognized arguments: %s", strings.Join(res.extra, " "))
+		err.kind, err.words = kindUnknownOption, res.extra
+		return nil, err
 	}
 	return res, nil
 }

@@ -113,7 +113,7 @@ func dupCheck(kind, dest, msg string) func(*cmdCtx) *parseError {
 // pykickstart: commands/authconfig.py F28_Authconfig warns on every use.
 func checkAuthconfig(c *cmdCtx) *parseError {
 	if c.className() == "F28_Authconfig" {
-		return &parseError{isDeprecation: true, msg: "The authconfig command will be deprecated, use authselect instead."}
+		return &parseError{isDeprecation: true, kind: kindDeprecatedCommand, msg: "The authconfig command will be deprecated, use authselect instead."}
 	}
 	return nil
 }
@@ -146,16 +146,16 @@ func checkTimezone(c *cmdCtx) *parseError {
 	if cls == "F32_Timezone" || cls == "F33_Timezone" {
 		for _, a := range c.args {
 			if a == "--isUtc" {
-				return &parseError{isDeprecation: true, msg: "The option --isUtc will be deprecated in future releases. Please modify your kickstart file to replace this option with its preferred alias --utc."}
+				return &parseError{isDeprecation: true, kind: kindDeprecatedOption, words: []string{"--isUtc"}, msg: "The option --isUtc will be deprecated in future releases. Please modify your kickstart file to replace this option with its preferred alias --utc."}
 			}
 		}
 	}
 	if cls == "F33_Timezone" {
 		if ntp {
-			return &parseError{isDeprecation: true, msg: "The option --ntpservers will be deprecated in future releases. Please modify your kickstart file to replace this option with timesource --ntp-server <server hostname> command invocation, one per NTP server."}
+			return &parseError{isDeprecation: true, kind: kindDeprecatedOption, words: []string{"--ntpservers"}, msg: "The option --ntpservers will be deprecated in future releases. Please modify your kickstart file to replace this option with timesource --ntp-server <server hostname> command invocation, one per NTP server."}
 		}
 		if nontp {
-			return &parseError{isDeprecation: true, msg: "The option --nontp will be deprecated in future releases. Please modify your kickstart file to replace this option with timesource --ntp-disable command invocation."}
+			return &parseError{isDeprecation: true, kind: kindDeprecatedOption, words: []string{"--nontp"}, msg: "The option --nontp will be deprecated in future releases. Please modify your kickstart file to replace this option with timesource --ntp-disable command invocation."}
 		}
 	}
 	return nil
@@ -838,13 +838,13 @@ func (l *linter) sectionHeaderCheck(n *Node, spec *cmdSpec, res *parseResult) *p
 		if l.v == RHEL9 {
 			for _, o := range [][2]string{{"--instLangs", "--inst-langs"}, {"--excludeWeakdeps", "--exclude-weakdeps"}} {
 				if contains(o[0]) {
-					return &parseError{isDeprecation: true, msg: fmt.Sprintf("The %s option on line %d will be deprecated in future releases. Please modify your kickstart file to replace this option with its preferred alias %s.", o[0], n.Pos.Line, o[1])}
+					return &parseError{isDeprecation: true, kind: kindDeprecatedOption, words: []string{o[0]}, msg: fmt.Sprintf("The %s option on line %d will be deprecated in future releases. Please modify your kickstart file to replace this option with its preferred alias %s.", o[0], n.Pos.ksLine(), o[1])}
 				}
 			}
 		}
 	case "%traceback":
 		if l.v >= RHEL9 {
-			return &parseError{isDeprecation: true, msg: "The %traceback section has been deprecated. It may be removed in the future, which will result in a fatal error from kickstart. Please modify your kickstart file to use the %onerror section instead."}
+			return &parseError{isDeprecation: true, kind: kindDeprecatedCommand, msg: "The %traceback section has been deprecated. It may be removed in the future, which will result in a fatal error from kickstart. Please modify your kickstart file to use the %onerror section instead."}
 		}
 	case "%certificate":
 		known := false

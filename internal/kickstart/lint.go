@@ -3,7 +3,9 @@ package kickstart
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Severity of a Problem.
@@ -29,14 +31,51 @@ type Problem struct {
 	Hint string `json:"hint,omitempty"`
 	// ks is the line ksvalidator reports for the same problem (see Pos).
 	ks int
+	// kind and words classify problems caused by a release change.
+	kind  problemKind
+	words []string
+	// cmd is the command or section the problem is about.
+	cmd string
 }
 
+// problemKind says whether a problem comes from a command or option that
+// another release has, which a rewrite for the release can fix.
+type problemKind uint8
+
+const (
+	kindOther problemKind = iota
+	kindUnknownCommand
+	kindRemovedCommand
+	kindDeprecatedCommand
+	kindUnknownOption
+	kindDeprecatedOption
+)
+
 func (p Problem) String() string {
-	s := fmt.Sprintf("%s:%d: %s: %s", p.File, p.Line, p.Severity, p.Message)
+	s := fmt.Sprintf("%s:%d: %s: %s", p.File, p.Line, p.Severity, printableMessage(p.Message))
 	if p.Hint != "" {
 		s += " (hint: " + p.Hint + ")"
 	}
 	return s
+}
+
+// printableMessage shows control characters in a message (pykickstart
+// quotes words verbatim, newline included) as Go escapes, so one problem
+// stays one line of output.
+func printableMessage(m string) string {
+	if !strings.ContainsFunc(m, unicode.IsControl) {
+		return m
+	}
+	var b strings.Builder
+	for _, r := range m {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // ksvalidatorLine is the line ksvalidator would print for this problem.
@@ -141,12 +180,14 @@ func (l *linter) warn(pos Pos, msg string) {
 func (l *linter) report(pos Pos, err *parseError) {
 	switch {
 	case err.deprecatedOpt != "":
-		l.deprecated(pos, fmt.Sprintf("Ignoring deprecated option on line %d: The %s option has been deprecated and no longer has any effect. It may be removed from future releases, which will result in a fatal error from kickstart. Please modify your kickstart file to remove this option.", pos.Line, err.deprecatedOpt))
+		l.deprecated(pos, fmt.Sprintf("Ignoring deprecated option on line %d: The %s option has been deprecated and no longer has any effect. It may be removed from future releases, which will result in a fatal error from kickstart. Please modify your kickstart file to remove this option.", pos.ksLine(), err.deprecatedOpt))
 	case err.isDeprecation:
 		l.deprecated(pos, err.msg)
 	default:
 		l.add(pos, SeverityError, err.msg)
 	}
+	last := &l.probs[len(l.probs)-1]
+	last.kind, last.words = err.kind, err.words
 }
 
 func (l *linter) fatal(p *Problem) {
@@ -159,10 +200,12 @@ func (l *linter) walk(f *File) {
 		l.fatal(f.Fatal)
 		return
 	}
+	var prev *Node
 	for _, n := range f.Nodes {
 		if l.stopped {
 			return
 		}
+		from := len(l.probs)
 		switch n.Kind {
 		case NodeCommand:
 			if n.Fatal == nil {
@@ -175,6 +218,27 @@ func (l *linter) walk(f *File) {
 		}
 		if n.Fatal != nil && !l.stopped {
 			l.fatal(n.Fatal)
+		}
+		if n.Kind == NodeCommand || n.Kind == NodeSection {
+			l.annotate(n, prev, l.probs[from:])
+			prev = n
+		}
+	}
+}
+
+// annotate names the command of the problems found on n's own line and
+// adds hints.
+func (l *linter) annotate(n, prev *Node, probs []Problem) {
+	for i := range probs {
+		p := &probs[i]
+		if p.File != n.Pos.File || p.Line != n.Pos.Line || p.Kickstand {
+			continue
+		}
+		if len(n.Args) > 0 {
+			p.cmd = n.Args[0]
+		}
+		if p.Hint == "" {
+			p.Hint = l.hint(p, n, prev)
 		}
 	}
 }
@@ -196,6 +260,7 @@ func (l *linter) command(n *Node) {
 	spec, ok := l.cmds[name]
 	if !ok {
 		l.add(n.Pos, SeverityError, "Unknown command: "+name)
+		l.probs[len(l.probs)-1].kind = kindUnknownCommand
 		return
 	}
 	l.seen[spec] = true
@@ -226,9 +291,11 @@ type cmdCtx struct {
 func (c *cmdCtx) run() *parseError {
 	switch c.spec.style {
 	case styleDeprecated:
-		return &parseError{isDeprecation: true, msg: fmt.Sprintf("Ignoring deprecated command on line %d:  The %s command has been deprecated and no longer has any effect.  It may be removed from future releases, which will result in a fatal error from kickstart.  Please modify your kickstart file to remove this command.", c.n.Pos.Line, c.name)}
+		return &parseError{isDeprecation: true, kind: kindDeprecatedCommand, msg: fmt.Sprintf("Ignoring deprecated command on line %d:  The %s command has been deprecated and no longer has any effect.  It may be removed from future releases, which will result in a fatal error from kickstart.  Please modify your kickstart file to remove this command.", c.n.Pos.ksLine(), c.name)}
 	case styleRemoved:
-		return errorf("%s has been removed.", c.name)
+		err := errorf("%s has been removed.", c.name)
+		err.kind = kindRemovedCommand
+		return err
 	case styleNoImpl:
 		return errorf("parse() not implemented for KickstartCommand")
 	case styleNoArgs:
@@ -277,7 +344,9 @@ func (c *cmdCtx) className() string {
 }
 
 func (c *cmdCtx) unexpected(command string) *parseError {
-	return errorf("Unexpected arguments to %s command: %s", command, pyList(c.res.extra))
+	err := errorf("Unexpected arguments to %s command: %s", command, pyList(c.res.extra))
+	err.kind, err.words = kindUnknownOption, c.res.extra
+	return err
 }
 
 // define records a key for an "already defined" check and reports

@@ -29,6 +29,14 @@ type Pos struct {
 
 func (p Pos) String() string { return fmt.Sprintf("%s:%d", p.File, p.Line) }
 
+// ksLine is the line number pykickstart prints in its own messages.
+func (p Pos) ksLine() int {
+	if p.ks != 0 {
+		return p.ks
+	}
+	return p.Line
+}
+
 // NodeKind says what a top-level line of a kickstart is.
 type NodeKind uint8
 
@@ -160,12 +168,16 @@ func DefaultFetch(ctx context.Context, ref string) ([]byte, error) {
 }
 
 func readBounded(r io.Reader, ref string) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxFetch+1))
+	return readLimit(r, ref, maxFetch)
+}
+
+func readLimit(r io.Reader, ref string, limit int) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", ref, err)
 	}
-	if len(b) > maxFetch {
-		return nil, fmt.Errorf("read %s: larger than %d MiB", ref, maxFetch>>20)
+	if len(b) > limit {
+		return nil, fmt.Errorf("read %s: larger than %d MiB", ref, limit>>20)
 	}
 	return b, nil
 }
