@@ -69,9 +69,17 @@ func (l *linter) hint(p *Problem, n, prev *Node) string {
 			return "" // pykickstart's own message names the replacement
 		}
 		var hints []string
+		seen := map[string]bool{}
 		for _, w := range p.words {
+			if seen[w] {
+				continue
+			}
+			seen[w] = true
 			if h := l.optionHint(p.cmd, w, p.kind == kindDeprecatedOption); h != "" {
 				hints = append(hints, h)
+			}
+			if len(seen) == 8 {
+				break // a hint for the first few is enough
 			}
 		}
 		return strings.Join(hints, "; ")

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Severity of a Problem.
@@ -116,8 +117,22 @@ func LintFile(f *File, v Version, opts LintOptions) []Problem {
 		seen: map[*cmdSpec]bool{}, defined: map[string]bool{}, multipath: map[string]string{},
 	}
 	l.walk(f)
+	if !l.stopped && !hasContent(f) {
+		// ksvalidator accepts a file of comments; Anaconda given one
+		// stops at its interactive screens and waits.
+		l.warn(Pos{File: f.Name, Line: 1}, "the kickstart has no commands: an installer given it waits at its interactive screens")
+	}
 	l.finish()
 	return l.probs
+}
+
+func hasContent(f *File) bool {
+	for _, n := range f.Nodes {
+		if n.Kind != NodeBlank && n.Kind != NodeComment {
+			return true
+		}
+	}
+	return false
 }
 
 // HasErrors reports whether problems should fail a lint run: any error,
@@ -146,6 +161,10 @@ type linter struct {
 	multipath map[string]string
 	// realmJoined: pykickstart takes one "realm join".
 	realmJoined bool
+	// dropped counts problems past maxProblems; firstDropped is the
+	// first of them, its severity the worst.
+	dropped      int
+	firstDropped Problem
 	// kickstand's own cross-line checks
 	rootpw      []Pos
 	cdrom, url  []Pos
@@ -158,7 +177,36 @@ func problemAt(pos Pos, sev Severity, msg string) Problem {
 }
 
 func (l *linter) add(pos Pos, sev Severity, msg string) {
-	l.probs = append(l.probs, problemAt(pos, sev, msg))
+	l.push(problemAt(pos, sev, msg))
+}
+
+// Hostile input must not make hostile output: a lint keeps at most
+// maxProblems problems (then one line says how many more there were),
+// and a message quoting a 10 MB word is cut.
+const (
+	maxProblems = 1000
+	maxMessage  = 1024
+)
+
+func (l *linter) push(p Problem) {
+	if len(p.Message) > maxMessage {
+		cut := maxMessage - 64
+		for cut > 0 && !utf8.RuneStart(p.Message[cut]) {
+			cut--
+		}
+		p.Message = fmt.Sprintf("%s... (%d bytes)", p.Message[:cut], len(p.Message))
+	}
+	if len(l.probs) < maxProblems {
+		l.probs = append(l.probs, p)
+		return
+	}
+	if l.dropped == 0 {
+		l.firstDropped = p
+	}
+	l.dropped++
+	if p.Severity == SeverityError {
+		l.firstDropped.Severity = SeverityError
+	}
 }
 
 func (l *linter) deprecated(pos Pos, msg string) {
@@ -168,30 +216,31 @@ func (l *linter) deprecated(pos Pos, msg string) {
 	}
 	p := problemAt(pos, sev, msg)
 	p.Deprecation = true
-	l.probs = append(l.probs, p)
+	l.push(p)
 }
 
 func (l *linter) warn(pos Pos, msg string) {
 	p := problemAt(pos, SeverityWarning, msg)
 	p.Kickstand = true
-	l.probs = append(l.probs, p)
+	l.push(p)
 }
 
 func (l *linter) report(pos Pos, err *parseError) {
-	switch {
-	case err.deprecatedOpt != "":
-		l.deprecated(pos, fmt.Sprintf("Ignoring deprecated option on line %d: The %s option has been deprecated and no longer has any effect. It may be removed from future releases, which will result in a fatal error from kickstart. Please modify your kickstart file to remove this option.", pos.ksLine(), err.deprecatedOpt))
-	case err.isDeprecation:
-		l.deprecated(pos, err.msg)
-	default:
-		l.add(pos, SeverityError, err.msg)
+	msg, sev := err.msg, SeverityError
+	if err.deprecatedOpt != "" {
+		msg = fmt.Sprintf("Ignoring deprecated option on line %d: The %s option has been deprecated and no longer has any effect. It may be removed from future releases, which will result in a fatal error from kickstart. Please modify your kickstart file to remove this option.", pos.ksLine(), err.deprecatedOpt)
 	}
-	last := &l.probs[len(l.probs)-1]
-	last.kind, last.words = err.kind, err.words
+	deprecation := err.deprecatedOpt != "" || err.isDeprecation
+	if deprecation && l.opts.AllowDeprecated {
+		sev = SeverityWarning
+	}
+	p := problemAt(pos, sev, msg)
+	p.Deprecation, p.kind, p.words = deprecation, err.kind, err.words
+	l.push(p)
 }
 
 func (l *linter) fatal(p *Problem) {
-	l.probs = append(l.probs, *p)
+	l.push(*p)
 	l.stopped = true
 }
 
@@ -248,7 +297,7 @@ func (l *linter) annotate(n, prev *Node, probs []Problem) {
 // goes on so that one run shows every problem.
 func (l *linter) include(prob *Problem, frag *File) {
 	if prob != nil {
-		l.probs = append(l.probs, *prob)
+		l.push(*prob)
 	}
 	if frag != nil {
 		l.walk(frag)
@@ -259,8 +308,9 @@ func (l *linter) command(n *Node) {
 	name, args := n.Args[0], n.Args[1:]
 	spec, ok := l.cmds[name]
 	if !ok {
-		l.add(n.Pos, SeverityError, "Unknown command: "+name)
-		l.probs[len(l.probs)-1].kind = kindUnknownCommand
+		p := problemAt(n.Pos, SeverityError, "Unknown command: "+name)
+		p.kind = kindUnknownCommand
+		l.push(p)
 		return
 	}
 	l.seen[spec] = true
@@ -454,6 +504,14 @@ func packageLineProblem(b BodyLine) *Problem {
 }
 
 func (l *linter) finish() {
+	if l.dropped > 0 {
+		defer func() {
+			p := l.firstDropped
+			p.Message = fmt.Sprintf("%d more problems from here on are not shown (the first was: %s)", l.dropped, p.Message)
+			p.Kickstand, p.Hint = true, ""
+			l.probs = append(l.probs, p)
+		}()
+	}
 	// kickstand-only cross-line warnings
 	if len(l.rootpw) > 1 {
 		for _, p := range l.rootpw[1:] {
