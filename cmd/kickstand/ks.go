@@ -56,7 +56,7 @@ then in each --include-dir; a missing one is an error unless it matches an
 	}
 	rewriteCmd.Flags().StringVar(&rw.Platform, "platform", "baremetal", "target platform: xen, kvm or baremetal")
 	rewriteCmd.Flags().StringVar(&rw.Source, "source", "", "install source replacing cdrom: url=http://... or nfs=server:/dir")
-	rewriteCmd.Flags().StringVar(&rw.Release, "release", "", "target release (timezone --ntpservers becomes timesource from rhel9)")
+	rewriteCmd.Flags().StringVar(&rw.Release, "release", "", "target release: commands and options it does not take are dropped (left as comments) or translated, so the result lints clean of release differences")
 	rewriteCmd.Flags().BoolVar(&rw.Write, "write", false, "write the result back to FILE instead of printing a diff")
 
 	var f kickstart.FmtCommand
