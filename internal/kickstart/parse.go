@@ -219,9 +219,12 @@ func (p *parser) candidates(from, ref string) []string {
 type srcLine struct {
 	pos Pos
 	raw string // with terminator
-	// spliced marks a line a %ksappend brought in; ksappend marks the
-	// %ksappend line itself, kept for printing but not counted or read.
-	spliced, ksappend bool
+	// spliced marks a line a %ksappend brought in (or one the end of its
+	// fragment ran into); printOnly marks a source line kept only so the
+	// file prints as written: the %ksappend line itself, and a line that
+	// a fragment without a final newline ran into. pykickstart neither
+	// counts nor reads printOnly lines.
+	spliced, printOnly bool
 }
 
 type parser struct {
@@ -290,7 +293,7 @@ func numberLines(src []byte, name string) []srcLine {
 // emptyInput is Python's bytes.strip() == b"": only ASCII whitespace.
 func emptyInput(lines []srcLine) bool {
 	for _, l := range lines {
-		if !l.ksappend && strings.Trim(l.raw, " \t\n\r\v\f") != "" {
+		if !l.printOnly && strings.Trim(l.raw, " \t\n\r\v\f") != "" {
 			return false
 		}
 	}
@@ -358,7 +361,12 @@ func (p *parser) ksappend(f *File, lines []srcLine) []srcLine {
 	var pending *srcLine // a fragment's last line had no terminator
 	emit := func(l srcLine) {
 		if pending != nil {
-			l.raw, l.pos = pending.raw+l.raw, pending.pos
+			if !l.spliced {
+				own := l
+				own.printOnly = true
+				out = append(out, own)
+			}
+			l.raw, l.pos, l.spliced = pending.raw+l.raw, pending.pos, true
 			pending = nil
 		}
 		l.pos.ks = ksCount(out) + 1
@@ -371,7 +379,7 @@ func (p *parser) ksappend(f *File, lines []srcLine) []srcLine {
 			continue
 		}
 		directive := l
-		directive.ksappend, directive.pos.ks = true, 0
+		directive.printOnly, directive.pos.ks = true, 0
 		var prob *Problem
 		var b []byte
 		var name string
@@ -413,7 +421,7 @@ func (p *parser) ksappend(f *File, lines []srcLine) []srcLine {
 func ksCount(lines []srcLine) int {
 	n := 0
 	for _, l := range lines {
-		if !l.ksappend {
+		if !l.printOnly {
 			n++
 		}
 	}
@@ -492,9 +500,12 @@ func (p *parser) run(f *File, lines []srcLine) {
 		raw := chomp(l.raw)
 		n := &Node{Pos: l.pos, Raw: raw, comment: -1, eol: l.raw[len(raw):], spliced: l.spliced}
 		f.Nodes = append(f.Nodes, n)
-		if l.ksappend {
+		if l.printOnly {
 			// already spliced in; kept so the file prints as written
-			n.Kind = NodeKsappend
+			n.Kind = NodeIgnored
+			if strings.HasPrefix(strings.TrimFunc(l.raw, pySpace), "%ksappend") {
+				n.Kind = NodeKsappend
+			}
 			n.toks, n.comment, _ = shlexSplit(l.raw, true)
 			n.Args = tokenValues(n.toks)
 			continue
@@ -562,7 +573,7 @@ func (p *parser) readSection(n *Node, lines []srcLine, i int, resumed bool) int 
 		l := lines[i]
 		bl := bodyLine(l)
 		bl.Included = resumed || l.spliced
-		if l.ksappend {
+		if l.printOnly {
 			bl.Directive = true
 			n.Body = append(n.Body, bl)
 			continue
