@@ -96,7 +96,10 @@ type LintOptions struct {
 }
 
 // Lint checks a kickstart for the given release the way ksvalidator does,
-// plus kickstand's own warnings.
+// plus kickstand's own warnings and hints. The kickstart fails exactly
+// when HasErrors(problems, false): every ksvalidator problem is an error
+// (deprecations too, unless AllowDeprecated), kickstand's own findings are
+// warnings. Includes are followed only with opts.Parse.FollowIncludes.
 func Lint(src []byte, name string, v Version, opts LintOptions) []Problem {
 	return LintContext(context.Background(), src, name, v, opts)
 }
@@ -133,6 +136,18 @@ func hasContent(f *File) bool {
 		}
 	}
 	return false
+}
+
+// Errors returns the problems that fail a kickstart: the ones to show
+// when a render is refused.
+func Errors(probs []Problem) []Problem {
+	var out []Problem
+	for _, p := range probs {
+		if p.Severity == SeverityError {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // HasErrors reports whether problems should fail a lint run: any error,
