@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ran=0
-for b in bench/dhcp bench/dhcp6 bench/tftp bench/http bench/storm; do
+for b in bench/dhcp bench/dhcp6 bench/tftp bench/http bench/inventory bench/storm; do
   [[ -x $b/run.sh || -f $b/run.sh ]] || continue
   echo
   echo "==== $b ($(date -u +%H:%M:%S))"

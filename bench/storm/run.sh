@@ -70,6 +70,9 @@ for k in 0 1; do
   ip -n "$ns" addr add "198.18.0.$((4 * k + 1))/30" dev "kst$k"
   ip -n "$CLI" addr add "198.18.0.$((4 * k + 2))/30" dev "ksc$k"
   ip -n "$ns" link set "kst$k" up; ip -n "$CLI" link set "ksc$k" up
+  # Machines speak from their own (reserved) addresses, which the storm puts
+  # on the client namespace's loopback: route them back over the link.
+  ip -n "$ns" route replace 198.18.0.0/15 via "198.18.0.$((4 * k + 2))"
 done
 
 echo "bench/storm: making the distro tree (kernel $KERNEL_SIZE bytes, initrd $INITRD_SIZE bytes)" >&2

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -105,42 +107,87 @@ kickstand bench inventory writes it.`,
 
 func newBenchInventoryCmd() *cobra.Command {
 	var (
-		n                          int
+		n, perFile                 int
 		addr, iface, data, storeTo string
-		templates, tree            string
+		templates, tree, hostsDir  string
 		kernel, initrd             int64
 	)
 	cmd := &cobra.Command{
 		Use:   "inventory",
 		Short: "Write a storm server's config: N hosts in install state with MACs and reservations in 198.18.0.0/15",
+		Long: `The config goes to standard output. The hosts go into it, or with --hosts-dir
+into files of --per-file hosts in that directory (hosts-00000.yaml, ...), which
+the config names as server.hosts_dir. The distro tree is created with small
+files when it does not exist. DHCP is on only with --interface.`,
+		Example: `  kickstand bench inventory --n 100000 > kickstand.yaml
+  kickstand bench inventory --n 100000 --hosts-dir hosts.d --per-file 1000 > kickstand.yaml`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a, err := netip.ParseAddr(addr)
 			if err != nil || !a.Is4() {
 				return fmt.Errorf("--address %q: not an IPv4 address", addr)
 			}
-			if tree == "" {
-				return fmt.Errorf("--tree is required")
+			if tree, err = filepath.Abs(tree); err != nil {
+				return err
+			}
+			if kernel == 0 && initrd == 0 {
+				if _, err := os.Stat(filepath.Join(tree, "vmlinuz")); err != nil {
+					kernel, initrd = 64<<10, 64<<10 // serve checks that they exist
+				}
 			}
 			if kernel > 0 || initrd > 0 {
 				if err := storm.MakeTree(tree, kernel, initrd); err != nil {
 					return err
 				}
 			}
-			return storm.WriteInventory(cmd.OutOrStdout(), n, storm.ServerConfig{Address: a, Interface: iface,
-				DataDir: data, Store: storeTo, Templates: templates, Tree: tree})
+			sc := storm.ServerConfig{Address: a, Interface: iface, DataDir: data, Store: storeTo, Templates: templates, Tree: tree}
+			if hostsDir == "" {
+				return storm.WriteInventory(cmd.OutOrStdout(), n, sc)
+			}
+			if perFile <= 0 {
+				return fmt.Errorf("--per-file %d: want at least 1", perFile)
+			}
+			if sc.HostsDir, err = filepath.Abs(hostsDir); err != nil {
+				return err
+			}
+			if err := os.MkdirAll(sc.HostsDir, 0o755); err != nil {
+				return err
+			}
+			for from := 0; from < n; from += perFile {
+				if err := writeHostFile(filepath.Join(sc.HostsDir, fmt.Sprintf("hosts-%05d.yaml", from/perFile)), from, min(from+perFile, n)); err != nil {
+					return err
+				}
+			}
+			return storm.WriteInventory(cmd.OutOrStdout(), 0, sc)
 		},
 	}
 	f := cmd.Flags()
 	f.IntVar(&n, "n", 1000, "hosts")
 	f.StringVar(&addr, "address", "198.18.0.1", "the server's address")
-	f.StringVar(&iface, "interface", "", "the interface DHCP serves")
+	f.StringVar(&iface, "interface", "", "the interface DHCP serves (none: DHCP off)")
 	f.StringVar(&data, "data-dir", "data", "server.data_dir")
 	f.StringVar(&storeTo, "store-url", "", "server.store (a postgres:// URL shared by the storm's servers)")
 	f.StringVar(&templates, "templates", "templates", "server.templates")
-	f.StringVar(&tree, "tree", "", "the distro tree directory")
+	f.StringVar(&tree, "tree", "tree", "the distro tree directory")
 	f.Int64Var(&kernel, "kernel-size", 0, "create the tree with a kernel of this many bytes")
 	f.Int64Var(&initrd, "initrd-size", 0, "and an initrd of this many bytes")
+	f.StringVar(&hostsDir, "hosts-dir", "", "write the hosts into files in this directory instead of the config")
+	f.IntVar(&perFile, "per-file", 1000, "hosts per file in --hosts-dir")
 	return cmd
+}
+
+func writeHostFile(path string, from, to int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(f, "hosts:\n")
+	if err == nil {
+		err = storm.WriteHosts(f, from, to)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func newBenchSinkCmd() *cobra.Command {

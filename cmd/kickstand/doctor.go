@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kickstand/kickstand/internal/bootfiles"
+	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
 )
 
@@ -40,6 +42,11 @@ func newDoctorCmd(g *globals) *cobra.Command {
 			if cfg.Server.Root != "" {
 				dirs = append([]string{cfg.Abs(cfg.Server.Root)}, dirs...)
 			}
+			n, err := lintKickstarts(cmd, g)
+			if err != nil {
+				return err
+			}
+			problems += n
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "LOADER\tFOR\tFOUND")
 			var missing []string
@@ -61,4 +68,43 @@ func newDoctorCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// lintKickstarts renders every host's kickstart as its install would get it
+// and lists those the server would refuse to serve (they fail lint for the
+// host's release), with their errors. It returns how many there are.
+func lintKickstarts(cmd *cobra.Command, g *globals) (int, error) {
+	ctx, out := cmd.Context(), cmd.OutOrStdout()
+	in, err := openPreview(ctx, g)
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	hosts, err := in.Store.Hosts(ctx)
+	if err != nil {
+		return 0, err
+	}
+	failing := 0
+	for i, h := range hosts {
+		if i > 0 && i%1000 == 0 {
+			fmt.Fprintf(cmd.ErrOrStderr(), "doctor: %d of %d kickstarts linted\n", i, len(hosts))
+		}
+		_, err := in.Install.Preview(ctx, install.PreviewRequest{Host: h.Name, Kind: "kickstart", AsBuild: true})
+		var lerr *install.LintError
+		switch {
+		case errors.As(err, &lerr):
+			failing++
+			fmt.Fprintf(out, "kickstart: host %s: fails lint, the server will not serve it:\n", h.Name)
+			for _, m := range lerr.Problems {
+				fmt.Fprintln(out, "  "+m)
+			}
+		case err != nil:
+			failing++
+			fmt.Fprintf(out, "kickstart: host %s: %v\n", h.Name, err)
+		}
+	}
+	if failing == 0 {
+		fmt.Fprintf(out, "kickstarts: ok; all %d hosts' kickstarts lint clean for their release\n", len(hosts))
+	}
+	return failing, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/server"
+	"github.com/kickstand/kickstand/internal/store"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -56,8 +57,9 @@ func TestRenderedKickstartsLint(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "templates", "bad.ks"), []byte("text\ninstall\npart / --size=big\n"), 0o644)
 	cfg := "distros: [{name: d, release: rhel9, kernel: k, initrd: [i]}]\nprofiles: [{name: p, distro: d, kickstart: bad.ks}]\nhosts: [{name: h, macs: [\"52:54:00:00:00:01\"], profile: p}]\n"
 	os.WriteFile(filepath.Join(dir, "k.yaml"), []byte(cfg), 0o644)
-	_, stderr, err := run2(t, "render", "kickstart", "--config", filepath.Join(dir, "k.yaml"), "--data", "-", "h")
-	if err != nil || !strings.Contains(stderr, "h.ks:3: error: argument --size: invalid int value: 'big'") || strings.Contains(stderr, "install has been removed") {
+	// The server would refuse it (503), so the preview says so too.
+	_, stderr, err := run2(t, "render", "kickstart", "--as-build", "--config", filepath.Join(dir, "k.yaml"), "--data", "-", "h")
+	if err == nil || !strings.Contains(err.Error(), "would not serve") || !strings.Contains(stderr, "h.ks:3: error: argument --size: invalid int value: 'big'") || strings.Contains(stderr, "install has been removed") {
 		t.Errorf("lint problem not reported: err %v stderr %q", err, stderr)
 	}
 }
@@ -79,7 +81,7 @@ func storeFor(t *testing.T, cfg string) string {
 	hosts, _ := in.Store.Hosts(context.Background())
 	for _, h := range hosts {
 		tok := "TOKEN-" + strings.Split(h.Name, ".")[0]
-		if _, err := in.Store.SetState(context.Background(), h.Name, inventory.StateInstall, tok, exp); err != nil {
+		if _, err := in.Store.SetHostState(context.Background(), h.Name, store.Transition{State: inventory.StateInstall, Token: tok, Expires: exp}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -195,5 +197,24 @@ func TestV6FixesGolden(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// doctor lists every host whose kickstart the server would refuse to
+// serve because it fails lint, and fails.
+func TestDoctorListsKickstartsFailingLint(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "templates"), 0o755)
+	os.WriteFile(filepath.Join(dir, "templates", "bad.ks"), []byte("text\ninstall\nautopart\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "templates", "good.ks"), []byte("text\nautopart\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "k"), []byte("k"), 0o644)
+	os.WriteFile(filepath.Join(dir, "i"), []byte("i"), 0o644)
+	cfg := "server: {templates: templates}\ndistros: [{name: d, release: rhel9, tree: ., kernel: k, initrd: [i]}]\n" +
+		"profiles: [{name: bad, distro: d, kickstart: bad.ks}, {name: good, distro: d, kickstart: good.ks}]\n" +
+		"hosts: [{name: h1, macs: [\"52:54:00:00:00:01\"], profile: bad, netboot: local}, {name: h2, macs: [\"52:54:00:00:00:02\"], profile: good}]\n"
+	os.WriteFile(filepath.Join(dir, "k.yaml"), []byte(cfg), 0o644)
+	out, _, err := run2(t, "doctor", "--config", filepath.Join(dir, "k.yaml"), "--data", "-")
+	if err == nil || !strings.Contains(out, "host h1: fails lint") || !strings.Contains(out, "install has been removed") || strings.Contains(out, "host h2") {
+		t.Errorf("doctor: err %v\n%s", err, out)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -21,10 +22,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kickstand/kickstand/internal/api"
-	"github.com/kickstand/kickstand/internal/boot"
+	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/kickstart"
-	"github.com/kickstand/kickstand/internal/render"
 	"github.com/kickstand/kickstand/internal/server"
 	"github.com/kickstand/kickstand/internal/store"
 )
@@ -116,13 +116,25 @@ func newMigrateCmd(g *globals) *cobra.Command {
 }
 
 func newServeCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var cpuProfile string
+	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the DHCP, TFTP and HTTP servers",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return fmt.Errorf("serve: --cpu-profile: %w", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("serve: --cpu-profile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			in, err := server.Open(ctx, g.config, server.Options{CheckFiles: true, DataDir: g.data, Store: g.store, Log: log})
 			if err != nil {
@@ -135,6 +147,8 @@ func newServeCmd(g *globals) *cobra.Command {
 			return in.Serve(ctx, nil)
 		},
 	}
+	cmd.Flags().StringVar(&cpuProfile, "cpu-profile", "", "write a Go CPU profile of the whole run to this file (for `go tool pprof`)")
+	return cmd
 }
 
 // openPreview opens the inventory for commands that read it. The live
@@ -155,19 +169,21 @@ func openPreview(ctx context.Context, g *globals) (*server.Instance, error) {
 }
 
 func newRenderCmd(g *globals) *cobra.Command {
-	var firmware string
-	var family int
+	var r install.PreviewRequest
 	var explain bool
 	cmd := &cobra.Command{
 		Use:   "render {ipxe|grub|pxelinux|kickstart|cmdline} HOST",
 		Short: "Print exactly what the server would send a host",
-		Long: "Print exactly what the server would send a host. With --explain, also say why\n" +
-			"(which state, syntax and fixes apply); `render --explain HOST` prints only that.",
+		Long: "Print exactly what the server would send a host: the same decision and rendering\n" +
+			"the server runs, from the facts the host's own request would carry. With --explain,\n" +
+			"also say why (which state, syntax and fixes apply); `render --explain HOST` prints only\n" +
+			"that. A host that is not installing gets what the server gives it now; --as-build shows\n" +
+			"what it would get right after `kickstand host build`.",
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			kind, host := "", args[len(args)-1]
+			r.Host = args[len(args)-1]
 			if len(args) == 2 {
-				kind = args[0]
+				r.Kind = args[0]
 			} else if !explain {
 				return fmt.Errorf("render: name what to render: ipxe, grub, pxelinux, kickstart or cmdline")
 			}
@@ -177,90 +193,26 @@ func newRenderCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer in.Close()
-			t, err := in.Booter.TargetByName(ctx, host)
-			if err != nil {
-				return fmt.Errorf("render %s: %w", host, err)
-			}
-			f := boot.Facts{Firmware: boot.FirmwareIPXE, Arch: boot.ArchNone, UUID: t.Record.UUID, Family: family}
-			if len(t.Record.MACs) > 0 {
-				f.MAC = t.Record.MACs[0]
-			}
-			if f.Family == 0 {
-				f.Family = 4
-				if _, ok := t.Record.Addr4(); !ok {
-					f.Family = 6
-				}
-			}
-			switch firmware {
-			case "bios":
-				f.Arch = boot.ArchBIOS
-			case "uefi":
-				f.Arch = boot.ArchEFIX64
-			case "":
-			default:
-				return fmt.Errorf("render: --firmware: want bios or uefi, not %q", firmware)
-			}
-			switch kind {
-			case "grub":
-				f.Firmware = boot.FirmwareGRUB
-			case "pxelinux":
-				f.Firmware = boot.FirmwarePXELINUX
-			}
-			p, err := in.Booter.BootSpec(ctx, f)
-			if err != nil {
-				return err
-			}
+			p, err := in.Install.Preview(ctx, r)
 			out := cmd.OutOrStdout()
 			if explain {
-				for _, e := range p.Explain {
+				for _, e := range p.Plan.Explain {
 					fmt.Fprintln(out, "# "+e)
 				}
 			}
-			switch kind {
-			case "":
-			case "ipxe":
-				out.Write(render.IPXE(p))
-			case "grub":
-				out.Write(render.GRUB(p))
-			case "pxelinux":
-				out.Write(render.PXELINUX(p))
-			case "cmdline":
-				if p.Action != boot.ActionInstall {
-					return fmt.Errorf("render cmdline %s: host is not installing (action %s): run `kickstand host build %s`", host, p.Action, host)
-				}
-				fmt.Fprintln(out, p.Cmdline)
-			case "kickstart":
-				// A preview renders the kickstart whatever the state, so
-				// an operator can check it before building the host.
-				if p.Action != boot.ActionInstall {
-					in2, err := in.Booter.Inputs(ctx, f)
-					if err != nil {
-						return err
-					}
-					in2.Target = t
-					t.Record.State = inventory.StateInstall
-					t.Record.TokenExpires = time.Now().Add(time.Hour)
-					if t.Record.Token == "" {
-						t.Record.Token = "<token>"
-					}
-					p = boot.Decide(f, in2)
-				}
-				b, probs, err := render.Kickstart(in.Config().Abs(in.Config().Server.Templates), t, p)
-				if err != nil {
-					return err
-				}
-				out.Write(b)
-				for _, pr := range probs {
-					fmt.Fprintln(cmd.ErrOrStderr(), pr.String())
-				}
-			default:
-				return fmt.Errorf("render: unknown kind %q: want ipxe, grub, pxelinux, kickstart or cmdline", kind)
+			out.Write(p.Body)
+			for _, pr := range p.Problems {
+				fmt.Fprintln(cmd.ErrOrStderr(), pr.String())
 			}
-			return nil
+			if errors.As(err, new(*install.LintError)) {
+				return fmt.Errorf("render kickstart %s: the server would not serve this kickstart (503): it fails lint for its release; fix the template or set lint: warn on the profile", r.Host)
+			}
+			return err
 		},
 	}
-	cmd.Flags().StringVar(&firmware, "firmware", "", "firmware to preview for: bios or uefi")
-	cmd.Flags().IntVar(&family, "family", 0, "address family the request arrives on: 4 or 6 (default: the host's)")
+	cmd.Flags().StringVar(&r.Firmware, "firmware", "", "firmware to preview for: bios or uefi")
+	cmd.Flags().IntVar(&r.Family, "family", 0, "address family the request arrives on: 4 or 6 (default: IPv4, unless the host's only static address is IPv6)")
+	cmd.Flags().BoolVar(&r.AsBuild, "as-build", false, "preview a host that is not installing as it would be after `kickstand host build`")
 	cmd.Flags().BoolVar(&explain, "explain", false, "say why the plan is what it is")
 	return cmd
 }
@@ -334,7 +286,7 @@ func newHostCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer in.Close()
-			h, err := in.SetState(cmd.Context(), args[0], args[1], "cli")
+			h, err := in.Install.SetState(cmd.Context(), args[0], args[1], install.ByCLI)
 			if err != nil {
 				return err
 			}
@@ -398,7 +350,7 @@ func newHostCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer in.Close()
-			h, err := in.BuildHost(cmd.Context(), args[0], "cli")
+			h, err := in.Install.Build(cmd.Context(), args[0], install.ByCLI)
 			if err != nil {
 				return err
 			}

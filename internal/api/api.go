@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
 	"github.com/kickstand/kickstand/internal/timeline"
@@ -32,26 +33,25 @@ type Deps struct {
 	// Config is the config in force. Nothing in it changes the API yet
 	// (the open-reads switch comes through OpenReads); it may be nil.
 	Config func() *inventory.Config
-	// Events records state changes made through the API and feeds the
-	// live stream. nil: nothing is recorded and the stream polls the store.
+	// Events feeds the live stream and the unknown-clients view. nil:
+	// the stream polls the store and there is no such view.
 	Events *timeline.Recorder
-	// SetState changes a host's state, making a fresh build token for
-	// install, and records the change on the host's timeline with the
-	// given "by" (server.Instance.SetState). When it is nil, the API uses
-	// Build for install and the store for the other states, and records
-	// the change itself through Events.
-	SetState func(ctx context.Context, host, state, by string) (*inventory.HostRecord, error)
-	// Build puts a host in install state with a fresh build token; used
-	// only when SetState is nil.
-	Build func(ctx context.Context, host string) (*inventory.HostRecord, error)
-	Now   func() time.Time
-	Log   *slog.Logger
+	// Lifecycle changes host state; it is the only writer of state
+	// (install.Service).
+	Lifecycle Lifecycle
+	Now       func() time.Time
+	Log       *slog.Logger
 	// OpenReads reports whether GET routes may be called without a token
 	// (config server.api_open_reads). nil means reads need a token too.
 	OpenReads func() bool
 	// Heartbeat is how often the event stream sends a keepalive comment
 	// and re-reads the store; 0 means 15 s.
 	Heartbeat time.Duration
+}
+
+// Lifecycle is what the API asks of the install lifecycle.
+type Lifecycle interface {
+	SetState(ctx context.Context, host, state string, by install.Cause) (*inventory.HostRecord, error)
 }
 
 // access says who may call a route.
@@ -85,6 +85,7 @@ func routes() []route {
 		{"GET", "/distros", read, (*api).distros},
 		{"GET", "/events", read, (*api).events},
 		{"GET", "/events/stream", read, (*api).stream},
+		{"GET", "/unknown", read, (*api).unknown},
 	}
 }
 

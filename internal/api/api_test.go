@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kickstand/kickstand/internal/boot"
+	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
 	"github.com/kickstand/kickstand/internal/store/storetest"
@@ -49,20 +51,21 @@ func newFixture(t *testing.T, opts ...func(*Deps)) *fixture {
 	if _, err := f.st.SyncDeclared(ctx, d); err != nil {
 		t.Fatal(err)
 	}
-	f.rec = timeline.New(f.st, slog.New(slog.DiscardHandler))
+	f.rec = timeline.New(f.st, nil, slog.New(slog.DiscardHandler))
 	done := make(chan struct{})
 	go func() { f.rec.Run(ctx); close(done) }()
 	f.token = NewToken()
 	if err := f.st.CreateAPIToken(ctx, store.APIToken{Name: "ops", Hash: HashToken(f.token), CreatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
+	cfg := func() *inventory.Config { return &inventory.Config{} }
+	lc := install.New(install.Deps{Store: f.st, Booter: boot.NewBooter(f.st, cfg), Config: cfg, Publish: f.rec,
+		NewToken: func() string { return fmt.Sprintf("%sB%d", buildTokenPrefix, f.builds.Add(1)) }})
 	d2 := Deps{
-		Store:  f.st,
-		Config: func() *inventory.Config { return &inventory.Config{} },
-		Events: f.rec,
-		Build: func(ctx context.Context, host string) (*inventory.HostRecord, error) {
-			return f.st.SetState(ctx, host, inventory.StateInstall, fmt.Sprintf("%sB%d", buildTokenPrefix, f.builds.Add(1)), time.Now().Add(time.Hour))
-		},
+		Store:     f.st,
+		Config:    cfg,
+		Events:    f.rec,
+		Lifecycle: lc,
 		OpenReads: f.open.Load,
 		Heartbeat: 20 * time.Millisecond,
 	}
@@ -522,37 +525,16 @@ func TestBrokenStore(t *testing.T) {
 	}
 }
 
-// With the server's SetState, which records the change in the store
-// itself (not through the recorder), the API leaves the recording to it and
-// still wakes its streams at once: with an hour-long heartbeat, the event
-// can only come through that wake-up.
+// The lifecycle records each state change once, in the store, with the API
+// token's name, and the API still wakes its streams at once: with an
+// hour-long heartbeat, the event can only come through that wake-up.
 func TestSetStateRecordsOnce(t *testing.T) {
-	var f *fixture
-	f = newFixture(t, func(d *Deps) {
-		d.Heartbeat = time.Hour
-		d.Build = nil
-		d.SetState = func(ctx context.Context, host, state, by string) (*inventory.HostRecord, error) {
-			old, err := f.st.Host(ctx, host)
-			if err != nil {
-				return nil, err
-			}
-			tok := ""
-			if state == inventory.StateInstall {
-				tok = fmt.Sprintf("%sS%d", buildTokenPrefix, f.builds.Add(1))
-			}
-			h, err := f.st.SetState(ctx, host, state, tok, time.Now().Add(time.Hour))
-			if err != nil {
-				return nil, err
-			}
-			return h, f.st.AppendEvents(ctx, []store.Event{{Host: host, At: time.Now(), Kind: "state",
-				Data: map[string]any{"from": old.State, "to": state, "by": by}}})
-		}
-	})
+	f := newFixture(t, func(d *Deps) { d.Heartbeat = time.Hour })
 	s := f.openStream("", nil)
 	if code, body := f.do("POST", "/api/v1/hosts/b/build", f.token, ""); code != 200 {
 		t.Fatalf("build = %d %s", code, body)
 	}
-	if _, e := s.next(); e.Kind != "state" || e.Data["to"] != "install" || e.Data["by"] != "api" {
+	if _, e := s.next(); e.Kind != "state" || e.Data["to"] != "install" || e.Data["by"] != "api" || e.Data["who"] != "ops" {
 		t.Errorf("streamed %+v", e)
 	}
 	if code, body := f.do("POST", "/api/v1/hosts/b/state", f.token, `{"state":"local"}`); code != 200 {
@@ -561,13 +543,14 @@ func TestSetStateRecordsOnce(t *testing.T) {
 	if _, e := s.next(); e.Kind != "state" || e.Data["to"] != "local" {
 		t.Errorf("streamed %+v", e)
 	}
-	// Recorded once each, by SetState: give the recorder time to write
-	// anything the API might have queued as well.
 	f.rec.Record(store.Event{Host: "b", Kind: "marker"})
 	f.waitEvent("b", func(e store.Event) bool { return e.Kind == "marker" })
 	evs, _ := f.st.Events(context.Background(), "b", 0, 0)
 	if n := countKind(evs, "state"); n != 2 || f.builds.Load() != 1 {
 		t.Errorf("%d state events, %d builds; want 2 and 1: %+v", n, f.builds.Load(), evs)
+	}
+	if h, _ := f.st.Host(context.Background(), "b"); h.Token != "" {
+		t.Errorf("the build token outlived install: host b is %s with a token", h.State)
 	}
 }
 

@@ -251,6 +251,23 @@ func (a *api) cursor(r *http.Request) (int64, error) {
 	return a.d.Store.LastEventID(r.Context())
 }
 
+// Unknown is GET /unknown: the latest requests, syslog lines and DHCP
+// messages that matched no host (never stored), and how many there have
+// been by kind.
+type Unknown struct {
+	Events []store.Event     `json:"events"`
+	Counts map[string]uint64 `json:"counts"`
+}
+
+func (a *api) unknown(w http.ResponseWriter, r *http.Request, _ string) {
+	u := Unknown{Events: []store.Event{}, Counts: map[string]uint64{}}
+	if a.d.Events != nil {
+		u.Events, u.Counts = a.d.Events.Unknown()
+		u.Events = redactEvents(u.Events)
+	}
+	writeJSON(w, http.StatusOK, u)
+}
+
 // Redact hides the secrets of secretPatterns in s, for other operator
 // outputs (the CLI's timeline) that show installer text.
 func Redact(s string) string { return redact(s) }

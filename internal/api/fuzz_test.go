@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kickstand/kickstand/internal/boot"
+	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
 	"github.com/kickstand/kickstand/internal/store/storetest"
@@ -67,11 +69,10 @@ func FuzzStateChange(f *testing.F) {
 	if err := st.CreateAPIToken(ctx, store.APIToken{Name: "fuzz", Hash: HashToken(tok), CreatedAt: time.Now()}); err != nil {
 		f.Fatal(err)
 	}
-	h := Handler(Deps{Store: st, Build: func(ctx context.Context, host string) (*inventory.HostRecord, error) {
-		return st.SetState(ctx, host, inventory.StateInstall, NewToken(), time.Now().Add(time.Hour))
-	}})
+	cfg := func() *inventory.Config { return &inventory.Config{} }
+	h := Handler(Deps{Store: st, Lifecycle: install.New(install.Deps{Store: st, Booter: boot.NewBooter(st, cfg), Config: cfg})})
 	f.Fuzz(func(t *testing.T, auth, body string) {
-		if _, err := st.SetState(ctx, "b", inventory.StateLocal, "", time.Time{}); err != nil {
+		if _, err := st.SetHostState(ctx, "b", store.Transition{State: inventory.StateLocal}); err != nil {
 			t.Fatal(err)
 		}
 		before, _ := st.Host(ctx, "b")

@@ -2,13 +2,13 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"time"
 
 	"github.com/kickstand/kickstand/internal/diagnose"
+	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
 )
@@ -55,7 +55,7 @@ func (a *api) view(r *http.Request, rec *inventory.HostRecord, full bool, pendin
 		return Host{}, err
 	}
 	evs = append(evs, pending...)
-	opt := diagnose.Options{HasGateway6: rec.Gateway6 != ""}
+	opt := diagnose.Options{HasGateway6: rec.Gateway6 != "", State: rec.State}
 	if _, v4 := rec.Addr4(); !v4 {
 		if _, v6 := rec.Addr6(); v6 {
 			opt.Family = 6
@@ -148,43 +148,19 @@ func (a *api) setState(w http.ResponseWriter, r *http.Request, who string) {
 	a.changeState(w, r, who, sc.State)
 }
 
-// changeState moves a host and records it in the host's timeline, by
-// "api". Going to install always makes a fresh build token (and starts a
-// new install in the diagnosis), even from install: that is how an
-// operator restarts a stuck install.
+// changeState moves a host through the lifecycle, which records it on the
+// host's timeline with the API token's name. Going to install always makes
+// a fresh build token (and starts a new install in the diagnosis), even
+// from install: that is how an operator restarts a stuck install.
 func (a *api) changeState(w http.ResponseWriter, r *http.Request, who, to string) {
-	ctx := r.Context()
 	name := r.PathValue("name")
-	old, err := a.d.Store.Host(ctx, name)
-	if err != nil {
-		a.fail(w, r, "host "+name, err)
-		return
-	}
-	var rec *inventory.HostRecord
-	var pending []store.Event
-	switch {
-	case a.d.SetState != nil:
-		rec, err = a.d.SetState(ctx, name, to, "api")
-	case to == inventory.StateInstall && a.d.Build == nil:
-		err = errors.New("the API was started without a way to build hosts")
-	case to == inventory.StateInstall:
-		rec, err = a.d.Build(ctx, name)
-	default:
-		rec, err = a.d.Store.SetState(ctx, name, to, "", time.Time{})
-	}
+	rec, err := a.d.Lifecycle.SetState(r.Context(), name, to, install.ByAPI(who))
 	if err != nil {
 		a.fail(w, r, "setting the state of "+name, err)
 		return
 	}
-	if a.d.SetState == nil {
-		ev := store.Event{Host: name, At: a.d.Now(), Kind: "state", Detail: old.State + " -> " + to + " (by api)",
-			Data: map[string]any{"from": old.State, "to": to, "by": "api"}}
-		a.d.Events.Record(ev)
-		pending = append(pending, ev)
-	}
 	a.changed.notify()
-	a.d.Log.InfoContext(ctx, "api: host state changed", "host", name, "from", old.State, "to", to, "api_token", who)
-	a.writeHost(w, r, rec, pending...)
+	a.writeHost(w, r, rec)
 }
 
 func (a *api) profiles(w http.ResponseWriter, r *http.Request, _ string) {

@@ -2,76 +2,121 @@ package boot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
 )
 
-// Booter gathers Decide's inputs from the store and the current config.
+// Booter gathers Decide's inputs: it identifies the machine (identity.go),
+// from the host index rather than the store, and adds the current config.
 type Booter struct {
-	Store store.Store
+	// Store is read to fill the index and, through Leases, to find who
+	// holds an address.
+	Store IndexStore
+	// Leases are the DHCP leases kickstand committed (nil: none).
+	Leases Leases
 	// Config returns the config in force; it changes on reload.
 	Config func() *inventory.Config
 	Now    func() time.Time
 	// Extras lets later stages (overlay initrds, syslog) add initrds and
 	// kernel arguments for a target without the decision knowing them.
 	Extras func(t *Target, f Facts) (initrds, args []string, explain []string)
+
+	Index    Index
+	Bindings Bindings
+	loadMu   sync.Mutex
+}
+
+// NewBooter returns a Booter over a store that also holds the leases.
+func NewBooter(st interface {
+	IndexStore
+	Leases
+}, config func() *inventory.Config) *Booter {
+	return &Booter{Store: st, Leases: st, Config: config}
+}
+
+// ensureIndex loads the index on first use.
+func (b *Booter) ensureIndex(ctx context.Context) error {
+	if b.Index.isLoaded() {
+		return nil
+	}
+	b.loadMu.Lock()
+	defer b.loadMu.Unlock()
+	if b.Index.isLoaded() {
+		return nil
+	}
+	return b.Reload(ctx)
+}
+
+// Reload re-reads the whole index (after a file sync).
+func (b *Booter) Reload(ctx context.Context) error {
+	return b.Index.Load(ctx, b.Store, b.duids())
+}
+
+// Follow applies writes made by another server sharing the store.
+func (b *Booter) Follow(ctx context.Context) error {
+	return b.Index.Follow(ctx, b.Store, b.duids())
+}
+
+func (b *Booter) duids() []inventory.DUIDReservation {
+	if b.Config == nil {
+		return nil
+	}
+	return b.Config().DHCP6.DUIDs
+}
+
+func (b *Booter) now() time.Time {
+	if b.Now != nil {
+		return b.Now()
+	}
+	return time.Now()
 }
 
 // BootSpec answers "what does this machine boot now".
 func (b *Booter) BootSpec(ctx context.Context, f Facts) (Plan, error) {
-	in, err := b.Inputs(ctx, f)
+	in, f, err := b.Inputs(ctx, f)
 	if err != nil {
 		return Plan{}, err
 	}
-	p := Decide(f, in)
-	return p, nil
+	return Decide(f, in), nil
 }
 
-// Inputs looks up everything Decide needs for these facts.
-func (b *Booter) Inputs(ctx context.Context, f Facts) (Inputs, error) {
+// Inputs identifies the machine and looks up everything Decide needs. It
+// returns the facts completed with what identification proved (the
+// machine's MAC, from its lease).
+func (b *Booter) Inputs(ctx context.Context, f Facts) (Inputs, Facts, error) {
 	cfg := b.Config()
 	in := b.base(cfg, f)
-	rec, err := b.identify(ctx, f)
+	id, err := b.Identify(ctx, f)
 	if err != nil {
-		return in, err
+		return in, f, err
 	}
-	if f.Chosen != "" && (rec == nil || rec.State == inventory.StateMenu) {
-		items, err := b.menuItems(ctx, cfg, f)
-		if err != nil {
-			return in, err
-		}
-		for i := range items {
-			if items[i].Record.Name == f.Chosen {
-				in.Target = &items[i]
-				return b.withExtras(in, f), nil
-			}
-		}
+	if f.MAC == "" {
+		f.MAC = id.MAC
 	}
-	if rec != nil {
-		t, err := b.target(ctx, rec)
+	in.Proof = id.Proof
+	if id.Host != nil {
+		t, err := b.target(id.Host)
 		if err != nil {
-			return in, err
+			return in, f, err
 		}
 		in.Target = t
 	}
 	if in.Target == nil || in.Target.Record.State == inventory.StateMenu {
-		if in.MenuItems, err = b.menuItems(ctx, cfg, f); err != nil {
-			return in, err
-		}
+		in.MenuItems = b.menuItems(cfg)
 	}
-	return b.withExtras(in, f), nil
+	return b.withExtras(in, f), f, nil
 }
 
 // InputsFor is Inputs for a target already known (a kickstart fetched by
-// its token): no lookup and no menu, which would read every host.
+// its token, a preview): no identification and no menu.
 func (b *Booter) InputsFor(f Facts, t *Target) Inputs {
 	in := b.base(b.Config(), f)
 	in.Target = t
@@ -80,11 +125,7 @@ func (b *Booter) InputsFor(f Facts, t *Target) Inputs {
 
 // base is what every decision's inputs share: time, menu, server, settings.
 func (b *Booter) base(cfg *inventory.Config, f Facts) Inputs {
-	now := time.Now()
-	if b.Now != nil {
-		now = b.Now()
-	}
-	in := Inputs{Menu: cfg.Menu, Now: now, Server: serverFor(cfg, f), RouteWait: time.Duration(cfg.Server.RouteWait)}
+	in := Inputs{Menu: cfg.Menu, Now: b.now(), Server: serverFor(cfg, f), RouteWait: time.Duration(cfg.Server.RouteWait)}
 	if cfg.Syslog.Enabled {
 		if i := strings.LastIndex(cfg.Syslog.Listen, ":"); i >= 0 {
 			in.SyslogPort, _ = strconv.Atoi(cfg.Syslog.Listen[i+1:])
@@ -100,76 +141,50 @@ func (b *Booter) withExtras(in Inputs, f Facts) Inputs {
 	return in
 }
 
-// identify finds the host by SMBIOS UUID, then MAC, then client address:
-// the UUID survives NIC swaps, and the address is all a PXELINUX or GRUB
-// config request over TFTP may carry.
-func (b *Booter) identify(ctx context.Context, f Facts) (*inventory.HostRecord, error) {
-	try := func(r *inventory.HostRecord, err error) (*inventory.HostRecord, error) {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil
-		}
-		return r, err
+// target adds a host's profile and distro.
+func (b *Booter) target(r *inventory.HostRecord) (*Target, error) {
+	p := b.Index.Profile(r.Profile)
+	if p == nil {
+		return nil, fmt.Errorf("host %s: profile %s: %w", r.Name, r.Profile, store.ErrNotFound)
 	}
-	if f.UUID != "" {
-		if r, err := try(b.Store.HostByUUID(ctx, f.UUID)); r != nil || err != nil {
-			return r, err
-		}
-	}
-	if f.MAC != "" {
-		if r, err := try(b.Store.HostByMAC(ctx, f.MAC)); r != nil || err != nil {
-			return r, err
-		}
-	}
-	if f.ClientIP.IsValid() {
-		return try(b.Store.HostByAddr(ctx, f.ClientIP))
-	}
-	return nil, nil
-}
-
-// Target loads a host's profile and distro.
-func (b *Booter) target(ctx context.Context, r *inventory.HostRecord) (*Target, error) {
-	p, err := b.Store.Profile(ctx, r.Profile)
-	if err != nil {
-		return nil, fmt.Errorf("host %s: %w", r.Name, err)
-	}
-	d, err := b.Store.Distro(ctx, p.Distro)
-	if err != nil {
-		return nil, fmt.Errorf("host %s: profile %s: %w", r.Name, p.Name, err)
+	d := b.Index.Distro(p.Distro)
+	if d == nil {
+		return nil, fmt.Errorf("host %s: profile %s: distro %s: %w", r.Name, p.Name, p.Distro, store.ErrNotFound)
 	}
 	return &Target{Record: r, Profile: p, Distro: d}, nil
 }
 
-// TargetByName is Target for a host named on the command line.
+// TargetByName is Target for a host named on the command line or found by
+// its build token.
 func (b *Booter) TargetByName(ctx context.Context, name string) (*Target, error) {
-	r, err := b.Store.Host(ctx, name)
-	if err != nil {
+	if err := b.ensureIndex(ctx); err != nil {
 		return nil, err
 	}
-	return b.target(ctx, r)
+	r := b.Index.Host(name)
+	if r == nil {
+		return nil, fmt.Errorf("host %s: %w", name, store.ErrNotFound)
+	}
+	return b.target(r)
 }
 
-func (b *Booter) menuItems(ctx context.Context, cfg *inventory.Config, f Facts) ([]Target, error) {
-	hosts, err := b.Store.Hosts(ctx)
-	if err != nil {
-		return nil, err
-	}
+// menuItems are the hosts the menu offers: those installing, narrowed to
+// menu.hosts when set.
+func (b *Booter) menuItems(cfg *inventory.Config) []Target {
+	hosts := b.Index.Installing()
+	slices.SortFunc(hosts, func(a, b inventory.HostRecord) int { return strings.Compare(a.Name, b.Name) })
 	var out []Target
 	for i := range hosts {
 		h := &hosts[i]
-		offered := h.State == inventory.StateInstall
-		if len(cfg.Menu.Hosts) > 0 {
-			offered = offered && slices.Contains(cfg.Menu.Hosts, h.Name)
-		}
-		if !offered {
+		if len(cfg.Menu.Hosts) > 0 && !slices.Contains(cfg.Menu.Hosts, h.Name) {
 			continue
 		}
-		t, err := b.target(ctx, h)
+		t, err := b.target(h)
 		if err != nil {
 			continue // a broken live host must not take the menu down
 		}
 		out = append(out, *t)
 	}
-	return out, nil
+	return out
 }
 
 // serverFor is how this client reaches kickstand: the configured addresses,

@@ -56,13 +56,22 @@ type Plan struct {
 	Explain []string
 }
 
-// MenuEntry is one choice on the boot menu: a host's install.
+// MenuEntry is one choice on the boot menu: a host's install. It carries
+// no kernel line and no token: choosing is a request back to kickstand
+// (ChooseIPXE, ChooseConfig), which binds the machine to the host and only
+// then answers with the install.
 type MenuEntry struct {
-	Label   string
-	Host    string
-	Kernel  string
-	Initrds []string
-	Cmdline string
+	Label string
+	Host  string
+}
+
+// ChoosePath is the loader config name that chooses host from the menu,
+// per loader; iPXE asks for boot.ipxe?host= instead.
+func ChoosePath(firmware Firmware, host string) string {
+	if firmware == FirmwarePXELINUX {
+		return "pxelinux.cfg/choose-" + host
+	}
+	return "grub.cfg-choose-" + host
 }
 
 // Target is a host with everything needed to install it.
@@ -122,6 +131,8 @@ type Inputs struct {
 	// RouteWait bounds how long the race-#1 and race-#3 fixes wait for an
 	// IPv6 default route (default 30 s).
 	RouteWait time.Duration
+	// Proof is how the machine was identified, for the explanation.
+	Proof Proof
 }
 
 // Decide is the boot decision. It is pure: same facts and inputs, same plan.
@@ -129,15 +140,25 @@ func Decide(f Facts, in Inputs) Plan {
 	p := Plan{Firmware: f.Firmware, BootURL: in.Server.URL(f.Family)}
 	t := in.Target
 	if t == nil {
+		who := f.MAC
+		if who == "" {
+			who = f.ClientIP.String()
+		}
+		if f.ClaimedMAC != "" && f.ClaimedMAC != f.MAC {
+			p.explain("the client says it is %s; that is not proof of identity (a static address or a lease is)", f.ClaimedMAC)
+		}
 		if in.Menu.Unknown != "menu" {
 			p.Action = ActionNone
-			p.explain("unknown machine %s and menu.unknown is %q: no boot options", f.MAC, in.Menu.Unknown)
+			p.explain("unknown machine %s and menu.unknown is %q: no boot options", who, in.Menu.Unknown)
 			return p
 		}
-		p.explain("unknown machine %s: showing the menu", f.MAC)
+		p.explain("unknown machine %s: showing the menu", who)
 		return menuPlan(p, f, in)
 	}
 	r := t.Record
+	if in.Proof != "" {
+		p.explain("machine identified as host %s by %s", r.Name, in.Proof)
+	}
 	p.Host = r.Name
 	p.Loader = t.Profile.Loader
 	p.Release = t.Distro.Release
@@ -187,14 +208,9 @@ func menuPlan(p Plan, f Facts, in Inputs) Plan {
 		if cpu := f.Arch.CPU(); cpu != "" && t.Distro.Arch != "" && !sameCPU(cpu, t.Distro.Arch) {
 			continue
 		}
-		var q Plan
-		fillInstall(&q, f, in, t)
 		p.Menu = append(p.Menu, MenuEntry{
-			Label:   fmt.Sprintf("Install %s (%s, %s)", t.Record.Name, t.Profile.Name, t.Distro.Release),
-			Host:    t.Record.Name,
-			Kernel:  q.Kernel,
-			Initrds: q.Initrds,
-			Cmdline: q.Cmdline,
+			Label: fmt.Sprintf("Install %s (%s, %s)", t.Record.Name, t.Profile.Name, t.Distro.Release),
+			Host:  t.Record.Name,
 		})
 	}
 	p.BootFile = bootFile(&p, f, in.Server)

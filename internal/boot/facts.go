@@ -56,7 +56,9 @@ func (a Arch) CPU() string {
 func (a Arch) IsHTTP() bool { return a == ArchHTTPIA32 || a == ArchHTTPX64 || a == ArchHTTPARM64 }
 
 // Facts is everything known about a boot request, parsed once from whatever
-// packet or request carried it. The decision uses nothing else.
+// packet or request carried it. The decision uses nothing else. MAC, UUID
+// and DUID come only from DHCP packets; HTTP and TFTP requests are
+// identified by their address (Booter.Identify).
 type Facts struct {
 	MAC         string // normalised, lower-case, colon-separated
 	UUID        string // SMBIOS UUID, lower-case
@@ -69,8 +71,10 @@ type Facts struct {
 	VendorClass string     // DHCP option 60 / DHCPv6 option 16
 	Relay       netip.Addr // giaddr or the DHCPv6 relay link address
 	DUID        []byte
-	// Chosen is the host an operator picked from the boot menu.
-	Chosen string
+	// ClaimedMAC is a MAC the client named itself (iPXE's ?mac=). It is
+	// not identity: it is only reported, in explanations and for
+	// discovering unknown machines.
+	ClaimedMAC string
 }
 
 // ClassifyFirmware works out the firmware from what DHCP tells us. iPXE is

@@ -11,13 +11,13 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/overlay"
 	"github.com/kickstand/kickstand/internal/render"
-	"github.com/kickstand/kickstand/internal/store"
 )
 
 // ErrNotFound is returned for names that do not exist or may not be served.
@@ -55,10 +55,22 @@ const (
 //	<path>                        the operator's root directory (loaders etc.)
 type Files struct {
 	Booter *boot.Booter
-	Store  store.Store
+	// Chooser takes a menu choice (internal/install).
+	Chooser Chooser
+	Store   interface {
+		Distro(ctx context.Context, name string) (*inventory.Distro, error)
+	}
 	Config func() *inventory.Config
 	// Images builds kickstand's own overlay initrds and updates images.
 	Images *overlay.Images
+
+	roots rootCache
+}
+
+// Chooser binds a machine to the host it chose from a boot menu and
+// answers with that host's plan, when the menu was the machine's to see.
+type Chooser interface {
+	Choose(ctx context.Context, f boot.Facts, host string) (boot.Plan, error)
 }
 
 // Request is one lookup.
@@ -99,7 +111,7 @@ func (f *Files) Open(ctx context.Context, r Request) (File, Kind, error) {
 		if err != nil || d.Tree == "" || fpath == "" {
 			return nil, "", fmt.Errorf("open %s: %w", name, ErrNotFound)
 		}
-		file, err := openIn(cfg.Abs(d.Tree), fpath)
+		file, err := f.roots.openIn(cfg.Abs(d.Tree), fpath)
 		if err != nil {
 			// Say what was missing (the kernel, say), so the timeline
 			// and the diagnosis can name it.
@@ -108,7 +120,7 @@ func (f *Files) Open(ctx context.Context, r Request) (File, Kind, error) {
 		return file, classify(d, fpath), nil
 	}
 	if cfg.Server.Root != "" {
-		if file, err := openIn(cfg.Abs(cfg.Server.Root), name); err == nil {
+		if file, err := f.roots.openIn(cfg.Abs(cfg.Server.Root), name); err == nil {
 			if IsLoader(name) {
 				return file, KindLoader, nil
 			}
@@ -143,14 +155,109 @@ func CleanName(name string) (string, bool) {
 	return c, c != "" && c != "."
 }
 
+// rootCache keeps each served directory open as an os.Root, and small files
+// read whole, for a second. Opening the root and the file per request cost
+// more than serving a small file (a config, repodata, .treeinfo, which a
+// rack of installers all fetch at once); a second bounds how long a file
+// or directory replaced under us (a distro imported again) is still
+// served as it was.
+type rootCache struct {
+	mu    sync.Mutex
+	m     map[string]cachedRoot
+	files map[string]cachedFile
+	bytes int
+}
+
+type cachedRoot struct {
+	root *os.Root
+	dir  os.FileInfo // what the root was opened on, to notice a replacement
+	at   time.Time
+}
+
+type cachedFile struct {
+	b   []byte
+	mod time.Time
+	at  time.Time
+}
+
+const (
+	cacheTTL = time.Second
+	// smallFile is the largest file kept in memory; larger ones are
+	// sent from the file (sendfile). maxCached bounds the memory used.
+	smallFile = 64 << 10
+	maxCached = 64 << 20
+)
+
+// root returns an open root for dir. After cacheTTL the directory is
+// looked at again; a root is reopened only when the directory was
+// replaced (another inode), and the old one closed then: a request still
+// reading the replaced tree may fail, which is the moment to.
+func (c *rootCache) root(dir string, now time.Time) (*os.Root, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.m[dir]
+	if ok && now.Sub(r.at) < cacheTTL {
+		return r.root, nil
+	}
+	st, err := os.Stat(dir)
+	if ok && err == nil && os.SameFile(st, r.dir) {
+		r.at = now
+		c.m[dir] = r
+		return r.root, nil
+	}
+	if ok {
+		r.root.Close()
+		delete(c.m, dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil {
+		c.m = map[string]cachedRoot{}
+	}
+	if len(c.m) >= 256 {
+		for k, v := range c.m {
+			v.root.Close()
+			delete(c.m, k)
+		}
+	}
+	c.m[dir] = cachedRoot{root: root, dir: st, at: now}
+	return root, nil
+}
+
+func (c *rootCache) cached(key string, now time.Time) (cachedFile, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.files[key]
+	return f, ok && now.Sub(f.at) < cacheTTL && !now.Before(f.at)
+}
+
+func (c *rootCache) keep(key string, f cachedFile) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.files == nil || c.bytes+len(f.b) > maxCached {
+		c.files, c.bytes = map[string]cachedFile{}, 0
+	}
+	c.bytes += len(f.b) - len(c.files[key].b)
+	c.files[key] = f
+}
+
 // openIn opens a file beneath dir; os.Root refuses symlinks and paths that
 // resolve outside it.
-func openIn(dir, name string) (File, error) {
-	root, err := os.OpenRoot(dir)
+func (c *rootCache) openIn(dir, name string) (File, error) {
+	now := time.Now()
+	key := dir + "\x00" + name
+	if f, ok := c.cached(key, now); ok {
+		return &memFile{Reader: bytes.NewReader(f.b), mod: f.mod}, nil
+	}
+	root, err := c.root(dir, now)
 	if err != nil {
 		return nil, ErrNotFound
 	}
-	defer root.Close()
 	fh, err := root.Open(name)
 	if err != nil {
 		return nil, ErrNotFound
@@ -160,7 +267,16 @@ func openIn(dir, name string) (File, error) {
 		fh.Close()
 		return nil, ErrNotFound
 	}
-	return &osFile{File: fh, size: st.Size(), mod: st.ModTime()}, nil
+	if st.Size() > smallFile {
+		return &osFile{File: fh, size: st.Size(), mod: st.ModTime()}, nil
+	}
+	defer fh.Close()
+	b := make([]byte, st.Size())
+	if _, err := io.ReadFull(fh, b); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	c.keep(key, cachedFile{b: b, mod: st.ModTime(), at: now})
+	return &memFile{Reader: bytes.NewReader(b), mod: st.ModTime()}, nil
 }
 
 func classify(d *inventory.Distro, p string) Kind {
@@ -184,34 +300,27 @@ func containsStr(l []string, s string) bool {
 	return false
 }
 
-// config renders a loader config. A name that identifies a machine
-// kickstand does not know is "not found", so the loader moves on to the
-// next name in its lookup order, ending at default/grub.cfg.
+// config renders a loader config. The machine is who its address says
+// (boot.Booter.Identify), whatever file name its loader asks for: a name
+// holding a MAC or UUID is the loader's lookup order, not proof. A name
+// for a machine kickstand cannot identify is "not found", so the loader
+// moves on to the next name, ending at default/grub.cfg (the menu).
 func (f *Files) config(ctx context.Context, cn ConfigName, r Request) ([]byte, error) {
-	facts := boot.Facts{Firmware: cn.Firmware, Arch: boot.ArchNone, ServerIP: r.Local, Family: family(r.Local)}
-	switch {
-	case cn.MAC != "":
-		facts.MAC = cn.MAC
-	case cn.UUID != "":
-		facts.UUID = cn.UUID
-	case cn.IP.IsValid():
-		if cn.IP != r.Client.WithZone("") {
-			return nil, ErrNotFound
-		}
-		facts.ClientIP = cn.IP
-	case cn.HexIP != "":
-		if !cn.MatchesClient(r.Client) {
-			return nil, ErrNotFound
-		}
-		facts.ClientIP = r.Client.Unmap()
-	default:
-		facts.ClientIP = r.Client.Unmap()
+	facts := boot.Facts{Firmware: cn.Firmware, Arch: boot.ArchNone, ClientIP: r.Client.Unmap(), ServerIP: r.Local, Family: family(r.Local)}
+	if !cn.MatchesClient(r.Client) || (cn.IP.IsValid() && cn.IP != r.Client.WithZone("")) {
+		return nil, ErrNotFound
 	}
-	p, err := f.Booter.BootSpec(ctx, facts)
+	var p boot.Plan
+	var err error
+	if cn.Choose != "" && f.Chooser != nil {
+		p, err = f.Chooser.Choose(ctx, facts, cn.Choose)
+	} else {
+		p, err = f.Booter.BootSpec(ctx, facts)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if p.Action == boot.ActionNone || (!cn.Default && p.Host == "") {
+	if p.Action == boot.ActionNone || (!cn.Default && cn.Choose == "" && p.Host == "") {
 		return nil, ErrNotFound
 	}
 	if cn.Firmware == boot.FirmwareGRUB {

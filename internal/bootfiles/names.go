@@ -27,6 +27,9 @@ type ConfigName struct {
 	// Default is pxelinux.cfg/default or plain grub.cfg: identify the
 	// client by its address, else show the menu.
 	Default bool
+	// Choose is the host picked from a GRUB or PXELINUX menu
+	// (boot.ChoosePath).
+	Choose string
 }
 
 // ParseConfigName recognises loader config names. Directory prefixes are
@@ -36,6 +39,10 @@ func ParseConfigName(name string) (ConfigName, bool) {
 	dir, base := path.Split(name)
 	if strings.HasSuffix(dir, "pxelinux.cfg/") {
 		c := ConfigName{Firmware: boot.FirmwarePXELINUX}
+		if h, ok := strings.CutPrefix(base, "choose-"); ok && h != "" {
+			c.Choose = h
+			return c, true
+		}
 		return c, c.parseID(base, "default")
 	}
 	if base == "grub.cfg" {
@@ -43,6 +50,10 @@ func ParseConfigName(name string) (ConfigName, bool) {
 	}
 	if id, ok := strings.CutPrefix(base, "grub.cfg-"); ok {
 		c := ConfigName{Firmware: boot.FirmwareGRUB}
+		if h, ok := strings.CutPrefix(id, "choose-"); ok && h != "" {
+			c.Choose = h
+			return c, true
+		}
 		if a, err := netip.ParseAddr(id); err == nil && a.Is6() {
 			c.IP = a
 			return c, true

@@ -620,6 +620,14 @@ func (s *Server) committer() *committer { return s.commit.Load() }
 // proxyOffer answers a PXE client's DISCOVER beside another DHCP server:
 // boot options, no address. Everything else on port 67 is that server's.
 func (s *Server) proxyOffer(ctx context.Context, j job, req *dhcpv4.DHCPv4, f boot.Facts) {
+	if req.MessageType() == dhcpv4.MessageTypeRequest {
+		// The other server's client names the address it takes: the
+		// only way a proxy learns which machine uses which address.
+		if ip, ok := addr4(req.RequestedIPAddress()); ok {
+			s.emit(Event{Kind: EventRequest, MAC: f.MAC, IP: ip, Relay: f.Relay})
+		}
+		return
+	}
 	if req.MessageType() != dhcpv4.MessageTypeDiscover || !isPXE(f) {
 		return
 	}

@@ -37,6 +37,10 @@ type Options struct {
 	// 0 means 60 s. Booting the kernel into dracut gets twice this, and
 	// fetching the kickstart and stage2 images (hundreds of MB) three times.
 	StallAfter time.Duration
+	// State is the host's netboot state now. "built" is said only of a
+	// host that is no longer in install: a host put back into install
+	// starts over, whatever its old events say.
+	State string
 	// InstallStallAfter is how long Anaconda may stay silent (no package
 	// fetch, no syslog line) once it installs; 0 means 20 min, because
 	// %post scripts and large packages are legitimately quiet.
@@ -114,6 +118,16 @@ func (a attempt) next(lv level, at time.Time) attempt {
 // says where its current install is. The current install is what follows
 // the most recent state change to "install"; without one, every event.
 func Diagnose(evs []store.Event, now time.Time, opt Options) Diagnosis {
+	d := diagnose(evs, now, opt)
+	if opt.State == "install" && d.Stage == StageBuilt {
+		// The events say built, the state says installing again: a
+		// change into install that left no event (older timelines).
+		return Diagnosis{Stage: StageWaiting, Since: d.Since}
+	}
+	return d
+}
+
+func diagnose(evs []store.Event, now time.Time, opt Options) Diagnosis {
 	if opt.StallAfter <= 0 {
 		opt.StallAfter = 60 * time.Second
 	}

@@ -494,3 +494,17 @@ func TestStallAfterOption(t *testing.T) {
 		t.Errorf("now before the events: %+v", d)
 	}
 }
+
+// "built" is said only of a host no longer in install: a host put back
+// into install whose change left no event (older timelines) is waiting
+// again, not built at 100 %.
+func TestBuiltNeedsTheStateToSayIt(t *testing.T) {
+	evs := fullInstall()
+	evs = evs[:len(evs)-1] // the state event back to local is missing
+	if d := Diagnose(evs, at(800), Options{State: "install"}); d.Stage != StageWaiting || d.Progress != 0 {
+		t.Errorf("in install with an old built: %+v", d)
+	}
+	if d := Diagnose(fullInstall(), at(800), Options{State: "local"}); d.Stage != StageBuilt || d.Progress != 100 {
+		t.Errorf("built and local: %+v", d)
+	}
+}

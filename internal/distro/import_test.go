@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/kickstand/kickstand/internal/distro"
-	"github.com/kickstand/kickstand/internal/httpd"
 	"github.com/kickstand/kickstand/internal/server"
 	"github.com/kickstand/kickstand/internal/store"
 )
@@ -174,7 +173,7 @@ func makeISO(t *testing.T, dir string) string {
 // and compares the bytes.
 func (e *env) checkServed(t *testing.T, name string, tr *tree) {
 	t.Helper()
-	h := &httpd.Server{Booter: e.in.Booter, Files: e.in.Files, Store: e.in.Store, Config: e.in.Config, Log: slog.New(slog.DiscardHandler)}
+	h := e.in.HTTPServer(nil)
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
 	for p, want := range tr.files {

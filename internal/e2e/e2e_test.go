@@ -209,7 +209,7 @@ func TestBIOSInstallThenBootOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer vm.Kill()
-	tl = k.waitTimeline(t, "bios1", regexp.MustCompile(`(?s)state.*http\.script`), 90*time.Second)
+	tl = k.waitTimeline(t, "bios1", regexp.MustCompile(`(?s)install -> local.*http\.script`), 90*time.Second)
 	time.Sleep(5 * time.Second) // would a kernel fetch follow?
 	tl = k.timeline(t, "bios1")
 	second := strings.Join(strings.Split(tl, "\n")[before:], "\n")

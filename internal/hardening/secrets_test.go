@@ -173,7 +173,7 @@ func TestSecretsStayOut(t *testing.T) {
 
 	// The same configuration over TFTP, by a real client; it carries the
 	// token (like the script) but must not carry the hash.
-	tcfg, err := exec.CommandContext(ctx, "curl", "-sS", "--max-time", "10", fmt.Sprintf("tftp://127.0.0.1:%d/pxelinux.cfg/01-52-54-00-5e-c0-01", tftpPort)).CombinedOutput()
+	tcfg, err := exec.CommandContext(ctx, "curl", "-sS", "--max-time", "10", "--interface", "127.0.0.3", fmt.Sprintf("tftp://127.0.0.1:%d/pxelinux.cfg/01-52-54-00-5e-c0-01", tftpPort)).CombinedOutput()
 	if err != nil || !strings.Contains(string(tcfg), "/ks/"+token) {
 		t.Errorf("pxelinux config over TFTP: %v\n%s", err, tcfg)
 	}

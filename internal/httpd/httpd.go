@@ -11,15 +11,14 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/bootfiles"
+	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
-	"github.com/kickstand/kickstand/internal/kickstart"
 	"github.com/kickstand/kickstand/internal/render"
 	"github.com/kickstand/kickstand/internal/store"
 	"github.com/kickstand/kickstand/internal/timeline"
@@ -28,13 +27,13 @@ import (
 // Server holds what the handlers need.
 type Server struct {
 	Booter *boot.Booter
-	Files  *bootfiles.Files
-	Store  store.Store
-	Config func() *inventory.Config
-	Log    *slog.Logger
-	Now    func() time.Time
-	// Templates caches parsed kickstart templates (the zero value works).
-	Templates render.Templates
+	// Install answers everything a build token opens, and menu choices.
+	Install *install.Service
+	Files   *bootfiles.Files
+	Store   interface {
+		Profiles(ctx context.Context) ([]inventory.Profile, error)
+	}
+	Log *slog.Logger
 	// Events receives an event per classified request (nil: none).
 	Events *timeline.Recorder
 
@@ -91,28 +90,21 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ok\n"))
 }
 
-// Facts parses an HTTP request into boot facts: the query carries what iPXE
-// knows (mac, uuid, arch), the connection carries the addresses.
+// Facts parses an HTTP request into boot facts: the connection carries the
+// addresses, which identify the machine; the query carries what iPXE says
+// of itself (arch, and a MAC that is reported, never trusted).
 func Facts(r *http.Request) boot.Facts {
 	q := r.URL.Query()
 	f := boot.Facts{
-		Firmware: boot.FirmwareIPXE,
-		MAC:      inventory.NormalMAC(q.Get("mac")),
-		UUID:     inventory.NormalUUID(q.Get("uuid")),
-		Arch:     boot.ArchNone,
-		Chosen:   q.Get("host"),
+		Firmware:   boot.FirmwareIPXE,
+		ClaimedMAC: inventory.NormalMAC(q.Get("mac")),
+		Arch:       boot.ArchNone,
 	}
 	if a, err := strconv.ParseUint(q.Get("arch"), 10, 16); err == nil {
 		f.Arch = boot.Arch(a)
 	}
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		f.ClientIP = ap.Addr().Unmap()
-	}
-	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		if ap, err := netip.ParseAddrPort(la.String()); err == nil {
-			f.ServerIP = ap.Addr().Unmap().WithZone("")
-		}
-	}
+	f.ClientIP = clientAddr(r)
+	f.ServerIP = serverAddr(r)
 	f.Family = 4
 	if f.ServerIP.Is6() {
 		f.Family = 6
@@ -120,8 +112,33 @@ func Facts(r *http.Request) boot.Facts {
 	return f
 }
 
+func clientAddr(r *http.Request) netip.Addr {
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+func serverAddr(r *http.Request) netip.Addr {
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if ap, err := netip.ParseAddrPort(la.String()); err == nil {
+			return ap.Addr().Unmap().WithZone("")
+		}
+	}
+	return netip.Addr{}
+}
+
+// ipxe answers iPXE's script request; ?host= is a choice from the menu,
+// which the lifecycle honours only when the menu was this machine's.
 func (s *Server) ipxe(w http.ResponseWriter, r *http.Request) {
-	p, err := s.Booter.BootSpec(r.Context(), Facts(r))
+	f := Facts(r)
+	var p boot.Plan
+	var err error
+	if host := r.URL.Query().Get("host"); host != "" {
+		p, err = s.Install.Choose(r.Context(), f, host)
+	} else {
+		p, err = s.Booter.BootSpec(r.Context(), f)
+	}
 	if err != nil {
 		s.fail(w, r, "boot decision", err)
 		return
@@ -131,133 +148,64 @@ func (s *Server) ipxe(w http.ResponseWriter, r *http.Request) {
 	w.Write(render.IPXE(p))
 }
 
-// kickstart serves a host's kickstart only under its unexpired build token.
-// Anything else is a plain 404 that says nothing about which hosts exist.
+// kickstart serves a host's kickstart under its build token. Anything
+// else is a plain 404 that says nothing about which hosts exist; why it
+// was refused goes to the timeline and the log.
 func (s *Server) kickstart(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	setClass(w, "kickstart")
-	rec, err := s.Store.HostByToken(ctx, r.PathValue("token"))
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (rec.State != inventory.StateInstall || !rec.TokenValid(s.now()))) {
-		http.NotFound(w, r)
-		return
-	}
-	if err != nil {
-		s.fail(w, r, "kickstart", err)
-		return
-	}
-	if s.otherHost(r, rec.Name) {
-		http.NotFound(w, r)
-		return
-	}
-	s.serveKickstart(w, r, rec)
+	ks, err := s.Install.Kickstart(r.Context(), install.Request{Token: r.PathValue("token"), Client: clientAddr(r), Server: serverAddr(r)})
+	s.serveKickstart(w, r, ks, err)
 }
 
 // kickstartByFallback serves /ks without a token to a host whose profile
-// opted into finding it by the MAC header Anaconda sends with
-// inst.ks.sendmac, or by its static address (Foreman's fallbacks).
+// opted in (kickstart_by); see install.Service.KickstartFallback.
 func (s *Server) kickstartByFallback(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	setClass(w, "kickstart")
-	rec, by := s.fallbackHost(r)
-	if rec == nil || rec.State != inventory.StateInstall {
-		http.NotFound(w, r)
-		return
-	}
-	p, err := s.Store.Profile(ctx, rec.Profile)
-	if err != nil || !slices.Contains(p.KickstartBy, by) {
-		http.NotFound(w, r)
-		return
-	}
-	s.serveKickstart(w, r, rec)
-}
-
-func (s *Server) fallbackHost(r *http.Request) (*inventory.HostRecord, string) {
-	ctx := r.Context()
+	var macs []string
 	for name, vals := range r.Header {
 		if !strings.HasPrefix(strings.ToLower(name), "x-rhn-provisioning-mac-") {
 			continue
 		}
 		for _, v := range vals {
-			f := strings.Fields(v) // "eth0 52:54:00:00:00:10"
-			if len(f) == 0 {
-				continue
-			}
-			if rec, err := s.Store.HostByMAC(ctx, f[len(f)-1]); err == nil {
-				return rec, "mac"
+			if f := strings.Fields(v); len(f) > 0 { // "eth0 52:54:00:00:00:10"
+				macs = append(macs, f[len(f)-1])
 			}
 		}
 	}
-	if a := Facts(r).ClientIP; a.IsValid() {
-		if rec, err := s.Store.HostByAddr(ctx, a); err == nil {
-			return rec, "ip"
-		}
-	}
-	return nil, ""
+	ks, err := s.Install.KickstartFallback(r.Context(), clientAddr(r), serverAddr(r), macs)
+	s.serveKickstart(w, r, ks, err)
 }
 
-func (s *Server) serveKickstart(w http.ResponseWriter, r *http.Request, rec *inventory.HostRecord) {
-	ctx := r.Context()
-	t, err := s.Booter.TargetByName(ctx, rec.Name)
+func (s *Server) serveKickstart(w http.ResponseWriter, r *http.Request, ks install.Kickstart, err error) {
 	if err != nil {
-		s.fail(w, r, "kickstart", err)
+		s.refuse(w, r, "kickstart", err)
 		return
 	}
-	f := Facts(r)
-	f.MAC, f.UUID, f.Chosen = "", "", ""
-	p := boot.Decide(f, s.Booter.InputsFor(f, t))
-	b, probs, err := s.Templates.Kickstart(s.Config().Abs(s.Config().Server.Templates), t, p)
-	if err != nil {
-		s.fail(w, r, "kickstart "+rec.Name, err)
-		return
-	}
-	if kickstart.HasErrors(probs, false) {
-		// Served anyway: the operator decides. Said loudly, per host.
-		msgs := make([]string, len(probs))
-		for i, pr := range probs {
-			msgs[i] = pr.String()
-		}
-		s.Log.ErrorContext(ctx, "served a kickstart that fails lint", "host", rec.Name, "release", t.Distro.Release, "problems", msgs)
-		s.record(store.Event{Host: rec.Name, Kind: "lint", Detail: "served a kickstart that fails lint for " + t.Distro.Release + ": " + strings.Join(msgs, "; ")})
-	}
+	setHost(w, ks.Host)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write(b)
+	w.Write(ks.Body)
 }
 
-// otherHost reports whether a request for host's kickstart or callback
-// comes from somewhere that is not that host. A token is the secret, but
-// boot configs carry it, so an address check backs it up:
-//   - the host's own static address is the host;
-//   - when the host has a static address of the request's family, any
-//     other address is not (installers use the rendered ip=);
-//   - otherwise a DHCP lease for the address must name one of the host's
-//     MACs; an address kickstand did not lease (proxyDHCP) is let through.
-func (s *Server) otherHost(r *http.Request, host string) bool {
-	f := Facts(r)
-	a := f.ClientIP.Unmap()
-	if !a.IsValid() || s.Config().Server.TokenAnyAddress {
-		return false
-	}
-	h, err := s.Store.Host(r.Context(), host)
-	if err != nil {
-		return true
-	}
-	own4, has4 := h.Addr4()
-	own6, has6 := h.Addr6()
+// refuse answers a lifecycle error: a bare 404 for a refusal (its reason
+// kept for the timeline), 429 or 409 for the limits, 500 otherwise.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, what string, err error) {
+	var ref *install.Refusal
 	switch {
-	case has4 && own4.Addr() == a, has6 && own6.Addr() == a:
-		return false
-	case a.Is4() && has4, a.Is6() && has6:
-		return true
+	case errors.As(err, &ref):
+		setRefused(w, ref.Why)
+		http.NotFound(w, r)
+	case errors.Is(err, install.ErrLimited):
+		setRefused(w, "rate limited")
+		http.Error(w, "too many requests", http.StatusTooManyRequests)
+	case errors.As(err, new(*install.LintError)):
+		setRefused(w, "the kickstart fails lint")
+		http.Error(w, "the kickstart fails lint for this host's release; see its timeline", http.StatusServiceUnavailable)
+	case errors.Is(err, install.ErrReported):
+		setRefused(w, err.Error())
+		http.Error(w, err.Error(), http.StatusConflict)
+	default:
+		s.fail(w, r, what, err)
 	}
-	if other, err := s.Store.HostByAddr(r.Context(), a); err == nil && other.Name != host {
-		return true
-	}
-	if a.Is4() {
-		if l, err := s.Store.Lease(r.Context(), a); err == nil && l.MAC != "" {
-			return !slices.Contains(h.MACs, l.MAC)
-		}
-	}
-	return false
 }
 
 func (s *Server) file(w http.ResponseWriter, r *http.Request) {
@@ -283,18 +231,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, what string, err e
 	http.Error(w, "internal error: "+what, http.StatusInternalServerError)
 }
 
-func (s *Server) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
-
 type statusWriter struct {
 	http.ResponseWriter
-	status int
-	bytes  int64
-	class  string // what was asked for, for the timeline
+	status  int
+	bytes   int64
+	class   string // what was asked for, for the timeline
+	host    string // the host it was served to, when the handler knows
+	refused string // why it was refused, when it was
 }
 
 // Unwrap lets http.ResponseController reach the connection's writer, so
@@ -304,6 +247,18 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func setClass(w http.ResponseWriter, c string) {
 	if sw, ok := w.(*statusWriter); ok {
 		sw.class = c
+	}
+}
+
+func setHost(w http.ResponseWriter, h string) {
+	if sw, ok := w.(*statusWriter); ok {
+		sw.host = h
+	}
+}
+
+func setRefused(w http.ResponseWriter, why string) {
+	if sw, ok := w.(*statusWriter); ok {
+		sw.refused = why
 	}
 }
 
@@ -341,12 +296,24 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// ReadFrom keeps sendfile on the fast path for large files.
+// ReadFrom keeps sendfile on the fast path for files. Anything else (a
+// small file already in memory) is written through the buffer, so headers
+// and body leave together.
 func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	n, err := io.Copy(w.ResponseWriter, r)
+	src := r
+	if lr, ok := r.(*io.LimitedReader); ok {
+		src = lr.R
+	}
+	var n int64
+	var err error
+	if _, isFile := src.(interface{ Fd() uintptr }); isFile {
+		n, err = io.Copy(w.ResponseWriter, r)
+	} else {
+		n, err = io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
+	}
 	w.bytes += n
 	return n, err
 }
@@ -356,15 +323,32 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		s.Log.LogAttrs(r.Context(), slog.LevelInfo, "http",
+		// A boot request that went well is on its host's timeline (or in
+		// the unknown clients' ring); the log says it only at debug level,
+		// so a busy server does not write a line per file it serves.
+		level := slog.LevelInfo
+		if sw.class != "" && s.Events != nil && sw.status < 400 {
+			level = slog.LevelDebug
+		}
+		s.Log.LogAttrs(r.Context(), level, "http",
 			slog.String("remote", r.RemoteAddr), slog.String("method", r.Method),
 			slog.String("path", redact(r.URL.Path)), slog.Int("status", sw.status),
 			slog.Int64("bytes", sw.bytes), slog.Duration("dur", time.Since(start)))
 		if sw.class != "" && s.Events != nil {
 			f := Facts(r)
-			s.Events.Record(store.Event{Kind: "http." + sw.class, At: start, Detail: r.Method + " " + redact(r.URL.Path),
-				Data: map[string]any{"path": redact(r.URL.Path), "status": sw.status, "bytes": sw.bytes, "family": f.Family,
-					"client": f.ClientIP.String(), "mac": f.MAC, "duration_ms": time.Since(start).Milliseconds()}})
+			data := map[string]any{"path": redact(r.URL.Path), "status": sw.status, "bytes": sw.bytes, "family": f.Family,
+				"client": f.ClientIP.String(), "duration_ms": time.Since(start).Milliseconds()}
+			detail := r.Method + " " + redact(r.URL.Path)
+			if sw.refused != "" {
+				data["refused"] = sw.refused
+				detail += " refused: " + sw.refused
+			}
+			if f.ClaimedMAC != "" {
+				data["claimed_mac"] = f.ClaimedMAC
+			}
+			// The host is whoever the address is (the recorder works it
+			// out); a handler that served a host by token says so.
+			s.Events.Record(store.Event{Kind: "http." + sw.class, Host: sw.host, At: start, Detail: detail, Data: data})
 		}
 	})
 }
@@ -390,9 +374,13 @@ func Listen(ctx context.Context, addr string, h http.Handler, log *slog.Logger) 
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// The whole request, body included: a body trickled in a byte
+		// a second must not hold a connection for ever. Nothing a
+		// client sends here is large (callbacks are bounded to 4 MiB).
+		ReadTimeout:    60 * time.Second,
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	done := make(chan error, 1)
 	go func() {

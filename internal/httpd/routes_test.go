@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -395,5 +396,46 @@ func h(p string) { mux.Handle(p, nil) }
 	}
 	if got, want := strings.Join(ds, "|"), "GET /x/{t}=|POST /x/{t}=|GET /api/v1/y=read"; got != want {
 		t.Errorf("doc rows: got %q, want %q", got, want)
+	}
+}
+
+// TestSecurityDocClaimsHaveTests: every test docs/security.md names as the
+// proof of a claim exists, as a test function or a subtest, so a claim
+// cannot outlive its test.
+func TestSecurityDocClaimsHaveTests(t *testing.T) {
+	b, err := os.ReadFile(securityDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := regexp.MustCompile("`(Test[A-Z][A-Za-z0-9_]*|[A-Z][A-Za-z0-9]+ResumesState)`").FindAllStringSubmatch(string(b), -1)
+	if len(named) < 10 {
+		t.Fatalf("found %d test names in %s: the extraction is broken", len(named), securityDoc)
+	}
+	var sources strings.Builder
+	err = filepath.WalkDir("../..", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && p != "../.." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".go") && (strings.HasSuffix(p, "_test.go") || strings.Contains(p, "storetest")) {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sources.Write(b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := sources.String()
+	for _, m := range named {
+		name := m[1]
+		if !strings.Contains(src, "func "+name+"(") && !strings.Contains(src, `t.Run("`+name+`"`) {
+			t.Errorf("docs/security.md cites %s, which no test defines", name)
+		}
 	}
 }

@@ -1,13 +1,13 @@
 package inventory
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +34,11 @@ type Server struct {
 	// ipxe.efi, grubx64.efi, pxelinux.0 ...) before Debian's standard paths.
 	Loaders   []string `yaml:"loaders,omitempty" json:"loaders,omitempty"`
 	Templates string   `yaml:"templates,omitempty" json:"templates,omitempty"` // kickstart templates; snippets in snippets/
+	// HostsDir is a directory of more host files (*.yaml, each a hosts:
+	// list), loaded in name order after this file's hosts. Default:
+	// hosts.d beside this file, when it exists. An edit there re-reads
+	// only the files that changed.
+	HostsDir string `yaml:"hosts_dir,omitempty" json:"hosts_dir,omitempty"`
 	// TokenTTL bounds how long a build token (and so a kickstart URL) is valid.
 	TokenTTL Duration `yaml:"token_ttl,omitempty" json:"token_ttl,omitempty"`
 	// TokenAnyAddress serves a kickstart (and takes callbacks) under a
@@ -79,6 +84,10 @@ type Config struct {
 	Path string `yaml:"-" json:"-"`
 	// Warnings are problems that do not stop kickstand; callers show them.
 	Warnings []string `yaml:"-" json:"-"`
+
+	// hostFiles are the files Hosts came from, in order: the main file,
+	// then hosts.d.
+	hostFiles []hostFile
 }
 
 // Defaults operators would expect when the file says nothing.
@@ -87,33 +96,49 @@ const (
 	DefaultTokenTTL = 6 * time.Hour
 )
 
-// Load reads, defaults and validates a config file. Every problem found is
-// reported, each prefixed with file:line and the field's path, so one run
-// shows everything that needs fixing.
+// Load reads, defaults and validates a config file and the hosts.d
+// directory beside it. Every problem found is reported, each prefixed with
+// file:line and the field's path, so one run shows everything that needs
+// fixing. A server that reloads keeps a Loader instead, which re-reads
+// only the files that changed.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	return Parse(path, data)
+	return (&Loader{Path: path}).Load(false)
 }
 
-// Parse is Load for bytes already read; path is used for messages and for
-// resolving relative paths.
+// Parse is Load of one file's bytes, without a hosts.d directory; path is
+// used for messages and for resolving relative paths.
 func Parse(path string, data []byte) (*Config, error) {
-	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	pf, err := decodeFile(path, data, false, chunkBytes, nil)
+	if err != nil {
+		return nil, err
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
+	return assemble(path, pf, nil, map[string][]byte{path: data})
+}
+
+// assemble makes the config of a main file and its hosts.d files (in
+// order) and validates it. data holds the files read for this load; the
+// others are read again only if a message needs a line in them.
+func assemble(path string, main *parsedFile, dir []*parsedFile, data map[string][]byte) (*Config, error) {
+	c := main.cfg
 	c.Path = path
-	c.applyDefaults()
-	v := validator{file: path, root: &root}
+	c.Warnings = nil
+	c.hostFiles = []hostFile{main.hosts}
+	n := len(main.hosts.hosts)
+	unknown := slices.Clone(main.unknown)
+	for _, pf := range dir {
+		c.hostFiles = append(c.hostFiles, pf.hosts)
+		n += len(pf.hosts.hosts)
+		unknown = append(unknown, pf.unknown...)
+	}
+	if len(dir) == 0 {
+		c.Hosts = main.hosts.hosts
+	} else {
+		c.Hosts = make([]Host, 0, n)
+		for _, f := range c.hostFiles {
+			c.Hosts = append(c.Hosts, f.hosts...)
+		}
+	}
+	v := validator{file: path, files: c.hostFiles, data: data, errs: unknown}
 	v.check(&c)
 	c.Warnings = v.warns
 	if len(v.errs) > 0 {
@@ -153,21 +178,6 @@ func (c *Config) applyDefaults() {
 	if c.Menu.Timeout == 0 {
 		c.Menu.Timeout = 30
 	}
-	for i := range c.Hosts {
-		h := &c.Hosts[i]
-		if h.Platform == "" {
-			h.Platform = PlatformBaremetal
-		}
-		if h.Netboot == "" {
-			h.Netboot = StateLocal
-		}
-		for j, m := range h.MACs {
-			if n := NormalMAC(m); n != "" {
-				h.MACs[j] = n
-			}
-		}
-		h.UUID = NormalUUID(h.UUID)
-	}
 	if c.DHCP.Mode == "" {
 		c.DHCP.Mode = "server"
 	}
@@ -194,6 +204,23 @@ func (c *Config) applyDefaults() {
 			c.Profiles[i].Loader = LoaderIPXE
 		}
 	}
+}
+
+// applyDefaults fills in a host's defaults. It runs once, as the host is
+// decoded: hosts of unchanged files are shared between loads.
+func (h *Host) applyDefaults() {
+	if h.Platform == "" {
+		h.Platform = PlatformBaremetal
+	}
+	if h.Netboot == "" {
+		h.Netboot = StateLocal
+	}
+	for j, m := range h.MACs {
+		if n := NormalMAC(m); n != "" {
+			h.MACs[j] = n
+		}
+	}
+	h.UUID = NormalUUID(h.UUID)
 }
 
 // Abs resolves a path from the config against the config file's directory.
@@ -244,8 +271,12 @@ func splitHostPort(s string) (string, int, error) {
 }
 
 type validator struct {
-	file  string
-	root  *yaml.Node
+	file  string     // the main file
+	files []hostFile // where each host came from, in order
+	// data holds the files read by this load; a message about another
+	// file reads it again for its line.
+	data  map[string][]byte
+	trees map[string]*yaml.Node
 	errs  []error
 	warns []string
 }
@@ -258,26 +289,72 @@ func (v *validator) warnf(path []any, format string, args ...any) {
 }
 
 // errf records a problem at the YAML node addressed by path (map keys and
-// sequence indexes), naming the field so the operator can find it.
+// sequence indexes), naming the file, line and field so the operator can
+// find it. A host's path is in the file it came from.
 func (v *validator) errf(path []any, format string, args ...any) {
-	var name strings.Builder
-	for i, p := range path {
-		switch p := p.(type) {
-		case int:
-			fmt.Fprintf(&name, "[%d]", p)
-		default:
-			if i > 0 {
-				name.WriteByte('.')
-			}
-			fmt.Fprint(&name, p)
+	file, line := v.file, 0
+	if len(path) > 1 && path[0] == "hosts" {
+		if i, ok := path[1].(int); ok {
+			f, j := v.host(i)
+			file = f.path
+			path = append([]any{"hosts", j}, path[2:]...)
+			line = int(f.lines[j])
 		}
 	}
-	v.errs = append(v.errs, fmt.Errorf("%s:%d: %s: %s", v.file, v.line(path), name.String(), fmt.Sprintf(format, args...)))
+	if l := v.line(file, path); l > 0 {
+		line = l
+	}
+	msg := fmt.Sprintf(format, args...)
+	if line > 0 {
+		v.errs = append(v.errs, fmt.Errorf("%s:%d: %s: %s", file, line, fieldName(path), msg))
+	} else {
+		v.errs = append(v.errs, fmt.Errorf("%s: %s: %s", file, fieldName(path), msg))
+	}
 }
 
-func (v *validator) line(path []any) int {
-	n := v.root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+// host finds which file host i of the config came from, and its index there.
+func (v *validator) host(i int) (*hostFile, int) {
+	for k := range v.files {
+		if i < len(v.files[k].hosts) {
+			return &v.files[k], i
+		}
+		i -= len(v.files[k].hosts)
+	}
+	panic(fmt.Sprintf("inventory: host %d beyond the files", i))
+}
+
+// at names where host i is declared: file:line.
+func (v *validator) at(i int) string {
+	f, j := v.host(i)
+	return fmt.Sprintf("%s:%d", f.path, f.lines[j])
+}
+
+// line finds the line of the node addressed by path in file; 0 if the file
+// cannot be parsed. Files that validate never get here: the tree is only
+// parsed for a message.
+func (v *validator) line(file string, path []any) int {
+	n, ok := v.trees[file]
+	if !ok {
+		data, found := v.data[file]
+		if !found {
+			data, _ = os.ReadFile(file)
+		}
+		var doc yaml.Node
+		if yaml.Unmarshal(data, &doc) == nil {
+			n = &doc
+		}
+		if v.trees == nil {
+			v.trees = map[string]*yaml.Node{}
+		}
+		v.trees[file] = n
+	}
+	if n == nil {
+		return 0
+	}
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return 0
+		}
 		n = n.Content[0]
 	}
 	line := n.Line
@@ -381,6 +458,11 @@ func (v *validator) check(c *Config) {
 				v.errf([]any{"profiles", i, "kickstart_by", j}, "want mac or ip, not %q", by)
 			}
 		}
+		switch p.Lint {
+		case "", "error", "warn":
+		default:
+			v.errf(at("lint"), "want error or warn, not %q", p.Lint)
+		}
 		switch p.Fixes {
 		case "", "auto", "off":
 		default:
@@ -396,8 +478,11 @@ func (v *validator) check(c *Config) {
 		}
 	}
 
-	names, macs, uuids, addrs := map[string]int{}, map[string]string{}, map[string]string{}, map[netip.Addr]string{}
-	for i, h := range c.Hosts {
+	names := make(map[string]int, len(c.Hosts))
+	macs := make(map[string]int, len(c.Hosts))
+	uuids, addrs := map[string]int{}, make(map[netip.Addr]int, len(c.Hosts))
+	for i := range c.Hosts {
+		h := &c.Hosts[i]
 		at := func(f ...any) []any { return append([]any{"hosts", i}, f...) }
 		switch {
 		case h.Name == "":
@@ -406,7 +491,7 @@ func (v *validator) check(c *Config) {
 			v.errf(at("name"), "%q is not a valid host name", h.Name)
 		}
 		if j, dup := names[h.Name]; dup && h.Name != "" {
-			v.errf(at("name"), "duplicate host %q (also hosts[%d])", h.Name, j)
+			v.errf(at("name"), "duplicate host %q (also at %s)", h.Name, v.at(j))
 		}
 		names[h.Name] = i
 		for j, m := range h.MACs {
@@ -416,22 +501,36 @@ func (v *validator) check(c *Config) {
 				continue
 			}
 			if other, dup := macs[n]; dup {
-				v.errf(at("macs", j), "MAC %s is also used by host %s", n, other)
+				v.errf(at("macs", j), "MAC %s is also used by host %s (%s)", n, c.Hosts[other].Name, v.at(other))
 			}
-			macs[n] = h.Name
+			macs[n] = i
 		}
 		if h.UUID != "" {
 			if !uuidRE.MatchString(h.UUID) {
 				v.errf(at("uuid"), "%q is not a UUID", h.UUID)
 			} else if other, dup := uuids[h.UUID]; dup {
-				v.errf(at("uuid"), "UUID %s is also used by host %s", h.UUID, other)
+				v.errf(at("uuid"), "UUID %s is also used by host %s (%s)", h.UUID, c.Hosts[other].Name, v.at(other))
 			}
-			uuids[h.UUID] = h.Name
+			uuids[h.UUID] = i
 		}
-		v.checkAddr(at("ipv4"), h.IPv4, 4, h.Name, addrs)
-		v.checkAddr(at("ipv6"), h.IPv6, 6, h.Name, addrs)
-		v.checkIP(at("gateway4"), h.Gateway4, 4)
-		v.checkIP(at("gateway6"), h.Gateway6, 6)
+		// Paths are built only for a problem: this loop runs over
+		// every host of a 100,000-host inventory at each reload.
+		for _, f := range [...]struct {
+			field, addr string
+			family      int
+		}{{"ipv4", h.IPv4, 4}, {"ipv6", h.IPv6, 6}} {
+			if msg := v.checkAddr(f.addr, f.family, c.Hosts, i, addrs); msg != "" {
+				v.errf(at(f.field), "%s", msg)
+			}
+		}
+		for _, f := range [...]struct {
+			field, addr string
+			family      int
+		}{{"gateway4", h.Gateway4, 4}, {"gateway6", h.Gateway6, 6}} {
+			if msg := ipProblem(f.addr, f.family); msg != "" {
+				v.errf(at(f.field), "%s", msg)
+			}
+		}
 		if h.Gateway4 != "" && h.IPv4 == "" {
 			v.errf(at("gateway4"), "set without ipv4")
 		}
@@ -484,38 +583,46 @@ func (v *validator) check(c *Config) {
 	}
 }
 
-// checkAddr validates an address/prefix of the given family and rejects a
-// second host on the same address, which would split DHCP and DNS.
-func (v *validator) checkAddr(path []any, s string, family int, host string, seen map[netip.Addr]string) {
+// checkAddr validates a host's address/prefix of the given family and
+// rejects a second host on the same address, which would split DHCP and
+// DNS. It returns the problem, so the field's path is only built for one.
+func (v *validator) checkAddr(s string, family int, hosts []Host, i int, seen map[netip.Addr]int) string {
 	if s == "" {
-		return
+		return ""
 	}
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
-		v.errf(path, "%q is not an address/prefix such as %s", s, map[int]string{4: "192.0.2.10/24", 6: "2001:db8::10/64"}[family])
-		return
+		return fmt.Sprintf("%q is not an address/prefix such as %s", s, map[int]string{4: "192.0.2.10/24", 6: "2001:db8::10/64"}[family])
 	}
 	if (family == 4) != p.Addr().Is4() {
-		v.errf(path, "%q is not an IPv%d address", s, family)
-		return
+		return fmt.Sprintf("%q is not an IPv%d address", s, family)
 	}
-	if other, dup := seen[p.Addr()]; dup {
-		v.errf(path, "address %s is also used by host %s", p.Addr(), other)
+	other, dup := seen[p.Addr()]
+	seen[p.Addr()] = i
+	if dup {
+		return fmt.Sprintf("address %s is also used by host %s (%s)", p.Addr(), hosts[other].Name, v.at(other))
 	}
-	seen[p.Addr()] = host
+	return ""
 }
 
 func (v *validator) checkIP(path []any, s string, family int) {
+	if msg := ipProblem(s, family); msg != "" {
+		v.errf(path, "%s", msg)
+	}
+}
+
+func ipProblem(s string, family int) string {
 	if s == "" {
-		return
+		return ""
 	}
 	a, err := netip.ParseAddr(s)
 	switch {
 	case err != nil:
-		v.errf(path, "%q is not an IP address", s)
+		return fmt.Sprintf("%q is not an IP address", s)
 	case family == 4 && !a.Is4(), family == 6 && !a.Is6():
-		v.errf(path, "%q is not an IPv%d address", s, family)
+		return fmt.Sprintf("%q is not an IPv%d address", s, family)
 	}
+	return ""
 }
 
 // cleanRel accepts only relative paths that stay inside their base.

@@ -50,7 +50,7 @@ func TestParseRejects(t *testing.T) {
 		{"bad prefix", "", "inv.yaml:16: hosts[0].ipv4: \"192.0.2.10/33\" is not an address/prefix"},
 		{"v6 in ipv4", "", "inv.yaml:16: hosts[0].ipv4: \"2001:db8::1/64\" is not an IPv4 address"},
 		{"same address", "", "inv.yaml:20: hosts[1].ipv4: address 192.0.2.10 is also used by host a.example.com"},
-		{"unknown field", "", "field colour not found"},
+		{"unknown field", "", "inv.yaml:18: colour: unknown field"},
 		{"bad release", "", "inv.yaml:6: distros[0].release: release \"solaris10\""},
 		{"escaping kernel", "", "inv.yaml:8: distros[0].kernel: \"../../etc/shadow\" must be a path inside the tree"},
 		{"dhcp without interfaces", "", "dhcp.interfaces: dhcp is enabled but names no interfaces"},

@@ -1,6 +1,10 @@
 package inventory
 
-import "testing"
+import (
+	"fmt"
+	"reflect"
+	"testing"
+)
 
 // FuzzParse: any bytes as a config file give a config or an error, never a
 // panic, and a config that parses names only valid hosts.
@@ -24,6 +28,25 @@ func FuzzParse(f *testing.F) {
 					t.Fatalf("accepted MAC %q", m)
 				}
 			}
+		}
+	})
+}
+
+// FuzzChunkedParse: cutting the hosts block into chunks never changes what
+// a file means or what its errors say.
+func FuzzChunkedParse(f *testing.F) {
+	f.Add([]byte(manyHosts(6, plainHost)))
+	f.Add([]byte("hosts:\n- name: a\n  vars: {x: \"\n- y\"}\n- name: b\nmenu: {}\n"))
+	f.Add([]byte("hosts:\n  - &a {name: a}\n  - *a\n  - name: c\n    <<: *a\n"))
+	f.Add([]byte("hosts:\n  - name: a\n    macs: |\n  - b\n  - name: c\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		whole, errW := decodeFile("f.yaml", data, false, 0, nil)
+		chunked, errC := decodeFile("f.yaml", data, false, 8, nil)
+		if fmt.Sprint(errW) != fmt.Sprint(errC) {
+			t.Fatalf("errors differ:\nwhole:   %v\nchunked: %v", errW, errC)
+		}
+		if !reflect.DeepEqual(whole, chunked) {
+			t.Fatalf("results differ:\nwhole:   %+v\nchunked: %+v", whole, chunked)
 		}
 	})
 }

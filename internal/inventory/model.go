@@ -7,8 +7,10 @@
 package inventory
 
 import (
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -74,6 +76,11 @@ type Profile struct {
 	// "mac", or by its static address, "ip". Off by default: both are
 	// weaker than the build token (headers and addresses can be forged).
 	KickstartBy []string `yaml:"kickstart_by,omitempty" json:"kickstart_by,omitempty"`
+	// Lint says what happens to a rendered kickstart that fails lint for
+	// the host's release: "error" (the default) refuses to serve it (503,
+	// and the errors on the host's timeline), so an installer never runs
+	// a kickstart Anaconda would reject; "warn" serves it, logged.
+	Lint string `yaml:"lint,omitempty" json:"lint,omitempty"`
 }
 
 // Host is one machine kickstand knows by MAC, UUID or address.
@@ -104,6 +111,16 @@ type Menu struct {
 	Timeout int    `yaml:"timeout,omitempty" json:"timeout,omitempty"` // seconds before local boot
 	// Hosts lists the hosts offered; empty means every host in install state.
 	Hosts []string `yaml:"hosts,omitempty" json:"hosts,omitempty"`
+}
+
+// Equal reports whether two hosts are declared alike. A reload syncs to
+// the store only the hosts that are not.
+func (h *Host) Equal(o *Host) bool {
+	return h.Name == o.Name && slices.Equal(h.MACs, o.MACs) && h.UUID == o.UUID &&
+		h.IPv4 == o.IPv4 && h.Gateway4 == o.Gateway4 && h.IPv6 == o.IPv6 && h.Gateway6 == o.Gateway6 &&
+		slices.Equal(h.Nameservers, o.Nameservers) && slices.Equal(h.NTP, o.NTP) &&
+		h.Timezone == o.Timezone && h.Interface == o.Interface && h.Platform == o.Platform &&
+		h.Profile == o.Profile && h.Netboot == o.Netboot && maps.Equal(h.Vars, o.Vars)
 }
 
 // Addr4 returns the host's IPv4 address and prefix, if it has one.

@@ -10,7 +10,6 @@ package metrics
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -171,53 +170,29 @@ func (m *Metrics) Observe(e store.Event) {
 	}
 }
 
-// Run observes every event the store records from now until ctx ends,
-// reading the store after each batch rec announces (and every interval, for
-// events written without the recorder, such as state changes). Reading the
-// store rather than the recorder's queue means events carry the host they
-// were attributed to, and none is lost when a notification is.
-func (m *Metrics) Run(ctx context.Context, rec *timeline.Recorder, interval time.Duration, log *slog.Logger) {
-	var wake <-chan store.Event
-	if rec != nil {
-		c, cancel := rec.Subscribe()
-		defer cancel()
-		wake = c
-	}
-	cursor, err := m.st.LastEventID(ctx)
-	for err != nil {
-		log.Warn("metrics: reading the event cursor", "err", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(interval):
-		}
-		cursor, err = m.st.LastEventID(ctx)
-	}
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-wake:
-		case <-tick.C:
-		}
-		for {
-			evs, err := m.st.Events(ctx, "", cursor, 1000)
-			if err != nil {
-				if ctx.Err() == nil {
-					log.Warn("metrics: reading events", "err", err)
-				}
-				break
-			}
-			for _, e := range evs {
-				m.Observe(e)
-				cursor = e.ID
-			}
-			if len(evs) < 1000 {
-				break
-			}
-		}
+// Attach counts every event rec sees from now on, each once: those it
+// stores, those written by the lifecycle (published to it), and those that
+// matched no host, which are not stored at all.
+func (m *Metrics) Attach(rec *timeline.Recorder) {
+	rec.Observe(m.Observe)
+	m.reg.MustRegister(unmatchedCollector{rec: rec, desc: prometheus.NewDesc("kickstand_unmatched_events_total",
+		"Events (requests, syslog lines, DHCP messages) that matched no host, by kind. They are not stored; the newest are in GET /api/v1/unknown.",
+		[]string{"kind"}, nil)})
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kickstand_timeline_dropped_total",
+		Help: "Timeline events dropped because the recorder's queue was full."}, func() float64 { return float64(rec.Dropped()) }))
+}
+
+type unmatchedCollector struct {
+	rec  *timeline.Recorder
+	desc *prometheus.Desc
+}
+
+func (c unmatchedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c unmatchedCollector) Collect(ch chan<- prometheus.Metric) {
+	_, counts := c.rec.Unknown()
+	for k, v := range counts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(v), k)
 	}
 }
 

@@ -227,23 +227,19 @@ func TestBrokenStore(t *testing.T) {
 	}
 }
 
-// Run follows the store: events the recorder writes and events written
-// to the store directly (state changes) are each counted once, with the
-// host the recorder attributed them to.
-func TestRun(t *testing.T) {
+// Attach counts what the recorder sees: events it stores, events
+// published to it (state changes, written by the lifecycle), and events that
+// matched no host (not stored), each once.
+func TestAttach(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	st := newStore(t)
-	// Events before Run starts are history: not counted.
-	if err := st.AppendEvents(ctx, []store.Event{{Host: "a", At: time.Now(), Kind: "callback.failed"}}); err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rec := timeline.New(st, log)
-	go rec.Run(ctx)
+	rec := timeline.New(st, nil, log)
 	m := New(st)
+	m.Attach(rec)
 	done := make(chan struct{})
-	go func() { m.Run(ctx, rec, 50*time.Millisecond, log); close(done) }()
+	go func() { rec.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 
 	waitFor := func(what string, ok func(map[string]*dto.MetricFamily) bool) {
@@ -255,30 +251,34 @@ func TestRun(t *testing.T) {
 		}
 		t.Fatalf("metrics never showed %s", what)
 	}
-	// Run reads its starting point asynchronously; an event recorded
-	// before that may or may not count, so wait until Run has caught up
-	// with a marker it must see.
-	waitFor("the marker", func(f map[string]*dto.MetricFamily) bool {
-		rec.Record(store.Event{Host: "b", Kind: "dhcp.inform", Data: map[string]any{"family": 4}})
-		_, ok := f["kickstand_dhcp_packets_total"]
-		return ok
-	})
-	if err := st.AppendEvents(ctx, []store.Event{{Host: "a", At: time.Now(), Kind: "state", Data: map[string]any{"from": "local", "to": inventory.StateInstall}}}); err != nil {
-		t.Fatal(err)
-	}
-	// The recorder attributes this one to host a by its MAC.
-	rec.Record(store.Event{Kind: "dhcp.discover", Data: map[string]any{"family": 4, "mac": "52:54:00:00:00:0a"}})
+	rec.Publish(store.Event{Host: "a", At: time.Now(), Kind: "state", Data: map[string]any{"from": "local", "to": inventory.StateInstall}})
+	rec.Record(store.Event{Host: "a", Kind: "dhcp.discover", Data: map[string]any{"family": 4}})
 	rec.Record(store.Event{Host: "a", Kind: "callback.built", At: time.Now().Add(90 * time.Second)})
+	// No host: counted as unmatched, and as a DHCP packet, never stored.
+	rec.Record(store.Event{Kind: "dhcp.discover", Data: map[string]any{"family": 4, "client": "198.51.100.7"}})
 	waitFor("the install", func(f map[string]*dto.MetricFamily) bool {
 		h, ok := f["kickstand_install_duration_seconds"]
-		return ok && h.Metric[0].Histogram.GetSampleCount() == 1
+		_, um := f["kickstand_unmatched_events_total"]
+		return ok && h.Metric[0].Histogram.GetSampleCount() == 1 && um
 	})
 	fams, _ := scrape(t, m)
 	if got := value(t, fams, "kickstand_installs_started_total", nil); got != 1 {
 		t.Errorf("started = %v", got)
 	}
-	if got := value(t, fams, "kickstand_installs_failed_total", nil); got != 0 {
-		t.Errorf("an event from before Run was counted: failed = %v", got)
+	if got := value(t, fams, "kickstand_unmatched_events_total", map[string]string{"kind": "dhcp.discover"}); got != 1 {
+		t.Errorf("unmatched = %v", got)
+	}
+	if got := value(t, fams, "kickstand_dhcp_packets_total", map[string]string{"family": "4", "type": "discover", "result": "received"}); got != 2 {
+		t.Errorf("dhcp discovers = %v, want 2 (one matched, one not)", got)
+	}
+	evs, err := st.Events(ctx, "", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.Host == "" {
+			t.Errorf("an event of no host was stored: %+v", e)
+		}
 	}
 }
 

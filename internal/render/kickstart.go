@@ -112,6 +112,26 @@ func (c *Templates) Kickstart(templatesDir string, t *boot.Target, p boot.Plan) 
 	return kickstartWith(c, templatesDir, t, p)
 }
 
+// DirStamp is a version of the templates directory: it changes when any
+// file under it is added, removed, or written. Caches of rendered
+// kickstarts compare it; the built-in templates never change.
+func (c *Templates) DirStamp(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	var b strings.Builder
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if info, err := d.Info(); err == nil {
+			fmt.Fprintf(&b, "%s %d %d\n", p, info.ModTime().UnixNano(), info.Size())
+		}
+		return nil
+	})
+	return b.String()
+}
+
 // tree returns the parsed template name, from the cache when the file is
 // unchanged.
 func (c *Templates) tree(dir, name string) (*parse.Tree, error) {

@@ -7,6 +7,7 @@ package render
 import (
 	"bytes"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/kickstand/kickstand/internal/boot"
@@ -34,10 +35,10 @@ func IPXE(p boot.Plan) []byte {
 		}
 		b.WriteString("item local Boot from the local disk\n")
 		fmt.Fprintf(&b, "choose --default local --timeout %d target && goto ${target} || goto local\n", p.MenuTimeout*1000)
+		// Choosing asks kickstand again, which binds this machine to
+		// the host and only then answers with its install.
 		for i, e := range p.Menu {
-			fmt.Fprintf(&b, ":e%d\n", i)
-			ipxeKernel(&b, p.BootURL, e.Kernel, e.Initrds, e.Cmdline)
-			b.WriteString("boot || goto local\n")
+			fmt.Fprintf(&b, ":e%d\nchain --autofree %s/boot.ipxe?host=%s || goto local\n", i, p.BootURL, url.QueryEscape(e.Host))
 		}
 		b.WriteString(":local\n")
 		ipxeLocal(&b)
@@ -101,7 +102,7 @@ func GRUB(p boot.Plan) []byte {
 	case boot.ActionMenu:
 		fmt.Fprintf(&b, "set default=%d\nset timeout=%d\n", len(p.Menu), p.MenuTimeout)
 		for _, e := range p.Menu {
-			grubEntry(&b, e.Label, e.Kernel, e.Initrds, e.Cmdline)
+			fmt.Fprintf(&b, "menuentry %s {\n  configfile %s\n}\n", grubQuote(e.Label), slashPath(boot.ChoosePath(boot.FirmwareGRUB, e.Host)))
 		}
 		grubLocal(&b)
 	default:
@@ -168,7 +169,7 @@ func PXELINUX(p boot.Plan) []byte {
 	case boot.ActionMenu:
 		fmt.Fprintf(&b, "UI menu.c32\nDEFAULT local\nPROMPT 1\nTIMEOUT %d\nMENU TITLE %s\n", p.MenuTimeout*10, p.MenuTitle)
 		for i, e := range p.Menu {
-			pxelinuxEntry(&b, fmt.Sprintf("e%d", i), e.Label, e.Kernel, e.Initrds, e.Cmdline)
+			fmt.Fprintf(&b, "LABEL e%d\n  MENU LABEL %s\n  CONFIG %s\n", i, e.Label, slashPath(boot.ChoosePath(boot.FirmwarePXELINUX, e.Host)))
 		}
 		b.WriteString("LABEL local\n  MENU LABEL Boot from the local disk\n  LOCALBOOT 0\n")
 	default:

@@ -1,17 +1,20 @@
-// Package server wires kickstand together: it loads the config, keeps the
-// store in step with it, reloads on SIGHUP or a file change, and runs the
-// protocol servers. It holds the only mutable "current config" pointer, so
-// a reload is one atomic swap and in-flight requests finish on the config
-// they started with.
+// Package server wires kickstand together: it loads the config, has the
+// install lifecycle (internal/install) bring the store in step with it,
+// reloads on SIGHUP or a file change, and runs the protocol servers. It
+// holds the only mutable "current config" pointer, so a reload is one
+// atomic swap and in-flight requests finish on the config they started
+// with. It decides nothing itself.
 package server
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,10 +28,13 @@ import (
 	"github.com/kickstand/kickstand/internal/dhcp4"
 	"github.com/kickstand/kickstand/internal/dhcp6"
 	"github.com/kickstand/kickstand/internal/diagnose"
+	"github.com/kickstand/kickstand/internal/fswatch"
 	"github.com/kickstand/kickstand/internal/httpd"
+	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/metrics"
 	"github.com/kickstand/kickstand/internal/overlay"
+	"github.com/kickstand/kickstand/internal/ratelimit"
 	"github.com/kickstand/kickstand/internal/store"
 	"github.com/kickstand/kickstand/internal/syslog"
 	"github.com/kickstand/kickstand/internal/tftp"
@@ -36,19 +42,21 @@ import (
 	"github.com/kickstand/kickstand/internal/webui"
 )
 
-// Instance is a loaded kickstand: config, store and the decision.
+// Instance is a loaded kickstand: config, store, the decision and the
+// lifecycle.
 type Instance struct {
-	Path   string
-	Store  store.Store
-	Booter *boot.Booter
-	Files  *bootfiles.Files
-	Log    *slog.Logger
-	// Events is the timeline recorder while Serve runs.
+	Path    string
+	Store   store.Store
+	Booter  *boot.Booter
+	Install *install.Service
+	Files   *bootfiles.Files
+	Log     *slog.Logger
+	// Events is the timeline recorder; Serve runs it.
 	Events *timeline.Recorder
 
 	cfg    atomic.Pointer[inventory.Config]
 	mu     sync.Mutex // serialises reloads
-	mtime  time.Time
+	loader *inventory.Loader
 	strict bool // check that files exist (serve), or syntax only (render)
 }
 
@@ -70,7 +78,8 @@ func Open(ctx context.Context, path string, o Options) (*Instance, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	cfg, mtime, err := load(path, o.CheckFiles)
+	loader := &inventory.Loader{Path: path}
+	cfg, err := load(loader, false, o.CheckFiles)
 	if err != nil {
 		return nil, err
 	}
@@ -79,18 +88,29 @@ func Open(ctx context.Context, path string, o Options) (*Instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", store.Redact(spec), err)
 	}
-	in := &Instance{Path: path, Store: st, Log: o.Log, mtime: mtime, strict: o.CheckFiles}
-	in.Booter = &boot.Booter{Store: st, Config: in.Config}
-	in.Files = &bootfiles.Files{Booter: in.Booter, Store: st, Config: in.Config, Images: &overlay.Images{}}
+	in := &Instance{Path: path, Store: st, Log: o.Log, loader: loader, strict: o.CheckFiles}
+	in.cfg.Store(cfg)
+	in.Booter = boot.NewBooter(st, in.Config)
+	in.Events = timeline.New(st, attributor{in}, in.Log)
+	in.Install = install.New(install.Deps{Store: st, Booter: in.Booter, Config: in.Config, Publish: in.Events, Log: in.Log})
+	in.Files = &bootfiles.Files{Booter: in.Booter, Chooser: in.Install, Store: st, Config: in.Config, Images: &overlay.Images{}}
 	for _, w := range cfg.Warnings {
 		in.Log.Warn("config", "warning", w)
 	}
-	if _, err := in.sync(ctx, cfg); err != nil {
+	if _, err := in.Install.SyncFile(ctx, cfg); err != nil {
 		st.Close()
 		return nil, err
 	}
-	in.cfg.Store(cfg)
 	return in, nil
+}
+
+// attributor breaks the knot between the recorder (which asks the
+// lifecycle who an address is) and the lifecycle (which publishes to the
+// recorder).
+type attributor struct{ in *Instance }
+
+func (a attributor) HostOf(ctx context.Context, addr netip.Addr) string {
+	return a.in.Install.HostOf(ctx, addr)
 }
 
 // StoreSpec is where the state lives: --store, else server.store (a
@@ -114,82 +134,75 @@ func (in *Instance) Config() *inventory.Config { return in.cfg.Load() }
 // Close releases the store.
 func (in *Instance) Close() error { return in.Store.Close() }
 
-func load(path string, checkFiles bool) (*inventory.Config, time.Time, error) {
-	st, err := os.Stat(path)
+func load(l *inventory.Loader, reread, checkFiles bool) (*inventory.Config, error) {
+	cfg, err := l.Load(reread)
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("config: %w", err)
-	}
-	cfg, err := inventory.Load(path)
-	if err != nil {
-		return nil, time.Time{}, err
+		return nil, err
 	}
 	if checkFiles {
 		if err := cfg.CheckFiles(); err != nil {
-			return nil, time.Time{}, err
+			return nil, err
 		}
 	}
-	return cfg, st.ModTime(), nil
+	return cfg, nil
 }
 
-func (in *Instance) sync(ctx context.Context, cfg *inventory.Config) (store.SyncReport, error) {
-	rep, err := in.Store.SyncDeclared(ctx, store.Declared{
-		Distros: cfg.Distros, Profiles: cfg.Profiles, Hosts: cfg.Hosts,
-		Now: time.Now(), TokenTTL: time.Duration(cfg.Server.TokenTTL), NewToken: NewToken,
-	})
-	if err != nil {
-		return rep, fmt.Errorf("%s: %w", cfg.Path, err)
-	}
-	for _, group := range []struct {
-		what string
-		l    []string
-	}{{"added", rep.Added}, {"updated", rep.Updated}, {"removed", rep.Removed}, {"taken over from live edits", rep.TakenOver}, {"state set by the file", rep.StateFromFile}} {
-		for _, x := range group.l {
-			in.Log.Info("inventory "+group.what, "object", x)
-		}
-	}
-	return rep, nil
-}
+// Reload re-reads every config file. On any error the previous config and
+// store contents stay in force and the error is returned (and logged).
+func (in *Instance) Reload(ctx context.Context) error { return in.reload(ctx, true) }
 
-// Reload re-reads the config. On any error the previous config and store
-// contents stay in force and the error is returned (and logged).
-func (in *Instance) Reload(ctx context.Context) error {
+// reload re-reads the files that changed (all of them if reread) and
+// syncs to the store only the hosts that differ from the config in force.
+func (in *Instance) reload(ctx context.Context, reread bool) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	cfg, mtime, err := load(in.Path, in.strict)
+	t0 := time.Now()
+	old := in.Config()
+	cfg, err := load(in.loader, reread, in.strict)
+	if err == nil && cfg == old {
+		return nil // no file changed
+	}
+	var changed []string
 	if err == nil {
-		_, err = in.sync(ctx, cfg)
+		changed = inventory.ChangedHosts(old, cfg)
+		if changed == nil {
+			changed = []string{}
+		}
+		if !reflect.DeepEqual(old.DHCP6.DUIDs, cfg.DHCP6.DUIDs) {
+			changed = nil // the host index is rebuilt whole
+		}
+		_, err = in.Install.SyncChanged(ctx, cfg, changed)
 	}
 	if err != nil {
 		in.Log.Error("reload rejected; keeping the previous config", "err", err)
 		return err
 	}
-	in.mtime = mtime
 	in.cfg.Store(cfg)
-	in.Log.Info("config reloaded", "path", in.Path)
+	in.Log.Info("config reloaded", "path", in.Path, "hosts", len(cfg.Hosts), "hosts_changed", len(changed), "took", time.Since(t0).Round(time.Millisecond))
 	return nil
 }
 
-// Watch reloads on SIGHUP (sent on hup) and when the file's mtime changes.
-// Polling is used rather than inotify because editors replace files by
-// rename, which a watch on the old inode misses.
+// Watch reloads on SIGHUP (sent on hup: every file is read again) and when
+// the main file or a file in the hosts directory changes (inotify, or
+// polling every `every` where inotify is unavailable: only the changed
+// files are read).
 func (in *Instance) Watch(ctx context.Context, hup <-chan os.Signal, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			in.Reload(ctx)
-		case <-t.C:
-			st, err := os.Stat(in.Path)
-			in.mu.Lock()
-			changed := err == nil && !st.ModTime().Equal(in.mtime)
-			in.mu.Unlock()
-			if changed {
+	for ctx.Err() == nil {
+		paths := in.Config().WatchPaths()
+		wctx, stop := context.WithCancel(ctx)
+		changes := fswatch.Watch(wctx, paths, fswatch.Options{Entry: inventory.IsHostFile, Poll: every, Log: in.Log})
+		in.reload(ctx, false) // an edit made before the watch began
+		for ctx.Err() == nil && slices.Equal(paths, in.Config().WatchPaths()) {
+			select {
+			case <-ctx.Done():
+			case <-hup:
 				in.Reload(ctx)
+			case files := <-changes:
+				in.Log.Debug("config files changed", "files", files)
+				in.reload(ctx, false)
 			}
 		}
+		stop()
 	}
 }
 
@@ -199,8 +212,7 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cfg := in.Config()
-	rec := timeline.New(in.Store, in.Log)
-	in.Events = rec
+	rec := in.Events
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
 	run := func(name string, f func() error) {
@@ -213,17 +225,15 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 			}
 		}()
 	}
+	m := metrics.New(in.Store)
+	m.Attach(rec)
 	wg.Add(1)
 	go func() { defer wg.Done(); rec.Run(ctx) }()
-
-	m := metrics.New(in.Store)
+	// Another kickstand server sharing the store changes hosts too.
 	wg.Add(1)
-	go func() { defer wg.Done(); m.Run(ctx, rec, 2*time.Second, in.Log) }()
-	h := &httpd.Server{Booter: in.Booter, Files: in.Files, Store: in.Store, Config: in.Config, Log: in.Log, Events: rec,
-		API: api.Handler(api.Deps{Store: in.Store, Config: in.Config, Events: rec, SetState: in.SetState, Log: in.Log,
-			OpenReads: func() bool { return in.Config().Server.APIOpenReads }}),
-		UI: webui.Handler(), Metrics: m.Handler()}
-	addr, done, err := httpd.Listen(ctx, cfg.Server.HTTP, h.Handler(), in.Log)
+	go func() { defer wg.Done(); in.Install.Follow(ctx, 500*time.Millisecond) }()
+
+	addr, done, err := httpd.Listen(ctx, cfg.Server.HTTP, in.HTTPServer(m).Handler(), in.Log)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
@@ -243,8 +253,14 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 		run("tftp", func() error { return ts.ListenAndServe(ctx, cfg.TFTP.Listen) })
 	}
 	if cfg.DHCP.Enabled {
+		proxy := cfg.DHCP.Mode == "proxy"
 		ds, err := dhcp4.New(dhcp4.Options{Config: in.Config, Booter: in.Booter, Store: in.Store, Log: in.Log,
-			OnEvent: func(e dhcp4.Event) { recordDHCP(rec, e) }})
+			OnEvent: func(e dhcp4.Event) {
+				if proxy {
+					in.learn(e)
+				}
+				recordDHCP(rec, e)
+			}})
 		if err != nil {
 			return fmt.Errorf("dhcp: %w", err)
 		}
@@ -302,6 +318,30 @@ func registerDHCPStats(reg *prometheus.Registry, ds *dhcp4.Server) {
 			}
 			return 0
 		}))
+}
+
+// HTTPServer is the HTTP side of this instance: boot files, kickstarts,
+// callbacks, the API, the UI, and /metrics when m is not nil.
+func (in *Instance) HTTPServer(m *metrics.Metrics) *httpd.Server {
+	h := &httpd.Server{Booter: in.Booter, Install: in.Install, Files: in.Files, Store: in.Store, Log: in.Log, Events: in.Events,
+		API: api.Handler(api.Deps{Store: in.Store, Config: in.Config, Events: in.Events, Lifecycle: in.Install, Log: in.Log,
+			OpenReads: func() bool { return in.Config().Server.APIOpenReads }}),
+		UI: webui.Handler()}
+	if m != nil {
+		h.Metrics = m.Handler()
+	}
+	return h
+}
+
+// learn notes, in proxyDHCP mode, which address a known machine takes
+// from the other DHCP server: its REQUEST names it, and its request on
+// port 4011 comes from it. kickstand leases nothing then, so this is how
+// its HTTP and TFTP requests are tied to the host.
+func (in *Instance) learn(e dhcp4.Event) {
+	if !e.IP.IsValid() || e.MAC == "" || (e.Kind != dhcp4.EventRequest && e.Kind != dhcp4.EventAck && e.Kind != dhcp4.EventInform) {
+		return
+	}
+	in.Booter.Learn(e.IP, e.MAC, time.Now().Add(time.Duration(in.Config().Server.TokenTTL)))
 }
 
 func recordDHCP(rec *timeline.Recorder, e dhcp4.Event) {
@@ -383,7 +423,9 @@ func (in *Instance) serveSyslog(ctx context.Context, rec *timeline.Recorder, run
 		pc.Close()
 		return fmt.Errorf("syslog: %w", err)
 	}
-	srv := &syslog.Server{Log: in.Log}
+	// An installer logs a few hundred lines a second at most; the limits
+	// bound what a flood from one address, or from many, can make us do.
+	srv := &syslog.Server{Log: in.Log, Limit: ratelimit.New(ratelimit.Limits{PerSource: 500, PerSourceBurst: 5000, Global: 5000, GlobalBurst: 20000})}
 	handle := func(m syslog.Message) {
 		rec.Record(store.Event{Kind: "syslog", At: m.Received, Detail: m.Text, Data: map[string]any{
 			"severity": syslog.SeverityName(m.Severity), "facility": syslog.FacilityName(m.Facility),
@@ -434,47 +476,13 @@ func (in *Instance) recordTFTP(rec *timeline.Recorder, ti tftp.TransferInfo) {
 	}})
 }
 
-// NewToken makes a build token: 26 characters of base32 from crypto/rand,
-// 130 bits, unguessable and safe in a URL path.
-func NewToken() string { return rand.Text() }
-
-// BuildHost puts a host into install state with a fresh token.
-func (in *Instance) BuildHost(ctx context.Context, name, by string) (*inventory.HostRecord, error) {
-	ttl := time.Duration(in.Config().Server.TokenTTL)
-	return in.setState(ctx, name, inventory.StateInstall, NewToken(), time.Now().Add(ttl), by)
-}
-
-// SetState changes a host's netboot state (install gets a fresh token) and
-// records the change on its timeline.
-func (in *Instance) SetState(ctx context.Context, name, state, by string) (*inventory.HostRecord, error) {
-	if state == inventory.StateInstall {
-		return in.BuildHost(ctx, name, by)
-	}
-	return in.setState(ctx, name, state, "", time.Time{}, by)
-}
-
-func (in *Instance) setState(ctx context.Context, name, state, token string, exp time.Time, by string) (*inventory.HostRecord, error) {
-	old, err := in.Store.Host(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	h, err := in.Store.SetState(ctx, name, state, token, exp)
-	if err != nil {
-		return nil, err
-	}
-	err = in.Store.AppendEvents(ctx, []store.Event{{Host: name, At: time.Now(), Kind: "state",
-		Detail: old.State + " -> " + state + " (by " + by + ")",
-		Data:   map[string]any{"from": old.State, "to": state, "by": by}}})
-	return h, err
-}
-
 // Diagnose says where a host's install stands, from its timeline.
 func (in *Instance) Diagnose(ctx context.Context, h *inventory.HostRecord) (diagnose.Diagnosis, error) {
 	evs, err := in.Store.Events(ctx, h.Name, 0, 0)
 	if err != nil {
 		return diagnose.Diagnosis{}, err
 	}
-	opt := diagnose.Options{HasGateway6: h.Gateway6 != ""}
+	opt := diagnose.Options{HasGateway6: h.Gateway6 != "", State: h.State}
 	if _, ok := h.Addr4(); !ok {
 		if _, ok6 := h.Addr6(); ok6 {
 			opt.Family = 6

@@ -46,4 +46,10 @@ var migrations = []string{
 	// a sync of n hosts was O(n^2).
 	`CREATE INDEX host_macs_host ON host_macs (host);
 	 CREATE INDEX host_addrs_host ON host_addrs (host);`,
+	// 7: the last state of hosts removed from the file, so that a host
+	// removed and restored resumes it instead of reinstalling.
+	`CREATE TABLE retired_hosts (
+		name TEXT PRIMARY KEY, state TEXT NOT NULL, declared_state TEXT NOT NULL,
+		retired_at BIGINT NOT NULL);
+	 CREATE INDEX hosts_updated_at ON hosts (updated_at);`,
 }

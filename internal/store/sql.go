@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -201,26 +202,44 @@ func (s *SQL) Hosts(ctx context.Context) ([]inventory.HostRecord, error) {
 	return hs, nil
 }
 
-func (s *SQL) SetState(ctx context.Context, name, state, token string, expires time.Time) (*inventory.HostRecord, error) {
-	switch state {
-	case inventory.StateInstall, inventory.StateLocal, inventory.StateMenu:
-	default:
-		return nil, fmt.Errorf("set state of %s: unknown state %q (want install, local or menu)", name, state)
+func (s *SQL) SetHostState(ctx context.Context, name string, t Transition) (*inventory.HostRecord, error) {
+	if err := t.Check(); err != nil {
+		return nil, fmt.Errorf("set state of %s: %w", name, err)
 	}
-	q := `UPDATE hosts SET state = ?, updated_at = ? WHERE name = ?`
-	args := []any{state, time.Now().UnixMilli(), name}
-	if token != "" {
-		q = `UPDATE hosts SET state = ?, updated_at = ?, token = ?, token_expires = ? WHERE name = ?`
-		args = []any{state, time.Now().UnixMilli(), token, expires.UnixMilli(), name}
+	var tok any
+	var exp int64
+	if t.Token != "" {
+		tok, exp = t.Token, t.Expires.UnixMilli()
+	}
+	q := `UPDATE hosts SET state = ?, updated_at = ?, token = ?, token_expires = ? WHERE name = ?`
+	args := []any{t.State, time.Now().UnixMilli(), tok, exp, name}
+	if t.IfToken != "" {
+		q += ` AND token = ?`
+		args = append(args, t.IfToken)
 	}
 	res, err := s.db.ExecContext(ctx, s.rebind(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("set state of %s: %w", name, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return nil, fmt.Errorf("set state of %s: %w", name, ErrNotFound)
+		if _, err := s.Host(ctx, name); err != nil {
+			return nil, fmt.Errorf("set state of %s: %w", name, err)
+		}
+		return nil, fmt.Errorf("set state of %s: the install it was for was superseded: %w", name, ErrConflict)
 	}
 	return s.Host(ctx, name)
+}
+
+func (s *SQL) HostsChangedSince(ctx context.Context, since time.Time) ([]inventory.HostRecord, int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM hosts`).Scan(&n); err != nil {
+		return nil, 0, fmt.Errorf("count hosts: %w", err)
+	}
+	hs, err := s.hostsWhere(ctx, s.db, `WHERE updated_at >= ?`, since.UnixMilli())
+	if err != nil {
+		return nil, 0, fmt.Errorf("hosts changed since %s: %w", since.Format(time.RFC3339Nano), err)
+	}
+	return hs, n, nil
 }
 
 // specs reads one of the JSON-spec tables into a name-keyed map.
@@ -356,19 +375,28 @@ func syncSpecs[T any](ctx context.Context, s *SQL, tx *sql.Tx, table, kind strin
 	return nil
 }
 
+// storedHost is a host row as stored: the spec is the JSON the last sync
+// wrote, so an unchanged host compares equal byte for byte without decoding
+// 100,000 specs.
+type storedHost struct{ origin, spec, state, declared string }
+
 func (s *SQL) syncHosts(ctx context.Context, tx *sql.Tx, d Declared, rep *SyncReport) error {
-	// What is stored, as stored: the spec is the JSON the last sync wrote,
-	// so an unchanged host compares equal byte for byte without decoding
-	// 100,000 specs.
-	type stored struct{ origin, spec, state, declared string }
-	have := map[string]*stored{}
-	rows, err := tx.QueryContext(ctx, `SELECT name, origin, spec, state, declared_state FROM hosts`)
+	have := map[string]*storedHost{}
+	only, scope := changedScope(d)
+	if only != nil && len(only) == 0 {
+		return nil
+	}
+	q, args := `SELECT name, origin, spec, state, declared_state FROM hosts`, []any(nil)
+	if only != nil {
+		q, args = q+` WHERE name IN (`+params(len(scope.hosts))+`)`, scope.hosts
+	}
+	rows, err := tx.QueryContext(ctx, s.rebind(q), args...)
 	if err != nil {
 		return err
 	}
 	for rows.Next() {
 		var n string
-		var st stored
+		var st storedHost
 		if err := rows.Scan(&n, &st.origin, &st.spec, &st.state, &st.declared); err != nil {
 			rows.Close()
 			return err
@@ -383,35 +411,60 @@ func (s *SQL) syncHosts(ctx context.Context, tx *sql.Tx, d Declared, rep *SyncRe
 	for _, h := range d.Hosts {
 		want[h.Name] = true
 	}
-	// Remove first, so a MAC moved from a removed host to a new one is free.
+	now := d.Now.UnixMilli()
+	// Remove first, so a MAC moved from a removed host to a new one is
+	// free. The removed host's state is kept: restored, it resumes it.
 	for n, r := range have {
 		if r.origin == inventory.OriginFile && !want[n] {
-			if err := s.deleteHost(ctx, tx, n); err != nil {
+			if err := s.retireHost(ctx, tx, n, r.state, r.declared, now); err != nil {
 				return err
 			}
 			rep.Removed = append(rep.Removed, "host "+n)
+			rep.Retired = append(rep.Retired, StateChange{Host: n, From: r.state, Why: WhyRemoved})
 		}
 	}
-	ix := &hostIndexer{s: s, tx: tx}
-	now := d.Now.UnixMilli()
+	retired, err := s.retiredHosts(ctx, tx, have, d.Hosts)
+	if err != nil {
+		return err
+	}
+	ix := &hostIndexer{s: s, tx: tx, scope: scope}
 	for _, h := range d.Hosts {
+		if only != nil && !only[h.Name] {
+			continue
+		}
 		spec, err := json.Marshal(h)
 		if err != nil {
 			return err
 		}
 		old := have[h.Name]
-		newToken := func() (any, int64) {
-			if h.Netboot != inventory.StateInstall || d.NewToken == nil {
+		newToken := func(state string) (any, int64) {
+			if state != inventory.StateInstall || d.NewToken == nil {
 				return nil, 0
 			}
 			return d.NewToken(), d.Now.Add(d.TokenTTL).UnixMilli()
 		}
 		if old == nil {
-			tok, exp := newToken()
-			if err := ix.insertHost(ctx, []any{h.Name, inventory.OriginFile, string(spec), nullable(h.UUID), h.Netboot, h.Netboot, tok, exp, now}); err != nil {
+			// A new host starts in the file's state, unless it was
+			// removed from the file before and the file's value is
+			// the one it had then: it resumes its last state.
+			state, ch := h.Netboot, StateChange{Host: h.Name, To: h.Netboot, Why: WhyNewHost}
+			if r, ok := retired[h.Name]; ok {
+				if _, err := tx.ExecContext(ctx, s.rebind(`DELETE FROM retired_hosts WHERE name = ?`), h.Name); err != nil {
+					return fmt.Errorf("host %s: %w", h.Name, err)
+				}
+				ch.From = r.state
+				if r.declared == h.Netboot {
+					state, ch.To, ch.Why = r.state, r.state, WhyRestored
+				} else {
+					ch.Why = WhyNetboot
+				}
+			}
+			tok, exp := newToken(state)
+			if err := ix.insertHost(ctx, []any{h.Name, inventory.OriginFile, string(spec), nullable(h.UUID), state, h.Netboot, tok, exp, now}); err != nil {
 				return fmt.Errorf("host %s: %w", h.Name, err)
 			}
 			rep.Added = append(rep.Added, "host "+h.Name)
+			rep.States = append(rep.States, ch)
 			if err := ix.index(ctx, h, false); err != nil {
 				return err
 			}
@@ -427,21 +480,17 @@ func (s *SQL) syncHosts(ctx context.Context, tx *sql.Tx, d Declared, rep *SyncRe
 		case specChanged:
 			rep.Updated = append(rep.Updated, "host "+h.Name)
 		}
-		_, err = tx.ExecContext(ctx, s.rebind(`UPDATE hosts SET origin = ?, spec = ?, uuid = ? WHERE name = ?`),
-			inventory.OriginFile, string(spec), nullable(h.UUID), h.Name)
+		_, err = tx.ExecContext(ctx, s.rebind(`UPDATE hosts SET origin = ?, spec = ?, uuid = ?, updated_at = ? WHERE name = ?`),
+			inventory.OriginFile, string(spec), nullable(h.UUID), now, h.Name)
 		if err == nil && old.declared != h.Netboot {
 			// The file's value changed since we last saw it: the
-			// newer edit wins over the live state.
-			tok, exp := newToken()
-			q := `UPDATE hosts SET state = ?, declared_state = ?, updated_at = ? WHERE name = ?`
-			args := []any{h.Netboot, h.Netboot, now, h.Name}
-			if tok != nil {
-				q = `UPDATE hosts SET state = ?, declared_state = ?, updated_at = ?, token = ?, token_expires = ? WHERE name = ?`
-				args = []any{h.Netboot, h.Netboot, now, tok, exp, h.Name}
-			}
-			_, err = tx.ExecContext(ctx, s.rebind(q), args...)
-			if old.state != h.Netboot {
-				rep.StateFromFile = append(rep.StateFromFile, fmt.Sprintf("host %s: %s -> %s", h.Name, old.state, h.Netboot))
+			// newer edit wins over the live state, and the token goes
+			// with the state it belongs to.
+			tok, exp := newToken(h.Netboot)
+			_, err = tx.ExecContext(ctx, s.rebind(`UPDATE hosts SET state = ?, declared_state = ?, updated_at = ?, token = ?, token_expires = ? WHERE name = ?`),
+				h.Netboot, h.Netboot, now, tok, exp, h.Name)
+			if old.state != h.Netboot || h.Netboot == inventory.StateInstall {
+				rep.States = append(rep.States, StateChange{Host: h.Name, From: old.state, To: h.Netboot, Why: WhyNetboot})
 			}
 		}
 		if err != nil {
@@ -452,6 +501,50 @@ func (s *SQL) syncHosts(ctx context.Context, tx *sql.Tx, d Declared, rep *SyncRe
 		}
 	}
 	return ix.flush(ctx)
+}
+
+type retiredHost struct{ state, declared string }
+
+// retiredHosts reads the kept states of the file's hosts that the store
+// does not hold, in one query (usually none: nothing is read then).
+func (s *SQL) retiredHosts(ctx context.Context, tx *sql.Tx, have map[string]*storedHost, hosts []inventory.Host) (map[string]retiredHost, error) {
+	out := map[string]retiredHost{}
+	anyNew := false
+	for _, h := range hosts {
+		if have[h.Name] == nil {
+			anyNew = true
+			break
+		}
+	}
+	if !anyNew {
+		return out, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT name, state, declared_state FROM retired_hosts`)
+	if err != nil {
+		return nil, fmt.Errorf("read retired hosts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n string
+		var r retiredHost
+		if err := rows.Scan(&n, &r.state, &r.declared); err != nil {
+			return nil, err
+		}
+		out[n] = r
+	}
+	return out, rows.Err()
+}
+
+// retireHost removes a host the file no longer declares and keeps its
+// state for its return.
+func (s *SQL) retireHost(ctx context.Context, tx *sql.Tx, name, state, declared string, now int64) error {
+	if _, err := tx.ExecContext(ctx, s.rebind(`DELETE FROM retired_hosts WHERE name = ?`), name); err != nil {
+		return fmt.Errorf("retire host %s: %w", name, err)
+	}
+	if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO retired_hosts (name, state, declared_state, retired_at) VALUES (?, ?, ?, ?)`), name, state, declared, now); err != nil {
+		return fmt.Errorf("retire host %s: %w", name, err)
+	}
+	return s.deleteHost(ctx, tx, name)
 }
 
 func (s *SQL) deleteHost(ctx context.Context, tx *sql.Tx, name string) error {
@@ -470,6 +563,7 @@ func (s *SQL) deleteHost(ctx context.Context, tx *sql.Tx, name string) error {
 type hostIndexer struct {
 	s      *SQL
 	tx     *sql.Tx
+	scope  *syncScope                     // nil: every host is synced
 	owners map[string]map[string]string   // table -> value -> host, read on first use
 	held   map[string]map[string][]string // table -> host -> its values
 	rows   map[string][]any               // table -> flattened rows waiting for flush
@@ -483,6 +577,10 @@ const newHostCols = `name, origin, spec, uuid, state, declared_state, token, tok
 // the parameters.
 const insertBatch = 64
 
+// sqliteBatch bounds the rows of one SQLite INSERT, which takes them as
+// one JSON parameter.
+const sqliteBatch = 4096
+
 func (x *hostIndexer) insertHost(ctx context.Context, row []any) error {
 	return x.add(ctx, "hosts", row)
 }
@@ -492,7 +590,11 @@ func (x *hostIndexer) add(ctx context.Context, table string, row []any) error {
 		x.rows = map[string][]any{}
 	}
 	x.rows[table] = append(x.rows[table], row...)
-	if len(x.rows[table]) >= insertBatch*len(row) {
+	batch := insertBatch
+	if x.s.pg == nil {
+		batch = sqliteBatch
+	}
+	if len(x.rows[table]) >= batch*len(row) {
 		return x.flushTable(ctx, table)
 	}
 	return nil
@@ -515,9 +617,33 @@ func (x *hostIndexer) flushTable(ctx context.Context, table string) error {
 		return nil
 	}
 	cols, width := insertCols(table)
-	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
-	q := `INSERT INTO ` + table + ` (` + cols + `) VALUES ` + strings.TrimSuffix(strings.Repeat(one+", ", len(vals)/width), ", ")
-	if _, err := x.tx.ExecContext(ctx, x.s.rebind(q), vals...); err != nil {
+	var err error
+	if x.s.pg == nil {
+		// modernc SQLite parses a statement anew at every execution and
+		// binds parameters by a linear search: for a multi-row VALUES list
+		// that cost more than inserting the rows. So the rows go in as one
+		// JSON parameter, and OR ROLLBACK spares the statement journal (a
+		// temporary file) that undoing half a statement would need: a
+		// failure fails the whole sync anyway.
+		rows := make([][]any, 0, len(vals)/width)
+		for i := 0; i < len(vals); i += width {
+			rows = append(rows, vals[i:i+width])
+		}
+		b, jerr := json.Marshal(rows)
+		if jerr != nil {
+			return jerr
+		}
+		sel := make([]string, width)
+		for i := range sel {
+			sel[i] = "value->>" + strconv.Itoa(i)
+		}
+		_, err = x.tx.ExecContext(ctx, `INSERT OR ROLLBACK INTO `+table+` (`+cols+`) SELECT `+strings.Join(sel, ", ")+` FROM json_each(?)`, string(b))
+	} else {
+		one := "(" + params(width) + ")"
+		q := `INSERT INTO ` + table + ` (` + cols + `) VALUES ` + strings.TrimSuffix(strings.Repeat(one+", ", len(vals)/width), ", ")
+		_, err = x.tx.ExecContext(ctx, x.s.rebind(q), vals...)
+	}
+	if err != nil {
 		return fmt.Errorf("insert %d rows into %s: %w", len(vals)/width, table, err)
 	}
 	x.rows[table] = vals[:0]
@@ -542,7 +668,16 @@ func (x *hostIndexer) index(ctx context.Context, h inventory.Host, existed bool)
 		x.owners, x.held = map[string]map[string]string{}, map[string]map[string][]string{}
 		for _, t := range []struct{ table, col string }{{"host_macs", "mac"}, {"host_addrs", "addr"}} {
 			m, held := map[string]string{}, map[string][]string{}
-			rows, err := x.tx.QueryContext(ctx, `SELECT `+t.col+`, host FROM `+t.table)
+			q, args := `SELECT `+t.col+`, host FROM `+t.table, []any(nil)
+			if x.scope != nil {
+				// Only the rows the changed hosts hold or want.
+				vals := x.scope.vals[t.table]
+				q, args = q+` WHERE host IN (`+params(len(x.scope.hosts))+`)`, x.scope.hosts
+				if len(vals) > 0 {
+					q, args = q+` OR `+t.col+` IN (`+params(len(vals))+`)`, append(slices.Clip(args), vals...)
+				}
+			}
+			rows, err := x.tx.QueryContext(ctx, x.s.rebind(q), args...)
 			if err != nil {
 				return err
 			}
@@ -562,16 +697,10 @@ func (x *hostIndexer) index(ctx context.Context, h inventory.Host, existed bool)
 			x.owners[t.table], x.held[t.table] = m, held
 		}
 	}
-	var addrs []string
-	for _, p := range []string{h.IPv4, h.IPv6} {
-		if pr, err := netip.ParsePrefix(p); err == nil {
-			addrs = append(addrs, pr.Addr().String())
-		}
-	}
 	for _, t := range []struct {
 		table, col string
 		vals       []string
-	}{{"host_macs", "mac", h.MACs}, {"host_addrs", "addr", addrs}} {
+	}{{"host_macs", "mac", h.MACs}, {"host_addrs", "addr", lookupAddrs(h)}} {
 		owners := x.owners[t.table]
 		if existed {
 			if _, err := x.tx.ExecContext(ctx, x.s.rebind(`DELETE FROM `+t.table+` WHERE host = ?`), h.Name); err != nil {
@@ -595,6 +724,59 @@ func (x *hostIndexer) index(ctx context.Context, h inventory.Host, existed bool)
 	}
 	return nil
 }
+
+// lookupAddrs are the values of a host's host_addrs rows.
+func lookupAddrs(h inventory.Host) []string {
+	var addrs []string
+	for _, p := range []string{h.IPv4, h.IPv6} {
+		if pr, err := netip.ParsePrefix(p); err == nil {
+			addrs = append(addrs, pr.Addr().String())
+		}
+	}
+	return addrs
+}
+
+// maxScoped bounds a scoped sync's statements' parameters; a larger
+// change is synced as a whole.
+const maxScoped = 2000
+
+// syncScope is what a sync of Declared.Changed reads: those hosts' rows
+// and the lookup rows holding the values they declare.
+type syncScope struct {
+	hosts []any
+	vals  map[string][]any // lookup table -> values
+}
+
+// changedScope returns the set of hosts to sync and what to read for
+// them, or nil and nil to sync every host.
+func changedScope(d Declared) (map[string]bool, *syncScope) {
+	if d.Changed == nil || len(d.Changed) > maxScoped {
+		return nil, nil
+	}
+	only := make(map[string]bool, len(d.Changed))
+	sc := &syncScope{vals: map[string][]any{}}
+	for _, n := range d.Changed {
+		if !only[n] {
+			only[n] = true
+			sc.hosts = append(sc.hosts, n)
+		}
+	}
+	for _, h := range d.Hosts {
+		if !only[h.Name] {
+			continue
+		}
+		for _, m := range h.MACs {
+			sc.vals["host_macs"] = append(sc.vals["host_macs"], m)
+		}
+		for _, a := range lookupAddrs(h) {
+			sc.vals["host_addrs"] = append(sc.vals["host_addrs"], a)
+		}
+	}
+	return only, sc
+}
+
+// params is n comma-separated placeholders.
+func params(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
 func nullable(s string) any {
 	if s == "" {

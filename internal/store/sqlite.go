@@ -39,7 +39,7 @@ func OpenSQLite(ctx context.Context, dir string) (*SQL, error) {
 	// default of 2 idle connections made busy readers reopen the file and
 	// rerun the pragmas per query.
 	db.SetMaxIdleConns(64)
-	s := &SQL{db: db}
+	s := &SQL{db: db, closeFns: []func() error{pinAllocator()}}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)

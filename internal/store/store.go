@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -29,9 +30,14 @@ type Store interface {
 	HostByAddr(ctx context.Context, a netip.Addr) (*inventory.HostRecord, error)
 	HostByToken(ctx context.Context, token string) (*inventory.HostRecord, error)
 	Hosts(ctx context.Context) ([]inventory.HostRecord, error)
-	// SetState changes a host's netboot state. A non-empty token replaces
-	// the build token; an empty one keeps it.
-	SetState(ctx context.Context, name, state, token string, expires time.Time) (*inventory.HostRecord, error)
+	// SetHostState changes a host's netboot state. Only internal/install
+	// calls it: it mints the tokens and records the change.
+	SetHostState(ctx context.Context, name string, t Transition) (*inventory.HostRecord, error)
+	// HostsChangedSince returns the hosts written at or after since
+	// (updated_at), and how many hosts there are in all, so that a
+	// server's in-memory host index follows writes made by another
+	// server sharing the store.
+	HostsChangedSince(ctx context.Context, since time.Time) ([]inventory.HostRecord, int, error)
 
 	Profile(ctx context.Context, name string) (*inventory.Profile, error)
 	Profiles(ctx context.Context) ([]inventory.Profile, error)
@@ -82,6 +88,41 @@ type Store interface {
 	Close() error
 }
 
+// ErrConflict is returned by SetHostState when the host no longer holds the
+// token the change was conditioned on (Transition.IfToken).
+var ErrConflict = errors.New("conflict")
+
+// Transition is one change of a host's netboot state.
+type Transition struct {
+	State string
+	// Token is the new build token, required for install. Leaving
+	// install clears the token, so no old kickstart URL or callback
+	// works afterwards.
+	Token   string
+	Expires time.Time
+	// IfToken, when not empty, applies the change only while the host
+	// still holds this token: the callback of an install that an
+	// operator has since restarted changes nothing (ErrConflict).
+	IfToken string
+}
+
+// Check says whether a transition is well formed.
+func (t Transition) Check() error {
+	switch t.State {
+	case inventory.StateInstall:
+		if t.Token == "" || t.Expires.IsZero() {
+			return errors.New("install needs a build token and its expiry")
+		}
+	case inventory.StateLocal, inventory.StateMenu:
+		if t.Token != "" {
+			return fmt.Errorf("a build token is only kept in install, not %s", t.State)
+		}
+	default:
+		return fmt.Errorf("unknown state %q (want install, local or menu)", t.State)
+	}
+	return nil
+}
+
 // Event is one entry of a host's install timeline.
 type Event struct {
 	ID     int64          `json:"id"`
@@ -101,19 +142,43 @@ type Declared struct {
 	TokenTTL time.Duration
 	// NewToken makes build tokens for hosts the file puts in install.
 	NewToken func() string
+	// Changed, when not nil, names the only hosts that can differ from
+	// the previous sync (added, edited or removed in the file since): the
+	// others are neither read nor compared, so one edited host of 100,000
+	// costs one host's work. nil compares every host.
+	Changed []string
 }
 
 // SyncReport says what a sync changed, so nothing changes silently.
 type SyncReport struct {
 	Added, Updated, Removed []string // "host newbox", "profile el8", ...
-	// StateFromFile lists hosts whose live state was replaced because the
-	// file's netboot value changed since the last sync.
-	StateFromFile []string
+	// States lists the netboot state changes the file caused: a new host,
+	// a changed netboot value, a host restored to the file. The caller
+	// records each on the host's timeline.
+	States []StateChange
+	// Retired lists file hosts removed from the file; their last state
+	// is kept, so a host restored to the file resumes it.
+	Retired []StateChange
 	// TakenOver lists live objects that the file now declares.
 	TakenOver []string
 }
 
 // Changed reports whether the sync altered anything.
 func (r SyncReport) Changed() bool {
-	return len(r.Added)+len(r.Updated)+len(r.Removed)+len(r.StateFromFile)+len(r.TakenOver) > 0
+	return len(r.Added)+len(r.Updated)+len(r.Removed)+len(r.States)+len(r.TakenOver) > 0
 }
+
+// StateChange is one host's state change made by a sync.
+type StateChange struct {
+	Host     string
+	From, To string // From is "" for a host the store has never seen
+	Why      string // see the Why constants
+}
+
+// Why a sync changed a host's state.
+const (
+	WhyNewHost  = "new host in the file"
+	WhyNetboot  = "netboot changed in the file"
+	WhyRestored = "restored to the file"
+	WhyRemoved  = "removed from the file"
+)

@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -24,6 +26,35 @@ func HostAddr(i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
 }
 
+// addSources puts the machines' reserved addresses on the loopback of the
+// simulator's namespace, so that each machine's TFTP and HTTP requests come
+// from its own address, the one kickstand leased it and identifies it by.
+// The servers route 198.18.0.0/15 back over their link (RouteBack).
+func addSources(ctx context.Context, first, n int) error {
+	return ipBatch(ctx, "add", first, n)
+}
+
+func delSources(first, n int) { ipBatch(context.Background(), "del", first, n) }
+
+func ipBatch(ctx context.Context, op string, first, n int) error {
+	var b strings.Builder
+	for i := first; i < first+n; i++ {
+		fmt.Fprintf(&b, "address %s %s/32 dev lo\n", op, HostAddr(i))
+	}
+	cmd := exec.CommandContext(ctx, "ip", "-force", "-batch", "-")
+	cmd.Stdin = strings.NewReader(b.String())
+	if out, err := cmd.CombinedOutput(); err != nil && op == "add" && !strings.Contains(string(out), "File exists") {
+		return fmt.Errorf("adding the machines' addresses: ip -batch: %v: %s", err, out)
+	}
+	return nil
+}
+
+// RouteBack is the route a server's namespace needs to answer the
+// machines' own addresses over its link to the simulator at local.
+func RouteBack(local netip.Addr) []string {
+	return []string{"route", "replace", "198.18.0.0/15", "via", local.String()}
+}
+
 // ServerConfig is what differs between the kickstand servers of one storm.
 type ServerConfig struct {
 	Address   netip.Addr // the server's address on its link
@@ -32,6 +63,7 @@ type ServerConfig struct {
 	Store     string // a postgres:// URL; empty for SQLite in DataDir
 	Templates string
 	Tree      string // the distro tree (MakeTree)
+	HostsDir  string // server.hosts_dir, when the hosts are in files there (WriteHosts)
 }
 
 // WriteInventory writes a kickstand config for one server of the storm:
@@ -49,16 +81,18 @@ server:
   address_v4: %s
   data_dir: %s
   templates: %s
-  # The simulator fetches every machine's kickstart from its one address.
-  token_any_address: true
 `, n, s.Address, s.Address, s.DataDir, s.Templates)
 	if s.Store != "" {
 		fmt.Fprintf(b, "  store: %q\n", s.Store)
 	}
+	if s.HostsDir != "" {
+		fmt.Fprintf(b, "  hosts_dir: %q\n", s.HostsDir)
+	}
 	fmt.Fprintf(b, `menu:
   unknown: ignore
 dhcp:
-  enabled: true
+  # Off without an interface: DHCP never serves every interface.
+  enabled: %t
   mode: server
   workers: 4
   interfaces: [%s]
@@ -80,8 +114,18 @@ profiles:
     distro: storm
     kernel_args: console=ttyS0 inst.text
 hosts:
-`, s.Interface, s.Tree)
-	for i := 0; i < n; i++ {
+`, s.Interface != "", s.Interface, s.Tree)
+	if err := WriteHosts(b, 0, n); err != nil {
+		return err
+	}
+	return b.Flush()
+}
+
+// WriteHosts writes the items of a hosts: list, machines from to to-1 (a
+// file of a hosts directory is "hosts:" and these).
+func WriteHosts(w io.Writer, from, to int) error {
+	b := bufio.NewWriter(w)
+	for i := from; i < to; i++ {
 		fmt.Fprintf(b, "  - name: storm-%05d\n    macs: [\"%s\"]\n    ipv4: %s/15\n    profile: storm\n    netboot: install\n", i, MAC(i), HostAddr(i))
 	}
 	return b.Flush()

@@ -119,6 +119,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		defer r.close()
 		relays[i] = r
 	}
+	if err := addSources(ctx, cfg.First, cfg.Machines); err != nil {
+		return nil, fmt.Errorf("storm: %w", err)
+	}
+	defer delSources(cfg.First, cfg.Machines)
 	var bytes, busy, retries atomic.Int64
 	ms := make([]machine, cfg.Machines)
 	var wg sync.WaitGroup
@@ -199,10 +203,16 @@ func boot(ctx context.Context, cfg Config, t Target, r *relay, mac net.HardwareA
 		m.took[name] = time.Since(at)
 		return true
 	}
+	var l lease
+	if !step("dhcp", func() (err error) { l, err = r.dora(ctx, mac); m.dhcpN = l.attempts; return err }) {
+		return m
+	}
+	// From here on the machine speaks from the address it was leased, as
+	// a real one does: that address is what kickstand identifies it by.
 	// Each machine is its own client: its own connections, as separate
 	// machines have.
 	tr := &http.Transport{
-		DialContext:         (&net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(t.Local, 0)), Timeout: 30 * time.Second}).DialContext,
+		DialContext:         (&net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(l.addr, 0)), Timeout: 30 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: 1,
 		DisableCompression:  true,
 	}
@@ -236,10 +246,6 @@ func boot(ctx context.Context, cfg Config, t Target, r *relay, mac net.HardwareA
 		return nil
 	}
 
-	var l lease
-	if !step("dhcp", func() (err error) { l, err = r.dora(ctx, mac); m.dhcpN = l.attempts; return err }) {
-		return m
-	}
 	if !step("tftp", func() error {
 		if l.bootFile == "" || strings.Contains(l.bootFile, "://") {
 			return fmt.Errorf("ACK names no TFTP loader (boot file %q)", l.bootFile)
@@ -250,7 +256,7 @@ func boot(ctx context.Context, cfg Config, t Target, r *relay, mac net.HardwareA
 		}
 		// A busy server is asked again, as a ROM that got an ERROR does.
 		for wait := 200 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
-			n, err := tftpGet(ctx, t.Local, server, l.bootFile, cfg.TFTPBlksize, time.Second)
+			n, err := tftpGet(ctx, l.addr, server, l.bootFile, cfg.TFTPBlksize, time.Second)
 			bytes.Add(n)
 			if !errors.Is(err, errBusy) {
 				return err

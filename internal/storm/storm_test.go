@@ -234,6 +234,7 @@ func newRig(t *testing.T, name string, servers int) *rig {
 		ip("-n", r.cli, "addr", "add", loc.String()+"/30", "dev", cliIf)
 		ip("-n", ns, "link", "set", srvIf, "up")
 		ip("-n", r.cli, "link", "set", cliIf, "up")
+		ip(append([]string{"-n", ns}, RouteBack(loc)...)...)
 		r.targets = append(r.targets, Target{Server: srv, Local: loc, HTTPPort: 8080})
 	}
 	return r

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kickstand/kickstand/internal/ratelimit"
 )
 
 // DefaultAddr is the standard syslog port on every address, IPv4 and IPv6
@@ -31,13 +33,26 @@ type Server struct {
 	// 0 means 30 minutes (a quiet %post can take a while, and rsyslog
 	// reconnects anyway).
 	IdleTimeout time.Duration
+	// FirstLineTimeout closes a TCP sender that connected and sent
+	// nothing for this long; 0 means 30 s. An installer's rsyslog sends
+	// at once; a connection held open idle only takes a slot.
+	FirstLineTimeout time.Duration
 	// MaxConns bounds concurrent TCP senders; 0 means 1024.
 	MaxConns int
-	Log      *slog.Logger
+	// MaxConnsPerSource bounds concurrent TCP senders from one address;
+	// 0 means 8 (an installer needs one).
+	MaxConnsPerSource int
+	// Limit bounds the lines accepted per source address and in all;
+	// lines over it are dropped and counted (nil: no limit).
+	Limit *ratelimit.Limiter
+	Log   *slog.Logger
 	// Now stamps Message.Received; nil means time.Now.
 	Now func() time.Time
 
-	received, dropped, malformed, truncated atomic.Uint64
+	received, dropped, malformed, truncated, limited, refused atomic.Uint64
+
+	mu      sync.Mutex
+	sources map[netip.Addr]int // open TCP connections per address
 }
 
 // Stats counts what the server saw since it was created.
@@ -46,11 +61,13 @@ type Stats struct {
 	Dropped   uint64 // UDP lines thrown away because the queue was full
 	Malformed uint64 // lines Parse reported an error for (still delivered unless empty)
 	Truncated uint64 // lines longer than MaxLine, cut
+	Limited   uint64 // lines dropped by the rate limits
+	Refused   uint64 // TCP connections refused by the connection limits
 }
 
 // Stats returns the counters; they are safe to read while serving.
 func (s *Server) Stats() Stats {
-	return Stats{s.received.Load(), s.dropped.Load(), s.malformed.Load(), s.truncated.Load()}
+	return Stats{s.received.Load(), s.dropped.Load(), s.malformed.Load(), s.truncated.Load(), s.limited.Load(), s.refused.Load()}
 }
 
 type line struct {
@@ -97,7 +114,12 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn, handle func(Mes
 			n = MaxLine
 			s.truncated.Add(1)
 		}
-		l := line{b: append([]byte(nil), buf[:n]...), src: addrPort(addr), at: s.now()}
+		src := addrPort(addr)
+		if !s.Limit.Allow(src.Addr().Unmap().String(), s.now()) {
+			s.limited.Add(1)
+			continue
+		}
+		l := line{b: append([]byte(nil), buf[:n]...), src: src, at: s.now()}
 		select {
 		case q <- l:
 		default:
@@ -138,6 +160,10 @@ func (s *Server) ServeStream(ctx context.Context, ln net.Listener, handle func(M
 		maxConns = 1024
 	}
 	slots := make(chan struct{}, maxConns)
+	perSource := s.MaxConnsPerSource
+	if perSource <= 0 {
+		perSource = 8
+	}
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -151,10 +177,17 @@ func (s *Server) ServeStream(ctx context.Context, ln net.Listener, handle func(M
 			time.Sleep(10 * time.Millisecond) // EMFILE and friends: don't spin
 			continue
 		}
+		src := addrPort(c.RemoteAddr()).Addr().Unmap()
+		if !s.openSource(src, perSource) {
+			s.refused.Add(1)
+			c.Close()
+			continue
+		}
 		select {
 		case slots <- struct{}{}:
 		default:
-			s.log().Warn("syslog: too many TCP senders, refusing", "peer", c.RemoteAddr().String())
+			s.refused.Add(1)
+			s.closeSource(src)
 			c.Close()
 			continue
 		}
@@ -162,6 +195,7 @@ func (s *Server) ServeStream(ctx context.Context, ln net.Listener, handle func(M
 		go func() {
 			defer conns.Done()
 			defer func() { <-slots }()
+			defer s.closeSource(src)
 			s.readStream(ctx, c, q)
 		}()
 	}
@@ -175,17 +209,28 @@ func (s *Server) readStream(ctx context.Context, c net.Conn, q chan<- line) {
 	if idle <= 0 {
 		idle = 30 * time.Minute
 	}
+	first := s.FirstLineTimeout
+	if first <= 0 {
+		first = 30 * time.Second
+	}
 	src := addrPort(c.RemoteAddr())
 	r := bufio.NewReaderSize(c, 2*MaxLine)
-	for {
+	for n := 0; ; n++ {
 		// Set, then check: a cancellation racing with this line is seen
 		// either here or by the AfterFunc's past deadline.
-		c.SetReadDeadline(time.Now().Add(idle))
+		if n == 0 {
+			c.SetReadDeadline(time.Now().Add(first))
+		} else {
+			c.SetReadDeadline(time.Now().Add(idle))
+		}
 		if ctx.Err() != nil {
 			return
 		}
 		b, cut, err := readFrame(r)
-		if len(b) > 0 {
+		if len(b) > 0 && !s.Limit.Allow(src.Addr().Unmap().String(), s.now()) {
+			s.received.Add(1)
+			s.limited.Add(1)
+		} else if len(b) > 0 {
 			s.received.Add(1)
 			if cut {
 				s.truncated.Add(1)
@@ -202,6 +247,28 @@ func (s *Server) readStream(ctx context.Context, c net.Conn, q chan<- line) {
 			}
 			return
 		}
+	}
+}
+
+// openSource counts a new TCP sender from a; false when a has max open.
+func (s *Server) openSource(a netip.Addr, max int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sources == nil {
+		s.sources = map[netip.Addr]int{}
+	}
+	if s.sources[a] >= max {
+		return false
+	}
+	s.sources[a]++
+	return true
+}
+
+func (s *Server) closeSource(a netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sources[a]--; s.sources[a] <= 0 {
+		delete(s.sources, a)
 	}
 }
 

@@ -26,6 +26,11 @@
 // request was sent to on multi-homed hosts, a hard limit on concurrent
 // transfers, and a per-transfer report for the install timeline.
 //
+// A window goes out in one sendmmsg(2) call, which halved the server's CPU
+// per MB in window mode (docs/performance.md has the profile and the
+// figures); in lock-step most of the server's CPU is the kernel's work for
+// each packet, which a user-space server cannot batch away.
+//
 // Behaviour worth knowing:
 //   - blksize is granted as asked (up to 65464), never clamped to the MTU;
 //     clamping cost pin/tftp most of its throughput (pin/tftp#51).

@@ -47,6 +47,9 @@ type transfer struct {
 	lastSend    time.Time
 	retransmits int
 	rbuf        []byte
+	// batch sends a window in one system call; pending is its packets.
+	batch   *batchSender
+	pending [][]byte
 }
 
 func newTransfer(cfg Config, conn *net.UDPConn, client netip.AddrPort, r request, f File) *transfer {
@@ -75,9 +78,10 @@ func newTransfer(cfg Config, conn *net.UDPConn, client netip.AddrPort, r request
 	}
 	return &transfer{
 		conn: conn, client: client, neg: neg, src: src, idle: idle,
-		rto:  newRTO(min(cfg.InitialRetransmit, maxRTO), cfg.MinRetransmit, maxRTO),
-		ring: make([][]byte, neg.windowSize),
-		rbuf: make([]byte, 1024),
+		rto:   newRTO(min(cfg.InitialRetransmit, maxRTO), cfg.MinRetransmit, maxRTO),
+		ring:  make([][]byte, neg.windowSize),
+		rbuf:  make([]byte, 1024),
+		batch: newBatchSender(conn),
 	}
 }
 
@@ -227,7 +231,10 @@ func (t *transfer) ctxErr(ctx context.Context, err error) error {
 
 // sendWindow sends blocks base+1 .. base+windowSize (or up to the last
 // block), reading blocks from the file the first time they are needed.
+// A window of several blocks goes out in one sendmmsg(2).
 func (t *transfer) sendWindow() error {
+	t.pending = t.pending[:0]
+	high := t.base
 	for n := t.base + 1; n <= t.base+uint64(t.neg.windowSize); n++ {
 		if n > t.loaded {
 			if err := t.load(n); err != nil {
@@ -235,14 +242,26 @@ func (t *transfer) sendWindow() error {
 				return err
 			}
 		}
-		if err := t.send(t.ring[n%uint64(len(t.ring))]); err != nil {
-			return err
-		}
-		t.sentHigh = n
+		t.pending = append(t.pending, t.ring[n%uint64(len(t.ring))])
+		high = n
 		if n == t.final {
 			break
 		}
 	}
+	var err error
+	if len(t.pending) == 1 || t.batch == nil {
+		for _, p := range t.pending {
+			if err = t.send(p); err != nil {
+				return err
+			}
+		}
+	} else {
+		t.lastSend = time.Now()
+		if err = t.batch.send(t.pending); err != nil {
+			return sendError(err)
+		}
+	}
+	t.sentHigh = high
 	return nil
 }
 
@@ -271,12 +290,16 @@ func (t *transfer) load(n uint64) error {
 func (t *transfer) send(p []byte) error {
 	t.lastSend = time.Now()
 	if _, err := t.conn.Write(p); err != nil {
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			return ErrClientGone
-		}
-		return fmt.Errorf("send: %w", err)
+		return sendError(err)
 	}
 	return nil
+}
+
+func sendError(err error) error {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return ErrClientGone
+	}
+	return fmt.Errorf("send: %w", err)
 }
 
 // ackedBytes is the payload the client has acknowledged.

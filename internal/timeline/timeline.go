@@ -3,6 +3,12 @@
 // hand events over without waiting; one goroutine works out which host each
 // belongs to and writes them to the store in batches, so recording never
 // slows a DHCP reply or a TFTP transfer.
+//
+// Only events that belong to a host are stored. Who a request belongs to is
+// decided by its address alone (install.Service.HostOf, over the boot
+// index and the leases): never by a MAC, host name or token a client names.
+// Events that match no host are counted and kept in a small ring for the
+// "unknown clients" view, never written per event: anyone can send them.
 package timeline
 
 import (
@@ -16,9 +22,21 @@ import (
 	"github.com/kickstand/kickstand/internal/store"
 )
 
+// Store is where events go.
+type Store interface {
+	AppendEvents(ctx context.Context, evs []store.Event) error
+	PruneEvents(ctx context.Context, keep int, before time.Time) (int64, error)
+}
+
+// Attributor says which host an address belongs to ("" for none).
+type Attributor interface {
+	HostOf(ctx context.Context, a netip.Addr) string
+}
+
 // Recorder batches events into the store.
 type Recorder struct {
-	st   store.Store
+	st   Store
+	who  Attributor
 	log  *slog.Logger
 	ch   chan store.Event
 	Keep int           // events kept per host
@@ -27,25 +45,14 @@ type Recorder struct {
 	dropped atomic.Int64
 	mu      sync.Mutex
 	subs    map[chan store.Event]struct{}
-	// seen remembers which host an address last belonged to, learnt from
-	// events that name their host (by MAC, token or static address), so a
-	// machine with an address kickstand did not hand out (proxyDHCP beside
-	// another server, a dynamic lease elsewhere) is still followed. Only
-	// Run's goroutine touches it.
-	seen map[netip.Addr]seenHost
+	obs     []func(store.Event)
+	unknown unknownRing
 }
 
-type seenHost struct {
-	host string
-	at   time.Time
-}
-
-// maxSeen bounds the address memory; past it, it starts afresh.
-const maxSeen = 1 << 16
-
-// New makes a Recorder; call Run to start writing.
-func New(st store.Store, log *slog.Logger) *Recorder {
-	return &Recorder{st: st, log: log, ch: make(chan store.Event, 8192), Keep: 5000, Age: 30 * 24 * time.Hour, subs: map[chan store.Event]struct{}{}}
+// New makes a Recorder; call Run to start writing. who may be nil when
+// every event names its host.
+func New(st Store, who Attributor, log *slog.Logger) *Recorder {
+	return &Recorder{st: st, who: who, log: log, ch: make(chan store.Event, 8192), Keep: 5000, Age: 30 * 24 * time.Hour, subs: map[chan store.Event]struct{}{}}
 }
 
 // Record queues an event. Set Data["client"] to the client's address to
@@ -67,6 +74,15 @@ func (r *Recorder) Record(e store.Event) {
 
 // Dropped is how many events were lost to a full queue.
 func (r *Recorder) Dropped() int64 { return r.dropped.Load() }
+
+// Observe has f called once for every event, stored or unmatched, after
+// its host is worked out (metrics). Call it before Run; f must be safe for
+// concurrent use.
+func (r *Recorder) Observe(f func(store.Event)) {
+	r.mu.Lock()
+	r.obs = append(r.obs, f)
+	r.mu.Unlock()
+}
 
 // Subscribe returns a channel of events as they are stored, for live views.
 // A slow subscriber misses events rather than stalling the recorder.
@@ -93,16 +109,24 @@ func (r *Recorder) Run(ctx context.Context) {
 		if len(batch) == 0 {
 			return
 		}
-		for i := range batch {
-			if batch[i].Host == "" {
-				batch[i].Host = r.HostFor(ctx, batch[i])
+		kept := batch[:0]
+		for _, e := range coalesce(batch) {
+			if e.Host == "" {
+				e.Host = r.hostFor(ctx, e)
 			}
-			r.remember(batch[i])
+			if e.Host == "" {
+				r.unknown.add(e)
+				r.observe(e)
+				continue
+			}
+			kept = append(kept, e)
 		}
-		if err := r.st.AppendEvents(ctx, batch); err != nil {
-			r.log.Error("timeline: events lost", "n", len(batch), "err", err)
-		} else {
-			r.publish(batch)
+		if len(kept) > 0 {
+			if err := r.st.AppendEvents(ctx, kept); err != nil {
+				r.log.Error("timeline: events lost", "n", len(kept), "err", err)
+			} else {
+				r.Publish(kept...)
+			}
 		}
 		batch = batch[:0]
 	}
@@ -139,11 +163,45 @@ func (r *Recorder) Run(ctx context.Context) {
 	}
 }
 
-func (r *Recorder) publish(evs []store.Event) {
+// coalesce merges the events of a batch (100 ms) that repeat one another
+// (the same kind, detail, client and status, and the same host if named)
+// into the first of them, with data "count": a client fetching one URL in a
+// loop makes ten events a second, not thousands, and is attributed once.
+func coalesce(batch []store.Event) []store.Event {
+	type key struct {
+		host, kind, detail, client string
+		status                     any
+	}
+	seen := make(map[key]int, len(batch))
+	out := batch[:0]
+	for _, e := range batch {
+		client, _ := e.Data["client"].(string)
+		k := key{e.Host, e.Kind, e.Detail, client, e.Data["status"]}
+		if i, ok := seen[k]; ok {
+			n, _ := out[i].Data["count"].(int)
+			out[i].Data["count"] = max(n, 1) + 1
+			continue
+		}
+		seen[k] = len(out)
+		out = append(out, e)
+	}
+	return out
+}
+
+// Publish shows stored events to observers and live views: those the
+// recorder wrote, and those written elsewhere (the lifecycle's, which are
+// written before the change they record is reported done).
+func (r *Recorder) Publish(evs ...store.Event) {
+	if r == nil {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for c := range r.subs {
-		for _, e := range evs {
+	for _, e := range evs {
+		for _, f := range r.obs {
+			f(e)
+		}
+		for c := range r.subs {
 			select {
 			case c <- e:
 			default:
@@ -152,43 +210,71 @@ func (r *Recorder) publish(evs []store.Event) {
 	}
 }
 
-func (r *Recorder) remember(e store.Event) {
-	s, _ := e.Data["client"].(string)
-	a, err := netip.ParseAddr(s)
-	if e.Host == "" || err != nil || a.IsUnspecified() {
-		return
+func (r *Recorder) observe(e store.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, f := range r.obs {
+		f(e)
 	}
-	if r.seen == nil || len(r.seen) >= maxSeen {
-		r.seen = map[netip.Addr]seenHost{}
-	}
-	r.seen[a.Unmap()] = seenHost{e.Host, e.At}
 }
 
-// HostFor attributes an event to a host: by its MAC, else by the client
-// address (a static address, a DHCP lease, then the host last seen there
-// within the hour).
-func (r *Recorder) HostFor(ctx context.Context, e store.Event) string {
-	if mac, _ := e.Data["mac"].(string); mac != "" {
-		if h, err := r.st.HostByMAC(ctx, mac); err == nil {
-			return h.Name
-		}
-	}
+// hostFor attributes an event to a host by the client address it carries.
+func (r *Recorder) hostFor(ctx context.Context, e store.Event) string {
 	s, _ := e.Data["client"].(string)
 	a, err := netip.ParseAddr(s)
-	if err != nil {
+	if err != nil || r.who == nil {
 		return ""
 	}
-	a = a.Unmap()
-	if h, err := r.st.HostByAddr(ctx, a); err == nil {
-		return h.Name
+	return r.who.HostOf(ctx, a)
+}
+
+// Unknown returns the latest events that matched no host, oldest first,
+// and how many there have been since start, by kind.
+func (r *Recorder) Unknown() ([]store.Event, map[string]uint64) {
+	return r.unknown.snapshot()
+}
+
+// unknownRing keeps the last ringSize unmatched events and counts them all.
+type unknownRing struct {
+	mu     sync.Mutex
+	ring   []store.Event
+	next   int
+	counts map[string]uint64
+}
+
+const ringSize = 256
+
+// maxDetail bounds what the ring keeps of an event's text.
+const maxDetail = 512
+
+func (u *unknownRing) add(e store.Event) {
+	if len(e.Detail) > maxDetail {
+		e.Detail = e.Detail[:maxDetail] + "…"
 	}
-	if a.Is4() {
-		if l, err := r.st.Lease(ctx, a); err == nil && l.Host != "" {
-			return l.Host
-		}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.counts == nil {
+		u.counts = map[string]uint64{}
 	}
-	if s, ok := r.seen[a]; ok && e.At.Sub(s.at) < time.Hour {
-		return s.host
+	n, _ := e.Data["count"].(int)
+	u.counts[e.Kind] += uint64(max(n, 1))
+	if len(u.ring) < ringSize {
+		u.ring = append(u.ring, e)
+		return
 	}
-	return ""
+	u.ring[u.next] = e
+	u.next = (u.next + 1) % ringSize
+}
+
+func (u *unknownRing) snapshot() ([]store.Event, map[string]uint64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := make([]store.Event, 0, len(u.ring))
+	out = append(out, u.ring[u.next:]...)
+	out = append(out, u.ring[:u.next]...)
+	counts := make(map[string]uint64, len(u.counts))
+	for k, v := range u.counts {
+		counts[k] = v
+	}
+	return out, counts
 }

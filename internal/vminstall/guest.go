@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kickstand/kickstand/internal/boot"
+	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/kickstart"
 	"github.com/kickstand/kickstand/internal/server"
@@ -58,8 +59,9 @@ type Initrd struct {
 
 // Prepare makes the boot decision for a host as a VM. A host that is not in
 // install state with a valid token is put there when build is set (a VM
-// install is an install request); otherwise the plan is a preview with a
-// placeholder token, as `render kickstart` does.
+// install is an install request); otherwise the plan is the lifecycle's
+// preview as after a build, with a placeholder token, as `render
+// --as-build` shows it.
 func Prepare(ctx context.Context, in *server.Instance, host string, build bool) (*Guest, error) {
 	t, err := in.Booter.TargetByName(ctx, host)
 	if err != nil {
@@ -69,48 +71,33 @@ func Prepare(ctx context.Context, in *server.Instance, host string, build bool) 
 	if err != nil {
 		return nil, err
 	}
-	preview := false
-	if t.Record.State != inventory.StateInstall || !t.Record.TokenValid(time.Now()) {
-		if build {
-			if _, err := in.BuildHost(ctx, host, "vm install"); err != nil {
-				return nil, fmt.Errorf("vm install %s: %w", host, err)
-			}
-			if t, err = in.Booter.TargetByName(ctx, host); err != nil {
-				return nil, fmt.Errorf("vm install %s: %w", host, err)
-			}
-		} else {
-			// The old token, if any, is not the one a build would make.
-			preview = true
-			t.Record.State = inventory.StateInstall
-			t.Record.TokenExpires = time.Now().Add(time.Hour)
-			t.Record.Token = "<token>"
+	installing := t.Record.State == inventory.StateInstall && t.Record.TokenValid(time.Now())
+	if !installing && build {
+		if _, err := in.Install.Build(ctx, host, install.ByVMInstall); err != nil {
+			return nil, fmt.Errorf("vm install %s: %w", host, err)
 		}
-	}
-	f := boot.Facts{Arch: boot.ArchNone, UUID: t.Record.UUID, Family: 4}
-	if _, ok := t.Record.Addr4(); !ok {
-		if _, ok := t.Record.Addr6(); ok {
-			f.Family = 6
+		if t, err = in.Booter.TargetByName(ctx, host); err != nil {
+			return nil, fmt.Errorf("vm install %s: %w", host, err)
 		}
+		installing = true
 	}
-	g := &Guest{Name: host, Platform: plat, UUID: t.Record.UUID, Distro: t.Distro.Name, Preview: preview}
+	g := &Guest{Name: host, Platform: plat, UUID: t.Record.UUID, Distro: t.Distro.Name, Preview: !installing}
 	if len(t.Record.MACs) > 0 {
 		g.MAC = t.Record.MACs[0]
-		f.MAC = g.MAC
 	} else {
 		g.MAC = stableMAC(host, plat)
 		g.Explain = append(g.Explain, fmt.Sprintf("host %s has no MAC in the inventory: the VM gets %s, derived from its name", host, g.MAC))
 	}
-	inputs, err := in.Booter.Inputs(ctx, f)
+	pv, err := in.Install.Preview(ctx, install.PreviewRequest{Host: host, AsBuild: !installing})
 	if err != nil {
 		return nil, fmt.Errorf("vm install %s: %w", host, err)
 	}
-	inputs.Target = t
-	p := boot.Decide(f, inputs)
+	p := pv.Plan
 	if p.Action != boot.ActionInstall {
 		return nil, fmt.Errorf("vm install %s: the boot decision is %s, not install: %s", host, p.Action, strings.Join(p.Explain, "; "))
 	}
 	if p.BaseURL == "" {
-		return nil, fmt.Errorf("vm install %s: kickstand does not know its own IPv%d address, so the guest could not reach it: set server.address_v%d", host, f.Family, f.Family)
+		return nil, fmt.Errorf("vm install %s: kickstand does not know its own address, so the guest could not reach it: set server.address_v4 (or address_v6)", host)
 	}
 	g.Release, _ = inventory.ParseRelease(p.Release)
 	cfg := in.Config()

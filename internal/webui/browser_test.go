@@ -20,13 +20,10 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/kickstand/kickstand/internal/api"
-	"github.com/kickstand/kickstand/internal/httpd"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/metrics"
 	"github.com/kickstand/kickstand/internal/server"
 	"github.com/kickstand/kickstand/internal/store"
-	"github.com/kickstand/kickstand/internal/timeline"
-	"github.com/kickstand/kickstand/internal/webui"
 )
 
 const browserConfig = `
@@ -146,23 +143,19 @@ func TestBrowser(t *testing.T) {
 	if err := in.Store.AppendEvents(ctx, installSoFar(time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	rec := timeline.New(in.Store, log)
+	rec := in.Events
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	wg.Add(2)
-	go func() { defer wg.Done(); rec.Run(ctx) }()
 	m := metrics.New(in.Store)
-	go func() { defer wg.Done(); m.Run(ctx, rec, 200*time.Millisecond, log) }()
+	m.Attach(rec)
+	wg.Add(1)
+	go func() { defer wg.Done(); rec.Run(ctx) }()
 	token := api.NewToken()
 	if err := in.Store.CreateAPIToken(ctx, store.APIToken{Name: "operator", Hash: api.HashToken(token), CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	h := &httpd.Server{Booter: in.Booter, Files: in.Files, Store: in.Store, Config: in.Config, Log: log, Events: rec,
-		API:     api.Handler(api.Deps{Store: in.Store, Config: in.Config, Events: rec, SetState: in.SetState, Log: log}),
-		UI:      webui.Handler(),
-		Metrics: m.Handler(),
-	}
+	h := in.HTTPServer(m)
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
 	defer srv.CloseClientConnections()
@@ -213,6 +206,18 @@ func TestBrowser(t *testing.T) {
 	}
 	if !strings.EqualFold(stage, "installing") {
 		t.Errorf("web01's stage = %q, want installing", stage)
+	}
+	// A machine that matches no host: its request is not on any timeline,
+	// but the unknown clients' view shows it.
+	if resp, err := http.Get(srv.URL + "/boot.ipxe?mac=52:54:00:99:99:99"); err == nil {
+		resp.Body.Close()
+	}
+	var unknown string
+	if err := chromedp.Run(bctx, waitFor(`#unknown tbody tr`), text(`#unknown tbody`, &unknown)); err != nil {
+		t.Fatalf("unknown clients view: %v (page errors: %v)", err, pageErrors)
+	}
+	if !strings.Contains(unknown, "/boot.ipxe") {
+		t.Errorf("unknown clients view = %q", unknown)
 	}
 	if !strings.Contains(cause, "69/udp") && !strings.Contains(cause, "no TFTP") {
 		t.Errorf("app01's diagnosis = %q, want the DHCP-without-TFTP stall", cause)

@@ -5,8 +5,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -14,10 +12,10 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
-	"time"
 
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/dhcp6"
+	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
 )
@@ -51,13 +49,12 @@ func run(config, data, cpuprofile string, verbose bool) error {
 		return err
 	}
 	defer st.Close()
-	_, err = st.SyncDeclared(ctx, store.Declared{Distros: cfg.Distros, Profiles: cfg.Profiles, Hosts: cfg.Hosts,
-		Now: time.Now(), TokenTTL: time.Duration(cfg.Server.TokenTTL), NewToken: newToken})
-	if err != nil {
+	current := func() *inventory.Config { return cfg }
+	booter := boot.NewBooter(st, current)
+	if _, err := install.New(install.Deps{Store: st, Booter: booter, Config: current, Log: log}).SyncFile(ctx, cfg); err != nil {
 		return err
 	}
-	current := func() *inventory.Config { return cfg }
-	srv, err := dhcp6.New(dhcp6.Options{Config: current, Booter: &boot.Booter{Store: st, Config: current}, Store: st, Log: log})
+	srv, err := dhcp6.New(dhcp6.Options{Config: current, Booter: booter, Store: st, Log: log})
 	if err != nil {
 		return err
 	}
@@ -79,10 +76,4 @@ func run(config, data, cpuprofile string, verbose bool) error {
 	fmt.Printf("received %d dropped %d malformed %d ignored %d replies %d batches %d lease-ops %d\n",
 		s.Received, s.Dropped, s.Malformed, s.Ignored, s.Replies, s.Batches, s.LeaseOps)
 	return err
-}
-
-func newToken() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -26,6 +26,7 @@ type Fake struct {
 	events   fakeEvents
 	tokens   map[string]store.APIToken // see apitokens.go; created on first use
 	leases6  map[string]store.Lease6   // see leases6.go; created on first use
+	retired  map[string]fakeHost       // hosts removed from the file, by name
 }
 
 type entry[T any] struct {
@@ -98,8 +99,13 @@ func (f *Fake) SyncDeclared(_ context.Context, d store.Declared) (store.SyncRepo
 	}
 	for n, h := range f.hosts {
 		if h.rec.Origin == inventory.OriginFile && !want[n] {
+			if f.retired == nil {
+				f.retired = map[string]fakeHost{}
+			}
+			f.retired[n] = *h
 			delete(f.hosts, n)
 			rep.Removed = append(rep.Removed, "host "+n)
+			rep.Retired = append(rep.Retired, store.StateChange{Host: n, From: h.rec.State, Why: store.WhyRemoved})
 		}
 	}
 	for _, h := range d.Hosts {
@@ -113,19 +119,32 @@ func (f *Fake) SyncDeclared(_ context.Context, d store.Declared) (store.SyncRepo
 		case !reflect.DeepEqual(old.rec.Host, h):
 			rep.Updated = append(rep.Updated, "host "+h.Name)
 		}
-		if old != nil && old.declared == h.Netboot {
+		state := h.Netboot
+		switch r, wasRetired := f.retired[h.Name]; {
+		case old != nil && old.declared == h.Netboot:
 			fh.rec.State, fh.rec.Token, fh.rec.TokenExpires, fh.declared = old.rec.State, old.rec.Token, old.rec.TokenExpires, old.declared
-		} else {
-			if old != nil {
-				fh.rec.Token, fh.rec.TokenExpires = old.rec.Token, old.rec.TokenExpires
-				if old.rec.State != h.Netboot {
-					rep.StateFromFile = append(rep.StateFromFile, fmt.Sprintf("host %s: %s -> %s", h.Name, old.rec.State, h.Netboot))
-				}
+			if reflect.DeepEqual(old.rec.Host, h) && old.rec.Origin == inventory.OriginFile {
+				fh.rec.UpdatedAt = old.rec.UpdatedAt
 			}
-			fh.rec.State, fh.declared = h.Netboot, h.Netboot
-			if h.Netboot == inventory.StateInstall && d.NewToken != nil {
-				fh.rec.Token, fh.rec.TokenExpires = d.NewToken(), d.Now.Add(d.TokenTTL)
+			f.hosts[h.Name] = fh
+			continue
+		case old != nil:
+			if old.rec.State != h.Netboot || h.Netboot == inventory.StateInstall {
+				rep.States = append(rep.States, store.StateChange{Host: h.Name, From: old.rec.State, To: h.Netboot, Why: store.WhyNetboot})
 			}
+		case wasRetired:
+			delete(f.retired, h.Name)
+			ch := store.StateChange{Host: h.Name, From: r.rec.State, To: h.Netboot, Why: store.WhyNetboot}
+			if r.declared == h.Netboot {
+				state, ch.To, ch.Why = r.rec.State, r.rec.State, store.WhyRestored
+			}
+			rep.States = append(rep.States, ch)
+		default:
+			rep.States = append(rep.States, store.StateChange{Host: h.Name, To: h.Netboot, Why: store.WhyNewHost})
+		}
+		fh.rec.State, fh.declared = state, h.Netboot
+		if state == inventory.StateInstall && d.NewToken != nil {
+			fh.rec.Token, fh.rec.TokenExpires = d.NewToken(), d.Now.Add(d.TokenTTL)
 		}
 		f.hosts[h.Name] = fh
 	}
@@ -181,11 +200,9 @@ func (f *Fake) Hosts(context.Context) ([]inventory.HostRecord, error) {
 	return out, nil
 }
 
-func (f *Fake) SetState(_ context.Context, name, state, token string, expires time.Time) (*inventory.HostRecord, error) {
-	switch state {
-	case inventory.StateInstall, inventory.StateLocal, inventory.StateMenu:
-	default:
-		return nil, fmt.Errorf("set state of %s: unknown state %q", name, state)
+func (f *Fake) SetHostState(_ context.Context, name string, t store.Transition) (*inventory.HostRecord, error) {
+	if err := t.Check(); err != nil {
+		return nil, fmt.Errorf("set state of %s: %w", name, err)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -193,12 +210,28 @@ func (f *Fake) SetState(_ context.Context, name, state, token string, expires ti
 	if !ok {
 		return nil, fmt.Errorf("set state of %s: %w", name, store.ErrNotFound)
 	}
-	h.rec.State, h.rec.UpdatedAt = state, time.Now()
-	if token != "" {
-		h.rec.Token, h.rec.TokenExpires = token, expires
+	if t.IfToken != "" && h.rec.Token != t.IfToken {
+		return nil, fmt.Errorf("set state of %s: %w", name, store.ErrConflict)
+	}
+	h.rec.State, h.rec.UpdatedAt = t.State, time.Now()
+	h.rec.Token, h.rec.TokenExpires = t.Token, t.Expires
+	if t.Token == "" {
+		h.rec.TokenExpires = time.Time{}
 	}
 	r := h.rec
 	return &r, nil
+}
+
+func (f *Fake) HostsChangedSince(_ context.Context, since time.Time) ([]inventory.HostRecord, int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []inventory.HostRecord
+	for _, h := range f.hosts {
+		if !h.rec.UpdatedAt.Before(since) {
+			out = append(out, h.rec)
+		}
+	}
+	return out, len(f.hosts), nil
 }
 
 func get[T any](f *Fake, m map[string]entry[T], kind, name string) (*T, error) {
@@ -262,7 +295,10 @@ func (Broken) HostByToken(context.Context, string) (*inventory.HostRecord, error
 	return nil, ErrBroken
 }
 func (Broken) Hosts(context.Context) ([]inventory.HostRecord, error) { return nil, ErrBroken }
-func (Broken) SetState(context.Context, string, string, string, time.Time) (*inventory.HostRecord, error) {
+func (Broken) HostsChangedSince(context.Context, time.Time) ([]inventory.HostRecord, int, error) {
+	return nil, 0, ErrBroken
+}
+func (Broken) SetHostState(context.Context, string, store.Transition) (*inventory.HostRecord, error) {
 	return nil, ErrBroken
 }
 func (Broken) Profile(context.Context, string) (*inventory.Profile, error) { return nil, ErrBroken }

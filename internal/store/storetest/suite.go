@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -91,7 +92,7 @@ func Run(t *testing.T, open Opener) {
 		if _, err := s.SyncDeclared(ctx, d); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.SetState(ctx, "a", inventory.StateLocal, "", time.Time{}); err != nil {
+		if _, err := s.SetHostState(ctx, "a", store.Transition{State: inventory.StateLocal}); err != nil {
 			t.Fatal(err)
 		}
 		rep, err := s.SyncDeclared(ctx, d)
@@ -109,8 +110,8 @@ func Run(t *testing.T, open Opener) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(rep.StateFromFile) != 1 {
-			t.Errorf("StateFromFile = %v", rep.StateFromFile)
+		if len(rep.States) != 1 || rep.States[0] != (store.StateChange{Host: "b", From: inventory.StateLocal, To: inventory.StateInstall, Why: store.WhyNetboot}) {
+			t.Errorf("States = %+v", rep.States)
 		}
 		if h, _ := s.Host(ctx, "b"); h.State != inventory.StateInstall || h.Token == "" {
 			t.Errorf("file edit of b's state not applied: %+v", h)
@@ -132,6 +133,59 @@ func Run(t *testing.T, open Opener) {
 			t.Errorf("report = %+v", rep)
 		}
 		if r, err := s.HostByMAC(ctx, "52:54:00:00:00:0a"); err != nil || r.Name != "c" {
+			t.Errorf("moved MAC: %v, %v", r, err)
+		}
+	})
+
+	t.Run("SyncOfChangedHostsOnly", func(t *testing.T) {
+		s, _ := open(t)
+		d := Declared(now)
+		if _, err := s.SyncDeclared(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetHostState(ctx, "a", store.Transition{State: inventory.StateLocal}); err != nil {
+			t.Fatal(err)
+		}
+		// b edited, c added; a untouched keeps its live state.
+		d.Hosts[1].IPv6 = "2001:db8::bb/64"
+		d.Hosts = append(d.Hosts, inventory.Host{Name: "c", MACs: []string{"52:54:00:00:00:0c"}, Profile: "p", Netboot: inventory.StateLocal})
+		d.Changed = []string{"b", "c"}
+		rep, err := s.SyncDeclared(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(rep.Updated, rep.Added) != "[host b] [host c]" {
+			t.Errorf("report = %+v", rep)
+		}
+		if r, err := s.HostByAddr(ctx, netip.MustParseAddr("2001:db8::bb")); err != nil || r.Name != "b" {
+			t.Errorf("b's new address: %v, %v", r, err)
+		}
+		if h, _ := s.Host(ctx, "a"); h.State != inventory.StateLocal {
+			t.Errorf("a's live state lost: %s", h.State)
+		}
+		// Nothing changed: nothing done.
+		d.Changed = []string{}
+		if rep, err := s.SyncDeclared(ctx, d); err != nil || rep.Changed() {
+			t.Errorf("empty change: %+v, %v", rep, err)
+		}
+		// A new host may not take an unchanged host's MAC or address.
+		bad := d
+		bad.Hosts = append(slices.Clone(d.Hosts), inventory.Host{Name: "dup", MACs: []string{"52:54:00:00:00:0a"}, Profile: "p", Netboot: "local"})
+		bad.Changed = []string{"dup"}
+		if _, err := s.SyncDeclared(ctx, bad); err == nil {
+			t.Error("scoped sync let a new host take a's MAC")
+		}
+		// c removed and its MAC given to a new host e in the same edit.
+		d.Hosts = append(d.Hosts[:2], inventory.Host{Name: "e", MACs: []string{"52:54:00:00:00:0c"}, Profile: "p", Netboot: inventory.StateLocal})
+		d.Changed = []string{"c", "e"}
+		rep, err = s.SyncDeclared(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(rep.Removed, rep.Added) != "[host c] [host e]" {
+			t.Errorf("report = %+v", rep)
+		}
+		if r, err := s.HostByMAC(ctx, "52:54:00:00:00:0c"); err != nil || r.Name != "e" {
 			t.Errorf("moved MAC: %v, %v", r, err)
 		}
 	})
@@ -162,15 +216,94 @@ func Run(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 		exp := now.Add(2 * time.Hour)
-		h, err := s.SetState(ctx, "b", inventory.StateInstall, "fresh", exp)
+		h, err := s.SetHostState(ctx, "b", store.Transition{State: inventory.StateInstall, Token: "fresh", Expires: exp})
 		if err != nil || h.Token != "fresh" || !h.TokenExpires.Equal(exp) || h.State != inventory.StateInstall {
 			t.Fatalf("SetState = %+v, %v", h, err)
 		}
-		if _, err := s.SetState(ctx, "b", "bogus", "", time.Time{}); err == nil {
-			t.Error("SetState accepted a bogus state")
+		for _, bad := range []store.Transition{{State: "bogus"}, {State: inventory.StateInstall}, {State: inventory.StateLocal, Token: "x"}} {
+			if _, err := s.SetHostState(ctx, "b", bad); err == nil {
+				t.Errorf("SetState accepted %+v", bad)
+			}
 		}
-		if _, err := s.SetState(ctx, "nope", inventory.StateLocal, "", time.Time{}); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.SetHostState(ctx, "nope", store.Transition{State: inventory.StateLocal}); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("SetState of a missing host: %v", err)
+		}
+		// Leaving install clears the token: no old kickstart URL or
+		// callback works afterwards.
+		if _, err := s.SetHostState(ctx, "b", store.Transition{State: inventory.StateLocal, IfToken: "stale"}); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("SetState conditioned on a stale token: %v, want ErrConflict", err)
+		}
+		h, err = s.SetHostState(ctx, "b", store.Transition{State: inventory.StateLocal, IfToken: "fresh"})
+		if err != nil || h.Token != "" || !h.TokenExpires.IsZero() || h.State != inventory.StateLocal {
+			t.Fatalf("leaving install: %+v, %v", h, err)
+		}
+		if _, err := s.HostByToken(ctx, "fresh"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("an old token still finds its host after install: %v", err)
+		}
+	})
+
+	t.Run("RemovedAndRestoredResumesState", func(t *testing.T) {
+		s, _ := open(t)
+		d := Declared(now)
+		if _, err := s.SyncDeclared(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetHostState(ctx, "a", store.Transition{State: inventory.StateLocal}); err != nil {
+			t.Fatal(err)
+		}
+		empty := Declared(now)
+		empty.Hosts = nil
+		rep, err := s.SyncDeclared(ctx, empty)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Retired) != 2 {
+			t.Errorf("Retired = %+v", rep.Retired)
+		}
+		rep, err = s.SyncDeclared(ctx, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := s.Host(ctx, "a")
+		if err != nil || h.State != inventory.StateLocal || h.Token != "" {
+			t.Fatalf("restored host a: %+v, %v; want local without a token (its netboot: did not change)", h, err)
+		}
+		want := store.StateChange{Host: "a", From: inventory.StateLocal, To: inventory.StateLocal, Why: store.WhyRestored}
+		found := false
+		for _, c := range rep.States {
+			found = found || c == want
+		}
+		if !found {
+			t.Errorf("States = %+v, want %+v", rep.States, want)
+		}
+		// Removed again, and restored with a different netboot: value:
+		// the edit of netboot itself is what the file asks for.
+		if _, err := s.SyncDeclared(ctx, empty); err != nil {
+			t.Fatal(err)
+		}
+		d.Hosts[0].Netboot = inventory.StateMenu
+		if _, err := s.SyncDeclared(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if h, _ := s.Host(ctx, "a"); h.State != inventory.StateMenu {
+			t.Errorf("restored with netboot changed: state %s, want menu", h.State)
+		}
+	})
+
+	t.Run("HostsChangedSince", func(t *testing.T) {
+		s, _ := open(t)
+		if _, err := s.SyncDeclared(ctx, Declared(now)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+		mark := time.Now()
+		time.Sleep(5 * time.Millisecond)
+		if _, err := s.SetHostState(ctx, "b", store.Transition{State: inventory.StateMenu}); err != nil {
+			t.Fatal(err)
+		}
+		hs, n, err := s.HostsChangedSince(ctx, mark)
+		if err != nil || n != 2 || len(hs) != 1 || hs[0].Name != "b" || hs[0].State != inventory.StateMenu {
+			t.Errorf("HostsChangedSince = %+v, %d, %v; want b only, 2 hosts", hs, n, err)
 		}
 	})
 
@@ -186,7 +319,7 @@ func Run(t *testing.T, open Opener) {
 		if _, err := s.SyncDeclared(ctx, Declared(now)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.SetState(ctx, "a", inventory.StateLocal, "", time.Time{}); err != nil {
+		if _, err := s.SetHostState(ctx, "a", store.Transition{State: inventory.StateLocal}); err != nil {
 			t.Fatal(err)
 		}
 		s = reopen()

@@ -124,10 +124,29 @@
     }
   }
 
+  // The unknown clients: what the server kept of events that matched no
+  // host (GET /unknown), newest first.
+  async function loadUnknown() {
+    try {
+      const u = await api('unknown');
+      const body = document.querySelector('#unknown tbody');
+      const evs = (u.events || []).slice().reverse().slice(0, 50);
+      body.replaceChildren(...evs.map((e) => el('tr', {},
+        el('td', { class: 'muted' }, new Date(e.at).toLocaleTimeString()),
+        el('td', {}, e.kind),
+        el('td', {}, (e.data && (e.data.client || e.data.ip || e.data.mac)) || '—'),
+        el('td', { class: 'diag' }, e.detail + (e.data && e.data.count > 1 ? ' ×' + e.data.count : '')))));
+      document.getElementById('unknown-empty').hidden = evs.length > 0;
+    } catch (e) {
+      // An older server or no token: the section stays empty.
+    }
+  }
+
   filter.addEventListener('input', render);
   onlyAttention.addEventListener('change', render);
-  KS.initToken(loadAll);
+  KS.initToken(() => { loadAll(); loadUnknown(); });
   stream('events/stream', (e) => refresh(e.host), loadAll);
   // Stalls are a matter of time passing: re-read everything now and then.
   setInterval(loadAll, 30000);
+  setInterval(loadUnknown, 5000);
 })();

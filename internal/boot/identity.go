@@ -1,0 +1,225 @@
+package boot
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/store"
+)
+
+// Proof is what tied a request to a host. Only what the network proves
+// counts: a DHCP packet's own hardware address, UUID or DUID (the root of
+// every lease), an address kickstand leased or the inventory gives, or a
+// binding kickstand saw made. A query parameter, a header or a syslog
+// hostname never does.
+type Proof string
+
+const (
+	ProofUUID   Proof = "SMBIOS UUID in the DHCP request"
+	ProofMAC    Proof = "MAC of the DHCP request"
+	ProofDUID   Proof = "DUID of the DHCPv6 request"
+	ProofStatic Proof = "static address"
+	ProofLease  Proof = "DHCP lease"
+	ProofProxy  Proof = "address seen in proxyDHCP traffic"
+	ProofMenu   Proof = "menu choice"
+)
+
+// Identity is who a request belongs to.
+type Identity struct {
+	Host  *inventory.HostRecord // nil: no host
+	Proof Proof
+	// MAC is the machine's hardware address as the network showed it
+	// (the lease's, the DHCP packet's), when known.
+	MAC string
+}
+
+// Leases is what identification by address reads: the leases kickstand
+// committed, durable and shared between servers.
+type Leases interface {
+	Lease(ctx context.Context, a netip.Addr) (*store.Lease, error)
+	Lease6(ctx context.Context, a netip.Addr) (*store.Lease6, error)
+}
+
+// Identify says which host a request is from. Facts that carry a MAC, UUID
+// or DUID come from DHCP and are identified by them; facts without (HTTP,
+// TFTP) are identified by the client's address alone.
+func (b *Booter) Identify(ctx context.Context, f Facts) (Identity, error) {
+	if err := b.ensureIndex(ctx); err != nil {
+		return Identity{}, err
+	}
+	if f.MAC == "" && f.UUID == "" && len(f.DUID) == 0 {
+		return b.IdentifyAddr(ctx, f.ClientIP)
+	}
+	if f.UUID != "" {
+		if r := b.Index.ByUUID(f.UUID); r != nil {
+			return Identity{Host: r, Proof: ProofUUID, MAC: f.MAC}, nil
+		}
+	}
+	if f.MAC != "" {
+		if r := b.Index.ByMAC(f.MAC); r != nil {
+			return Identity{Host: r, Proof: ProofMAC, MAC: f.MAC}, nil
+		}
+	}
+	if len(f.DUID) > 0 {
+		if r := b.Index.ByDUID(f.DUID); r != nil {
+			return Identity{Host: r, Proof: ProofDUID, MAC: f.MAC}, nil
+		}
+	}
+	return Identity{MAC: f.MAC}, nil
+}
+
+// IdentifyAddr says which host an address belongs to now: a menu choice
+// made from it for a host still installing, a host's static address, a
+// live lease kickstand committed for one of a host's MACs or DUIDs (v4 and
+// v6), or, in proxyDHCP mode, a binding seen in the DHCP traffic.
+func (b *Booter) IdentifyAddr(ctx context.Context, a netip.Addr) (Identity, error) {
+	if err := b.ensureIndex(ctx); err != nil {
+		return Identity{}, err
+	}
+	a = a.Unmap().WithZone("")
+	if !a.IsValid() {
+		return Identity{}, nil
+	}
+	now := b.now()
+	if bd, ok := b.Bindings.get(a, now); ok && bd.proof == ProofMenu {
+		if r := b.Index.Host(bd.host); r != nil && r.State == inventory.StateInstall && r.Token == bd.token {
+			return Identity{Host: r, Proof: ProofMenu, MAC: bd.mac}, nil
+		}
+	}
+	if r := b.Index.ByAddr(a); r != nil {
+		return Identity{Host: r, Proof: ProofStatic}, nil
+	}
+	leased, err := b.byLease(ctx, a, now)
+	if leased.Host != nil || err != nil {
+		return leased, err
+	}
+	if bd, ok := b.Bindings.get(a, now); ok && bd.proof == ProofProxy {
+		if r := b.Index.ByMAC(bd.mac); r != nil {
+			return Identity{Host: r, Proof: ProofProxy, MAC: bd.mac}, nil
+		}
+	}
+	// No host; the lease still says which machine it is (for the menu
+	// choice it may make, and for discovery).
+	return Identity{MAC: leased.MAC}, nil
+}
+
+func (b *Booter) byLease(ctx context.Context, a netip.Addr, now time.Time) (Identity, error) {
+	if b.Leases == nil {
+		return Identity{}, nil
+	}
+	if a.Is4() {
+		l, err := b.Leases.Lease(ctx, a)
+		if errors.Is(err, store.ErrNotFound) {
+			return Identity{}, nil
+		}
+		if err != nil {
+			return Identity{}, err
+		}
+		if l.State != store.LeaseBound || !l.Active(now) {
+			return Identity{}, nil
+		}
+		if r := b.Index.ByMAC(l.MAC); r != nil {
+			return Identity{Host: r, Proof: ProofLease, MAC: l.MAC}, nil
+		}
+		return Identity{MAC: l.MAC}, nil
+	}
+	l, err := b.Leases.Lease6(ctx, a)
+	if errors.Is(err, store.ErrNotFound) {
+		return Identity{}, nil
+	}
+	if err != nil {
+		return Identity{}, err
+	}
+	if l.State != store.LeaseBound || !now.Before(l.Expires) {
+		return Identity{}, nil
+	}
+	r := b.Index.ByMAC(l.MAC)
+	if r == nil {
+		r = b.Index.by(func() string { return b.Index.byDUID[normalDUID(l.DUID)] })
+	}
+	if r == nil && l.Host != "" {
+		r = b.Index.Host(l.Host)
+	}
+	if r != nil {
+		return Identity{Host: r, Proof: ProofLease, MAC: l.MAC}, nil
+	}
+	return Identity{MAC: l.MAC}, nil
+}
+
+// Bindings are address-to-machine bindings kickstand saw being made but did
+// not lease itself: in proxyDHCP mode another server leases, and kickstand
+// learns each known machine's address from the DHCP traffic it sees; and a
+// machine that chose a host from the boot menu is bound to that host for
+// the length of that install. Bounded: past maxBindings, expired entries
+// go first and then the oldest.
+type Bindings struct {
+	mu sync.Mutex
+	m  map[netip.Addr]binding
+}
+
+type binding struct {
+	mac, host, token string
+	proof            Proof
+	at, until        time.Time
+}
+
+const maxBindings = 1 << 14
+
+// Learn records that a known machine (by MAC) uses an address, as seen in
+// proxyDHCP traffic. Unknown MACs are not kept: they identify no host, and
+// a flood of them must not push real machines out.
+func (b *Booter) Learn(a netip.Addr, mac string, until time.Time) {
+	if b.Index.ByMAC(mac) == nil {
+		return
+	}
+	b.Bindings.put(a, binding{mac: inventory.NormalMAC(mac), proof: ProofProxy, at: b.now(), until: until})
+}
+
+// Choose binds an address to the host chosen from the menu, for as long as
+// that host keeps the build token it had when chosen.
+func (b *Booter) Choose(a netip.Addr, mac string, host *inventory.HostRecord) {
+	b.Bindings.put(a, binding{mac: mac, host: host.Name, token: host.Token, proof: ProofMenu, at: b.now(), until: host.TokenExpires})
+}
+
+func (bs *Bindings) put(a netip.Addr, bd binding) {
+	a = a.Unmap().WithZone("")
+	if !a.IsValid() {
+		return
+	}
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	if bs.m == nil {
+		bs.m = map[netip.Addr]binding{}
+	}
+	if _, ok := bs.m[a]; !ok && len(bs.m) >= maxBindings {
+		var oldest netip.Addr
+		for k, v := range bs.m {
+			if v.until.Before(bd.at) {
+				delete(bs.m, k)
+				continue
+			}
+			if !oldest.IsValid() || v.at.Before(bs.m[oldest].at) {
+				oldest = k
+			}
+		}
+		if len(bs.m) >= maxBindings {
+			delete(bs.m, oldest)
+		}
+	}
+	bs.m[a] = bd
+}
+
+func (bs *Bindings) get(a netip.Addr, now time.Time) (binding, bool) {
+	bs.mu.Lock()
+	defer bs.mu.Unlock()
+	bd, ok := bs.m[a]
+	if ok && !now.Before(bd.until) {
+		delete(bs.m, a)
+		return binding{}, false
+	}
+	return bd, ok
+}
