@@ -18,11 +18,18 @@ func newKSCmd() *cobra.Command {
 	var lint kickstart.LintCommand
 	var output string
 	lintCmd := &cobra.Command{
-		Use:   "lint [--release rhel9] [--allow-deprecated] [--strict] [--output json] FILE...",
-		Short: "Check kickstarts like ksvalidator for a release (exit 1 on problems)",
-		Args:  cobra.MinimumNArgs(1),
+		Use:   "lint [--release rhel9] [--include-dir DIR] [--allow-missing GLOB] [--output json] FILE|-...",
+		Short: "Check kickstarts like ksvalidator -i for a release (exit 1 on problems)",
+		Long: `Check kickstarts like ksvalidator -i for a release (exit 1 on errors).
+
+%include and %ksappend targets are read relative to the file naming them,
+then in each --include-dir; a missing one is an error unless it matches an
+--allow-missing pattern (for files %pre writes at install time, such as
+--allow-missing '/tmp/*'). "-" reads a kickstart from standard input.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lint.Out = cmd.OutOrStdout()
+			lint.Stdin = cmd.InOrStdin()
 			lint.JSON = output == "json"
 			cmd.SilenceUsage = true
 			return lint.Run(cmd.Context(), args)
@@ -31,7 +38,9 @@ func newKSCmd() *cobra.Command {
 	lintCmd.Flags().StringVar(&lint.Release, "release", kickstart.DefaultRelease, "release to validate against (rhel6..rhel10, rhel7.2, centos7, fedora40, ...)")
 	lintCmd.Flags().BoolVar(&lint.AllowDeprecated, "allow-deprecated", false, "report deprecated commands and options as warnings")
 	lintCmd.Flags().BoolVar(&lint.Strict, "strict", false, "fail on kickstand's warnings too")
-	lintCmd.Flags().BoolVar(&lint.FollowIncludes, "follow-includes", false, "read %include and %ksappend targets")
+	lintCmd.Flags().BoolVar(&lint.FollowIncludes, "follow-includes", true, "read %include and %ksappend targets (like ksvalidator -i)")
+	lintCmd.Flags().StringArrayVar(&lint.IncludeDirs, "include-dir", nil, "also look for relative include targets in DIR (repeatable)")
+	lintCmd.Flags().StringArrayVar(&lint.AllowMissing, "allow-missing", nil, "include targets matching GLOB may be missing, e.g. '/tmp/*' written by %pre (repeatable)")
 	lintCmd.Flags().StringVar(&output, "output", "text", "output format: text or json")
 
 	var rw kickstart.RewriteCommand
@@ -47,7 +56,7 @@ func newKSCmd() *cobra.Command {
 	}
 	rewriteCmd.Flags().StringVar(&rw.Platform, "platform", "baremetal", "target platform: xen, kvm or baremetal")
 	rewriteCmd.Flags().StringVar(&rw.Source, "source", "", "install source replacing cdrom: url=http://... or nfs=server:/dir")
-	rewriteCmd.Flags().StringVar(&rw.Release, "release", "", "target release (timezone --ntpservers becomes timesource from rhel9)")
+	rewriteCmd.Flags().StringVar(&rw.Release, "release", "", "target release: commands and options it does not take are dropped (left as comments) or translated, so the result lints clean of release differences")
 	rewriteCmd.Flags().BoolVar(&rw.Write, "write", false, "write the result back to FILE instead of printing a diff")
 
 	var f kickstart.FmtCommand

@@ -230,8 +230,10 @@ func TestKickstartLintGate(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	tmpl := filepath.Join(dir, "k.ks")
-	os.WriteFile(tmpl, []byte("text\ninstall\nautopart\n"), 0o644) // install: removed in RHEL 8
-	d := storetest.Declared(time.Now())                            // el9 is rhel9
+	// bogus is no command in any release, so the release rewrite leaves it
+	// (it would comment out install, which RHEL 9 removed)
+	os.WriteFile(tmpl, []byte("text\nbogus\nautopart\n"), 0o644)
+	d := storetest.Declared(time.Now()) // el9 is rhel9
 	d.Profiles[0].Kickstart = "k.ks"
 	cfg := &inventory.Config{Server: inventory.Server{AddressV4: "192.0.2.1", HTTPPort: 8080, Templates: dir}}
 	r := newRig(t, d, cfg)
@@ -241,7 +243,7 @@ func TestKickstartLintGate(t *testing.T) {
 	evs, _ := r.st.Events(ctx, "a", 0, 0)
 	found := false
 	for _, e := range evs {
-		found = found || (e.Kind == "lint" && strings.Contains(e.Detail, "not served") && strings.Contains(e.Detail, "install"))
+		found = found || (e.Kind == "lint" && strings.Contains(e.Detail, "not served") && strings.Contains(e.Detail, "Unknown command: bogus"))
 	}
 	if !found {
 		t.Errorf("no lint event on the host's timeline: %+v", evs)
@@ -251,7 +253,7 @@ func TestKickstartLintGate(t *testing.T) {
 	if code, body := r.do("GET", "/ks/tok1", "192.0.2.10:1"); code != 200 || !strings.Contains(body, "autopart") {
 		t.Errorf("after the fix: %d %q", code, body)
 	}
-	os.WriteFile(tmpl, []byte("text\ninstall\nautopart\n"), 0o644)
+	os.WriteFile(tmpl, []byte("text\nbogus\nautopart\n"), 0o644)
 	d.Profiles[0].Lint = "warn"
 	cfg.Profiles = d.Profiles
 	if _, err := r.lc.SyncFile(ctx, cfg); err != nil {

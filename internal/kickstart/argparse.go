@@ -142,6 +142,10 @@ type parseError struct {
 	// isDeprecation marks pykickstart deprecation warnings, which
 	// --allow-deprecated downgrades.
 	isDeprecation bool
+	// kind and words say what changed between releases, when that is the
+	// cause, for hints and for the rewriter's test.
+	kind  problemKind
+	words []string
 }
 
 func (e *parseError) Error() string { return e.msg }
@@ -422,13 +426,10 @@ func (c regexCache) get(p string) *regexp.Regexp {
 // required options, then (strict style) unrecognized arguments.
 func (s *cmdSpec) parse(args []string, strict bool, rc regexCache) (*parseResult, *parseError) {
 	res := &parseResult{vals: map[int][]string{}}
-	type optInfo struct {
-		idx      int
-		opt, exp string
-		hasExp   bool
-	}
+	// pattern is argparse's string of 'O' (option), 'A' (argument) and
+	// '-' ("--"); options are classified again where they are consumed
+	// rather than kept, so a 10 MB line costs one byte per word here.
 	pattern := make([]byte, len(args))
-	infos := make([]optInfo, len(args))
 	rest := false
 	for i, a := range args {
 		if rest {
@@ -440,7 +441,7 @@ func (s *cmdSpec) parse(args []string, strict bool, rc regexCache) (*parseResult
 			rest = true
 			continue
 		}
-		idx, opt, exp, hasExp, isOpt, err := s.classify(a)
+		idx, _, _, _, isOpt, err := s.classify(a)
 		if err != nil {
 			return nil, err
 		}
@@ -449,9 +450,8 @@ func (s *cmdSpec) parse(args []string, strict bool, rc regexCache) (*parseResult
 			continue
 		}
 		pattern[i] = 'O'
-		infos[i] = optInfo{idx, opt, exp, hasExp}
 		if idx >= 0 && s.acts[idx].deprecated {
-			return nil, &parseError{deprecatedOpt: firstName(s.acts[idx].name)}
+			return nil, &parseError{deprecatedOpt: firstName(s.acts[idx].name), kind: kindDeprecatedOption, words: []string{firstName(s.acts[idx].name)}}
 		}
 	}
 
@@ -512,19 +512,19 @@ func (s *cmdSpec) parse(args []string, strict bool, rc regexCache) (*parseResult
 		return vals
 	}
 	consumePositionals := func(start int) (int, *parseError) {
-		sel := string(pattern[start:])
+		sel := pattern[start:]
 		// match as many positionals as possible, dropping from the end
 		for n := len(positionals); n > 0; n-- {
 			var p strings.Builder
 			for _, idx := range positionals[:n] {
 				p.WriteString(nargsPattern(s.acts[idx].nargs))
 			}
-			m := rc.get(p.String()).FindStringSubmatch(sel)
+			m := rc.get(p.String()).FindSubmatchIndex(sel)
 			if m == nil {
 				continue
 			}
 			for k, idx := range positionals[:n] {
-				cnt := len(m[k+1])
+				cnt := m[2*k+3] - m[2*k+2]
 				vals := stripDashes(append([]string{}, args[start:start+cnt]...))
 				if err := take(idx, vals); err != nil {
 					return 0, err
@@ -563,37 +563,37 @@ func (s *cmdSpec) parse(args []string, strict bool, rc regexCache) (*parseResult
 				res.extra = append(res.extra, args[start])
 			}
 		}
-		info := infos[start]
-		if info.idx < 0 {
+		idx, _, exp, hasExp, _, _ := s.classify(args[start])
+		if idx < 0 {
 			res.extra = append(res.extra, args[start])
 			start++
 			continue
 		}
-		a := &s.acts[info.idx]
+		a := &s.acts[idx]
 		res.given = append(res.given, args[start])
-		if info.hasExp {
+		if hasExp {
 			if a.nargs == nargsZero {
-				return nil, errorf("argument %s: ignored explicit argument %s", a.displayName(), pyRepr(info.exp))
+				return nil, errorf("argument %s: ignored explicit argument %s", a.displayName(), pyRepr(exp))
 			}
 			if a.nargs != nargsOne && a.nargs != nargsOptional && a.nargs != nargsStar && a.nargs != nargsPlus && a.nargs != 1 {
 				return nil, nargsError(a)
 			}
-			if err := take(info.idx, []string{info.exp}); err != nil {
+			if err := take(idx, []string{exp}); err != nil {
 				return nil, err
 			}
 			start++
 			continue
 		}
-		m := rc.get(nargsPattern(a.nargs)).FindStringSubmatch(string(pattern[start+1:]))
+		m := rc.get(nargsPattern(a.nargs)).FindSubmatchIndex(pattern[start+1:])
 		if m == nil {
 			return nil, nargsError(a)
 		}
-		cnt := len(m[1])
+		cnt := m[3] - m[2]
 		vals := stripDashes(append([]string{}, args[start+1:start+1+cnt]...))
 		if a.nargs == nargsOptional && cnt == 0 {
 			vals = nil
 		}
-		if err := take(info.idx, vals); err != nil {
+		if err := take(idx, vals); err != nil {
 			return nil, err
 		}
 		start += 1 + cnt
@@ -631,7 +631,9 @@ func (s *cmdSpec) parse(args []string, strict bool, rc regexCache) (*parseResult
 		}
 	}
 	if strict && len(res.extra) > 0 {
-		return nil, errorf("unrecognized arguments: %s", strings.Join(res.extra, " "))
+		err := errorf("unrecognized arguments: %s", strings.Join(res.extra, " "))
+		err.kind, err.words = kindUnknownOption, res.extra
+		return nil, err
 	}
 	return res, nil
 }

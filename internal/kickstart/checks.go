@@ -2,6 +2,8 @@ package kickstart
 
 import (
 	"fmt"
+	"math"
+	"path"
 	"strconv"
 	"strings"
 )
@@ -24,45 +26,54 @@ func (c *cmdCtx) check() *parseError {
 }
 
 var commandChecks = map[string]func(*cmdCtx) *parseError{
-	"auth":       checkAuthconfig,
-	"authconfig": checkAuthconfig,
-	"timezone":   checkTimezone,
-	"keyboard":   checkKeyboard,
-	"rootpw":     checkRootpw,
-	"lang":       checkLang,
-	"key":        checkKey,
-	"device":     checkDevice,
-	"eula":       checkEula,
-	"network":    checkNetwork,
-	"part":       checkPartition,
-	"partition":  checkPartition,
-	"logvol":     checkLogvol,
-	"raid":       checkRaid,
-	"volgroup":   checkVolgroup,
-	"autopart":   checkAutopart,
-	"btrfs":      checkBtrfs,
-	"url":        checkURL,
-	"timesource": checkTimesource,
-	"user":       dupCheck("user", "name", "A user with the name %s has already been defined."),
-	"group":      dupCheck("group", "name", "A group with the name %s has already been defined."),
-	"repo":       dupCheck("repo", "name", "A repo with the name %s has already been defined."),
-	"services":   checkServices,
-	"ignoredisk": checkIgnoredisk,
-	"logging":    checkLogging,
-	"harddrive":  checkHarddrive,
-	"bootloader": checkBootloader,
-	"sshkey":     checkSshkey,
-	"sshpw":      checkSshpw,
-	"driverdisk": checkDriverdisk,
-	"mount":      checkMount,
-	"module":     checkModule,
-	"syspurpose": checkNoPositional("The syspurpose command does not take positional arguments!"),
-	"rescue":     checkRescue,
-	"iscsiname":  knownUnexpected("iscsiname"),
-	"updates":    checkUpdates,
-	"cmdline":    checkDisplayMode,
-	"install":    checkInstall,
-	"upgrade":    checkInstall,
+	"auth":        checkAuthconfig,
+	"authconfig":  checkAuthconfig,
+	"timezone":    checkTimezone,
+	"keyboard":    checkKeyboard,
+	"rootpw":      checkRootpw,
+	"lang":        checkLang,
+	"key":         checkKey,
+	"device":      checkDevice,
+	"eula":        checkEula,
+	"network":     checkNetwork,
+	"part":        checkPartition,
+	"partition":   checkPartition,
+	"logvol":      checkLogvol,
+	"raid":        checkRaid,
+	"volgroup":    checkVolgroup,
+	"autopart":    checkAutopart,
+	"btrfs":       checkBtrfs,
+	"url":         checkURL,
+	"timesource":  checkTimesource,
+	"user":        dupCheck("user", "name", "A user with the name %s has already been defined."),
+	"group":       dupCheck("group", "name", "A group with the name %s has already been defined."),
+	"repo":        checkRepo,
+	"services":    checkServices,
+	"ignoredisk":  checkIgnoredisk,
+	"logging":     checkLogging,
+	"harddrive":   checkHarddrive,
+	"bootloader":  checkBootloader,
+	"sshkey":      checkSshkey,
+	"sshpw":       checkSshpw,
+	"driverdisk":  checkDriverdisk,
+	"mount":       checkMount,
+	"module":      checkModule,
+	"syspurpose":  checkNoPositional("The syspurpose command does not take positional arguments!"),
+	"rescue":      checkRescue,
+	"iscsiname":   knownUnexpected("iscsiname"),
+	"updates":     checkUpdates,
+	"cmdline":     checkDisplayMode,
+	"install":     checkInstall,
+	"upgrade":     checkInstall,
+	"dmraid":      checkDmraid,
+	"fcoe":        checkFcoe,
+	"multipath":   checkMultipath,
+	"nvdimm":      checkNvdimm,
+	"ostreesetup": checkOSTreeSetup,
+	"realm":       checkRealm,
+	"rhsm":        checkRHSM,
+	"snapshot":    checkSnapshot,
+	"zfcp":        checkZFCP,
 }
 
 func knownUnexpected(name string) func(*cmdCtx) *parseError {
@@ -102,7 +113,7 @@ func dupCheck(kind, dest, msg string) func(*cmdCtx) *parseError {
 // pykickstart: commands/authconfig.py F28_Authconfig warns on every use.
 func checkAuthconfig(c *cmdCtx) *parseError {
 	if c.className() == "F28_Authconfig" {
-		return &parseError{isDeprecation: true, msg: "The authconfig command will be deprecated, use authselect instead."}
+		return &parseError{isDeprecation: true, kind: kindDeprecatedCommand, msg: "The authconfig command will be deprecated, use authselect instead."}
 	}
 	return nil
 }
@@ -135,16 +146,16 @@ func checkTimezone(c *cmdCtx) *parseError {
 	if cls == "F32_Timezone" || cls == "F33_Timezone" {
 		for _, a := range c.args {
 			if a == "--isUtc" {
-				return &parseError{isDeprecation: true, msg: "The option --isUtc will be deprecated in future releases. Please modify your kickstart file to replace this option with its preferred alias --utc."}
+				return &parseError{isDeprecation: true, kind: kindDeprecatedOption, words: []string{"--isUtc"}, msg: "The option --isUtc will be deprecated in future releases. Please modify your kickstart file to replace this option with its preferred alias --utc."}
 			}
 		}
 	}
 	if cls == "F33_Timezone" {
 		if ntp {
-			return &parseError{isDeprecation: true, msg: "The option --ntpservers will be deprecated in future releases. Please modify your kickstart file to replace this option with timesource --ntp-server <server hostname> command invocation, one per NTP server."}
+			return &parseError{isDeprecation: true, kind: kindDeprecatedOption, words: []string{"--ntpservers"}, msg: "The option --ntpservers will be deprecated in future releases. Please modify your kickstart file to replace this option with timesource --ntp-server <server hostname> command invocation, one per NTP server."}
 		}
 		if nontp {
-			return &parseError{isDeprecation: true, msg: "The option --nontp will be deprecated in future releases. Please modify your kickstart file to replace this option with timesource --ntp-disable command invocation."}
+			return &parseError{isDeprecation: true, kind: kindDeprecatedOption, words: []string{"--nontp"}, msg: "The option --nontp will be deprecated in future releases. Please modify your kickstart file to replace this option with timesource --ntp-disable command invocation."}
 		}
 	}
 	return nil
@@ -249,12 +260,18 @@ func checkEula(c *cmdCtx) *parseError {
 }
 
 // pykickstart: commands/network.py FC3_Network (device already defined),
-// RHEL7_Network (bridge options), F27_Network (--bindto), F39_Network
-// (DNS options that need --device).
+// RHEL7_Network (interface name, bridge options), F22_Network (bridge
+// options), F27_Network (--bindto), F39_Network (DNS options that need
+// --device).
 func checkNetwork(c *cmdCtx) *parseError {
 	dev := c.str("device")
 	if !c.l.define("network", dev) {
 		return errorf("A network device with the name %s has already been defined.", dev)
+	}
+	if c.className() == "RHEL7_Network" {
+		if msg := interfaceNameProblem(c.str("interfacename")); msg != "" {
+			return errorf("%s", msg)
+		}
 	}
 	if c.set("bridgeopts") && c.str("bridgeopts") != "" {
 		if len(c.all("bridgeslaves")) == 0 || c.str("bridgeslaves") == "" {
@@ -283,6 +300,15 @@ func checkNetwork(c *cmdCtx) *parseError {
 	return nil
 }
 
+// noBtrfs are the RHEL classes that refuse btrfs (RHEL8_Partition and
+// the classes that inherit its parse()); RHEL10_Raid derives from
+// F43_Raid instead and accepts it.
+var noBtrfs = map[string]bool{
+	"RHEL8_Partition": true, "RHEL9_Partition": true, "RHEL10_Partition": true,
+	"RHEL8_LogVol": true, "RHEL9_LogVol": true, "RHEL10_LogVol": true,
+	"RHEL8_Raid": true, "RHEL9_Raid": true,
+}
+
 // storageCommon holds the checks shared by part, raid and logvol:
 // pykickstart F23_* (mkfsoptions), F29_* (pbkdf), RHEL8_* (btrfs).
 func storageCommon(c *cmdCtx, btrfsMountpoint bool) *parseError {
@@ -297,7 +323,7 @@ func storageCommon(c *cmdCtx, btrfsMountpoint bool) *parseError {
 	if c.str("pbkdf_time") != "" && c.str("pbkdf_iterations") != "" && c.str("pbkdf_time") != "0" && c.str("pbkdf_iterations") != "0" {
 		return errorf("Only one of --pbkdf-time and --pbkdf-iterations can be specified.")
 	}
-	if strings.HasPrefix(c.className(), "RHEL") && c.l.v >= RHEL8 {
+	if noBtrfs[c.className()] {
 		mp := ""
 		if m := c.pos("mntpoint"); len(m) > 0 {
 			mp = m[0]
@@ -326,8 +352,8 @@ func formatOn(c *cmdCtx) bool {
 	return on
 }
 
-// pykickstart: commands/partition.py FC3_Partition (+ F17, F23, F29,
-// RHEL8/9/10 subclasses).
+// pykickstart: commands/partition.py FC3_Partition, F17_Partition,
+// F20_Partition, F23_Partition, F29_Partition, RHEL8/9/10_Partition.
 func checkPartition(c *cmdCtx) *parseError {
 	if len(c.res.extra) > 0 {
 		return c.unexpected("partition")
@@ -339,11 +365,18 @@ func checkPartition(c *cmdCtx) *parseError {
 	if c.set("resize") && c.str("onPart") == "" {
 		return errorf("--resize can only be used in conjunction with --onpart")
 	}
+	if c.set("resize") && !c.intSet("size") {
+		return errorf("--resize requires --size to specify new size")
+	}
+	if c.l.v != RHEL6 && c.str("fstype") == "tmpfs" && (c.set("grow") || c.intSet("maxSizeMB")) {
+		// F20_Partition: tmpfs has no size to grow into
+		return errorf("The --fstype=tmpfs option can't be used together with --grow or --maxsize")
+	}
 	return storageCommon(c, true)
 }
 
-// pykickstart: commands/logvol.py FC3_LogVol, F20_LogVol, F21_LogVol,
-// F23_LogVol, F29_LogVol, RHEL8_LogVol.
+// pykickstart: commands/logvol.py FC3_LogVol, F17_LogVol, F20_LogVol,
+// F21_LogVol, F23_LogVol, F29_LogVol, RHEL8_LogVol, in that order.
 func checkLogvol(c *cmdCtx) *parseError {
 	if len(c.res.extra) > 0 {
 		return c.unexpected("logvol")
@@ -352,6 +385,15 @@ func checkLogvol(c *cmdCtx) *parseError {
 	name, vg := c.str("name"), c.str("vgname")
 	if !c.l.define("logvol", vg+"\x00"+name) {
 		return errorf("A logical volume with the name %s has already been defined in volume group %s.", name, vg)
+	}
+	if c.set("resize") {
+		// F17_LogVol
+		if !preexist {
+			return errorf("--resize can only be used in conjunction with --useexisting")
+		}
+		if !c.intSet("size") {
+			return errorf("--resize requires --size to indicate new size")
+		}
 	}
 	thin, pool := c.set("thin_volume"), c.set("thin_pool")
 	if thin && pool {
@@ -376,7 +418,34 @@ func checkLogvol(c *cmdCtx) *parseError {
 			return errorf("--size and --percent cannot both be specified for the same logvol")
 		}
 	}
+	if c.l.v >= RHEL8 {
+		if err := logvolCache(c, preexist, thin); err != nil {
+			return err
+		}
+	}
 	return storageCommon(c, false)
+}
+
+// logvolCache mirrors F23_LogVol's rules for an LVM cache (RHEL 8 on).
+func logvolCache(c *cmdCtx, preexist, thin bool) *parseError {
+	pvs := len(commaList(c.str("cache_pvs"))) > 0
+	mode := c.str("cache_mode")
+	if !c.intSet("cache_size") && mode == "" && !pvs {
+		return nil
+	}
+	switch {
+	case preexist:
+		return errorf("Adding a cache to an existing logical volume is not supported")
+	case thin:
+		return errorf("Thin volumes cannot be cached")
+	case !pvs:
+		return errorf("Cache needs to have a list of (fast) PVs specified")
+	case !c.intSet("cache_size"):
+		return errorf("Cache needs to have size specified")
+	case mode != "" && mode != "writeback" && mode != "writethrough":
+		return errorf("Invalid cache mode given: %s", mode)
+	}
+	return nil
 }
 
 func nonzero(v string) bool {
@@ -455,8 +524,8 @@ func checkVolgroup(c *cmdCtx) *parseError {
 	return nil
 }
 
-// pykickstart: commands/autopart.py F21_AutoPart, RHEL8_AutoPart,
-// F38_AutoPart.
+// pykickstart: commands/autopart.py F21_AutoPart, F29_AutoPart,
+// RHEL8_AutoPart, F38_AutoPart, RHEL10_AutoPart, in that order.
 func checkAutopart(c *cmdCtx) *parseError {
 	typ := strings.ToLower(c.str("type"))
 	if c.l.v >= RHEL7 {
@@ -467,16 +536,22 @@ func checkAutopart(c *cmdCtx) *parseError {
 			return errorf("autopart --fstype cannot be used with --type=btrfs")
 		}
 	}
-	if c.l.v.atLeastRHEL(RHEL8) && typ == "btrfs" {
-		return errorf("autopart --type=btrfs is not supported")
+	if c.intSet("pbkdf_time") && c.intSet("pbkdf_iterations") {
+		// F29_AutoPart
+		return errorf("Only one of --pbkdf-time and --pbkdf-iterations can be specified.")
 	}
 	if c.set("hibernation") && c.set("noswap") {
+		// F38_AutoPart
 		return errorf("Only one of --noswap and --hibernation can be specified.")
+	}
+	if c.l.v.atLeastRHEL(RHEL8) && typ == "btrfs" {
+		// RHEL8_AutoPart, RHEL10_AutoPart
+		return errorf("autopart --type=btrfs is not supported")
 	}
 	return nil
 }
 
-// pykickstart: commands/btrfs.py F17_BTRFS.
+// pykickstart: commands/btrfs.py F17_BTRFS, F23_BTRFS.
 func checkBtrfs(c *cmdCtx) *parseError {
 	if len(c.res.extra) == 0 {
 		return errorf("btrfs must be given a mountpoint")
@@ -496,8 +571,12 @@ func checkBtrfs(c *cmdCtx) *parseError {
 	if c.set("subvol") && c.str("name") == "" {
 		return errorf("btrfs subvolume requires a name")
 	}
-	if !c.l.define("btrfs", c.res.extra[0]) {
-		return errorf("A btrfs volume with the mountpoint %s has already been defined.", c.res.extra[0])
+	if !c.l.define("btrfs", pyNormpath(c.res.extra[0])) {
+		return errorf("A btrfs volume with the mountpoint %s has already been defined.", pyNormpath(c.res.extra[0]))
+	}
+	// F23_BTRFS: formatting options on a volume that is not formatted
+	if (c.set("preexist") || !formatOn(c)) && c.str("mkfsopts") != "" {
+		return errorf("--mkfsoptions with --noformat or --useexisting has no effect.")
 	}
 	return nil
 }
@@ -537,6 +616,21 @@ func (c *cmdCtx) actIndex(dest string) int {
 		}
 	}
 	return -1
+}
+
+// pykickstart: commands/repo.py FC6_Repo: at most one of the URL
+// options, and (RHEL6_Repo, whose urlRequired is still set) at least one;
+// then the "already defined" warning.
+func checkRepo(c *cmdCtx) *parseError {
+	opts := [][2]string{{"mirrorlist", "--mirrorlist"}, {"baseurl", "--baseurl"}, {"metalink", "--metalink"}}
+	err := exclusiveRequired(c, "repo", opts)
+	if err != nil && (c.l.v == RHEL6 || strings.HasPrefix(err.msg, "Only one")) {
+		return err
+	}
+	if !c.l.define("repo", c.str("name")) {
+		return errorf("A repo with the name %s has already been defined.", c.str("name"))
+	}
+	return nil
 }
 
 func checkURL(c *cmdCtx) *parseError {
@@ -665,6 +759,9 @@ func checkMount(c *cmdCtx) *parseError {
 	if len(mp) > 0 && strings.ToLower(mp[0]) != "none" && !strings.HasPrefix(mp[0], "/") {
 		return errorf("Invalid mount point '%s' given", mp[0])
 	}
+	if !c.set("reformat") && c.str("mkfs_opts") != "" {
+		return errorf("'--mkfsoptions' requires --reformat")
+	}
 	return nil
 }
 
@@ -741,13 +838,13 @@ func (l *linter) sectionHeaderCheck(n *Node, spec *cmdSpec, res *parseResult) *p
 		if l.v == RHEL9 {
 			for _, o := range [][2]string{{"--instLangs", "--inst-langs"}, {"--excludeWeakdeps", "--exclude-weakdeps"}} {
 				if contains(o[0]) {
-					return &parseError{isDeprecation: true, msg: fmt.Sprintf("The %s option on line %d will be deprecated in future releases. Please modify your kickstart file to replace this option with its preferred alias %s.", o[0], n.Pos.Line, o[1])}
+					return &parseError{isDeprecation: true, kind: kindDeprecatedOption, words: []string{o[0]}, msg: fmt.Sprintf("The %s option on line %d will be deprecated in future releases. Please modify your kickstart file to replace this option with its preferred alias %s.", o[0], n.Pos.ksLine(), o[1])}
 				}
 			}
 		}
 	case "%traceback":
 		if l.v >= RHEL9 {
-			return &parseError{isDeprecation: true, msg: "The %traceback section has been deprecated. It may be removed in the future, which will result in a fatal error from kickstart. Please modify your kickstart file to use the %onerror section instead."}
+			return &parseError{isDeprecation: true, kind: kindDeprecatedCommand, msg: "The %traceback section has been deprecated. It may be removed in the future, which will result in a fatal error from kickstart. Please modify your kickstart file to use the %onerror section instead."}
 		}
 	case "%certificate":
 		known := false
@@ -761,4 +858,278 @@ func (l *linter) sectionHeaderCheck(n *Node, spec *cmdSpec, res *parseResult) *p
 		}
 	}
 	return nil
+}
+
+// interfaceNameProblem mirrors validate_network_interface_name in
+// pykickstart's commands/network.py (RHEL7_Network only): a VLAN written
+// as <prefix>.<id> or vlan<id> needs a numeric id in 0..4095, and the
+// prefix of the dotted form cannot be "vlan".
+func interfaceNameProblem(name string) string {
+	id, hasID := 0, false
+	if prefix, rest, dot := strings.Cut(name, "."); dot {
+		if prefix == "vlan" {
+			return "When using the <prefix>.<vlan id> interface name notation, <prefix> can't be equal to 'vlan'."
+		}
+		n, ok := pyIntValue(rest)
+		if !ok {
+			return "If network --interfacename contains a '.', valid vlan id should follow."
+		}
+		id, hasID = n, true
+	}
+	if rest, ok := strings.CutPrefix(name, "vlan"); ok {
+		n, ok := pyIntValue(rest)
+		if !ok {
+			return "If network --interfacename starts with 'vlan', valid vlan id should follow."
+		}
+		id, hasID = n, true
+	}
+	if hasID && (id < 0 || id > 4095) {
+		return "The vlan id is out of the 0-4095 vlan id range."
+	}
+	return ""
+}
+
+// intSet is Python's truth of an int option: given and not zero.
+func (c *cmdCtx) intSet(dest string) bool {
+	n, ok := pyIntValue(c.str(dest))
+	return ok && n != 0
+}
+
+// pyIntValue is Python's int() of a string; values too large for an int
+// count as a large non-zero number.
+func pyIntValue(s string) (int, bool) {
+	if !pyInt(s) {
+		return 0, false
+	}
+	t := strings.ReplaceAll(strings.TrimFunc(s, pySpace), "_", "")
+	n, err := strconv.Atoi(t)
+	if err != nil {
+		if strings.HasPrefix(t, "-") {
+			return math.MinInt, true
+		}
+		return math.MaxInt, true
+	}
+	return n, true
+}
+
+// pyNormpath is pykickstart's mountpoint() type: os.path.normpath for an
+// absolute path (which, unlike path.Clean, keeps exactly two leading
+// slashes).
+func pyNormpath(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		return p
+	}
+	c := path.Clean(p)
+	if strings.HasPrefix(p, "//") && !strings.HasPrefix(p, "///") {
+		return "/" + c
+	}
+	return c
+}
+
+// pykickstart: commands/dmraid.py FC6_DmRaid: the same name (its last
+// path component) and devices twice.
+func checkDmraid(c *cmdCtx) *parseError {
+	name := c.str("name")
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		name = name[i+1:]
+	}
+	devs := pyList(c.all("devices"))
+	if !c.l.define("dmraid", name+"\x00"+devs) {
+		return errorf("A DM RAID device with the name %s and devices %s has already been defined.", name, devs)
+	}
+	return nil
+}
+
+// pykickstart: commands/fcoe.py F12_Fcoe.
+func checkFcoe(c *cmdCtx) *parseError {
+	if !c.l.define("fcoe", c.str("nic")) {
+		return errorf("A FCOE device with the name %s has already been defined.", c.str("nic"))
+	}
+	return nil
+}
+
+// pykickstart: commands/multipath.py FC6_MultiPath: a path device belongs
+// to one multipath device.
+func checkMultipath(c *cmdCtx) *parseError {
+	dev, name := c.str("device"), c.str("name")
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		name = name[i+1:]
+	}
+	if owner, ok := c.l.multipath[dev]; ok {
+		return errorf("Device '%s' is already used in multipath '%s'", dev, owner)
+	}
+	c.l.multipath[dev] = name
+	return nil
+}
+
+// pykickstart: commands/nvdimm.py F28_Nvdimm.
+func checkNvdimm(c *cmdCtx) *parseError {
+	if len(c.res.extra) > 0 {
+		return errorf("Unexpected arguments to nvdimm command: %s", pyList(c.res.extra))
+	}
+	action := ""
+	if a := c.pos("action"); len(a) > 0 {
+		action = a[0]
+	}
+	ns := c.str("namespace")
+	devs := commaList(c.str("blockdevs"))
+	if ns != "" && len(devs) > 0 {
+		return errorf("Only one of --namespace and --blockdevs device specifications can be used")
+	}
+	if !c.l.define("nvdimm", action+"\x00"+ns+"\x00"+strings.Join(devs, ",")) {
+		if ns != "" {
+			return errorf("An action %s on namespace %s has already been defined.", action, ns)
+		}
+		if len(devs) > 0 {
+			return errorf("An action %s on devices %s has already been defined.", action, pyList(devs))
+		}
+	}
+	mode := c.str("mode")
+	if mode == "" {
+		mode = "sector" // the option's default
+	}
+	switch action {
+	case "reconfigure":
+		if ns == "" {
+			return errorf("Action %s requires --namespace argument to be set", action)
+		}
+		if mode == "sector" && !c.intSet("sectorsize") {
+			return errorf("Action %s with mode %s requires --sectorsize argument to be set", action, mode)
+		}
+	case "use":
+		if ns == "" && len(devs) == 0 {
+			return errorf("Action %s requires --namespace or --blockdevs argument to be set", action)
+		}
+	}
+	return nil
+}
+
+// pykickstart: commands/ostreesetup.py F21_OSTreeSetup.
+func checkOSTreeSetup(c *cmdCtx) *parseError {
+	u := c.str("url")
+	if !strings.HasPrefix(u, "file:") && !strings.HasPrefix(u, "http:") && !strings.HasPrefix(u, "https:") {
+		return errorf("ostree repos must use file, HTTP or HTTPS protocol.")
+	}
+	return nil
+}
+
+// pykickstart: commands/rhsm.py RHEL8_RHSM.
+func checkRHSM(c *cmdCtx) *parseError {
+	for _, k := range c.all("activation_keys") {
+		if k == "" {
+			return errorf("Empty string is not a valid activation key.")
+		}
+	}
+	return nil
+}
+
+// pykickstart: commands/snapshot.py F26_Snapshot.
+func checkSnapshot(c *cmdCtx) *parseError {
+	name := c.str("name")
+	if !c.l.define("snapshot", name) {
+		return errorf("Snapshot with the name %s has been already defined!", name)
+	}
+	origin := ""
+	if o := c.pos("origin"); len(o) > 0 {
+		origin = o[0]
+	}
+	vg, lv, ok := strings.Cut(origin, "/")
+	if !ok || vg == "" || lv == "" || strings.Contains(lv, "/") {
+		return errorf("Snapshot origin %s must be specified by VG/LV!", origin)
+	}
+	return nil
+}
+
+// pykickstart: commands/zfcp.py FC3_ZFCP (the same LUN twice) and
+// F37_ZFCP (a device number alone, for NPIV, or with both WWPN and LUN).
+func checkZFCP(c *cmdCtx) *parseError {
+	devnum, wwpn, lun := c.str("devnum"), c.str("wwpn"), c.str("fcplun")
+	key := strings.Join([]string{devnum, wwpn, lun, c.str("scsiid"), c.str("scsilun")}, "\x00")
+	if !c.l.define("zfcp", key) {
+		return errorf("A zfcp with this information has already been defined.")
+	}
+	if c.l.v >= RHEL9 && !((devnum != "" && wwpn == "" && lun == "") || (devnum != "" && wwpn != "" && lun != "")) {
+		return errorf("Only --devnum or --devnum with --wwpn and --fcplun are allowed.")
+	}
+	return nil
+}
+
+// pykickstart: commands/realm.py F19_Realm. The command re-reads its raw
+// line (pykickstart: currentLine[len("realm"):]), splits it again without
+// comment handling, and parses "join" options with Python's getopt.
+func checkRealm(c *cmdCtx) *parseError {
+	if c.l.realmJoined {
+		return errorf("The realm command 'join' should only be specified once")
+	}
+	rest := ""
+	if len(c.n.Raw) > len(c.name) {
+		rest = strings.TrimFunc(c.n.Raw[len(c.name):], pySpace)
+	}
+	toks, _, err := shlexSplit(rest, false)
+	if err != nil {
+		return errorf("General error in input file:  %v", err)
+	}
+	args := tokenValues(toks)
+	if len(args) == 0 {
+		return errorf("Missing realm command arguments")
+	}
+	if args[0] != "join" {
+		return errorf("Unsupported realm '%s' command", args[0])
+	}
+	remaining, err2 := pyGetoptLong(args[1:], []string{"client-software=", "server-software=", "membership-software=", "one-time-password=", "no-password", "computer-ou="})
+	if err2 != "" {
+		return errorf("Invalid realm arguments: %s", err2)
+	}
+	if len(remaining) != 1 {
+		return errorf("Specify only one realm to join")
+	}
+	c.l.realmJoined = true
+	return nil
+}
+
+// pyGetoptLong is Python's getopt.getopt(args, "", longopts): options
+// stop at the first word that is not one, a long option may be an
+// unambiguous prefix, and "name=" options take a value. It returns the
+// words left over or getopt's error message.
+func pyGetoptLong(args, longopts []string) ([]string, string) {
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "-" {
+		if args[0] == "--" {
+			return args[1:], ""
+		}
+		if !strings.HasPrefix(args[0], "--") {
+			return nil, fmt.Sprintf("option -%c not recognized", []rune(args[0][1:])[0])
+		}
+		opt, _, hasVal := strings.Cut(args[0][2:], "=")
+		args = args[1:]
+		var matches []string
+		exact := ""
+		for _, o := range longopts {
+			if strings.HasPrefix(o, opt) {
+				matches = append(matches, o)
+			}
+			if o == opt || o == opt+"=" {
+				exact = o
+			}
+		}
+		match := exact
+		switch {
+		case len(matches) == 0:
+			return nil, fmt.Sprintf("option --%s not recognized", opt)
+		case match == "" && len(matches) > 1:
+			return nil, fmt.Sprintf("option --%s not a unique prefix", opt)
+		case match == "":
+			match = matches[0]
+		}
+		name, takesArg := strings.CutSuffix(match, "=")
+		switch {
+		case takesArg && !hasVal:
+			if len(args) == 0 {
+				return nil, fmt.Sprintf("option --%s requires argument", name)
+			}
+			args = args[1:]
+		case !takesArg && hasVal:
+			return nil, fmt.Sprintf("option --%s must not have an argument", name)
+		}
+	}
+	return args, ""
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 )
 
 // ExitError carries the process exit status a CLI command wants; the
@@ -23,9 +24,23 @@ type LintCommand struct {
 	AllowDeprecated bool
 	Strict          bool
 	JSON            bool
-	FollowIncludes  bool
-	Out             io.Writer
+	// FollowIncludes reads %include and %ksappend targets like
+	// `ksvalidator -i`: relative to the file, then in IncludeDirs.
+	FollowIncludes bool
+	IncludeDirs    []string
+	// AllowMissing are patterns (for example /tmp/*) of include targets
+	// that %pre writes at install time: missing, they are warnings.
+	AllowMissing []string
+	Out          io.Writer
+	// Stdin is read for the file name "-".
+	Stdin io.Reader
 }
+
+// StdinName is how problems in a kickstart read from stdin are reported.
+const StdinName = "<stdin>"
+
+// maxLintInput bounds one kickstart read by `ks lint`.
+const maxLintInput = 64 << 20
 
 // jsonReport is the --output json shape.
 type jsonReport struct {
@@ -48,15 +63,24 @@ func (c LintCommand) Run(ctx context.Context, files []string) error {
 	if err != nil {
 		return fmt.Errorf("ks lint: %w", err)
 	}
+	for _, pat := range c.AllowMissing {
+		if _, err := path.Match(pat, ""); err != nil {
+			return fmt.Errorf("ks lint: --allow-missing %q: %w", pat, err)
+		}
+	}
 	var all []Problem
 	for _, name := range files {
-		src, err := os.ReadFile(name)
+		src, err := c.read(name)
 		if err != nil {
 			return fmt.Errorf("ks lint: %w", err)
 		}
+		if name == "-" {
+			name = StdinName
+		}
 		probs := LintContext(ctx, src, name, v, LintOptions{
 			AllowDeprecated: c.AllowDeprecated,
-			Parse:           ParseOptions{FollowIncludes: c.FollowIncludes},
+			Parse: ParseOptions{FollowIncludes: c.FollowIncludes, IncludeDirs: c.IncludeDirs,
+				AllowMissing: c.AllowMissing},
 		})
 		all = append(all, probs...)
 	}
@@ -81,6 +105,24 @@ func (c LintCommand) Run(ctx context.Context, files []string) error {
 		return &ExitError{Code: 1}
 	}
 	return nil
+}
+
+// read reads a kickstart named on the command line, "-" being stdin.
+func (c LintCommand) read(name string) ([]byte, error) {
+	r := c.Stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	} else if r == nil {
+		return nil, fmt.Errorf("-: no standard input")
+	} else {
+		name = StdinName
+	}
+	return readLimit(r, name, maxLintInput)
 }
 
 // RewriteCommand is `kickstand ks rewrite`.

@@ -103,3 +103,62 @@ func TestRewriteAndFmtCommands(t *testing.T) {
 		t.Fatalf("fmt: %v %q", err, out.String())
 	}
 }
+
+// TestLintCommandIncludes: ks lint follows %include and %ksappend next to
+// the file and in --include-dir, reports a fragment's problems at the
+// fragment's path and line, fails on a missing include unless
+// --allow-missing matches it, and reads "-" from stdin.
+func TestLintCommandIncludes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	frags := t.TempDir()
+	write := func(d, name, content string) string {
+		p := filepath.Join(d, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write(dir, "net.ks", "# fragment\nnetwork --device=eth0 --bootproto=magic\n")
+	write(frags, "disk.ks", "zerombr\nclearpart --all\n")
+	main := write(dir, "main.ks", "lang en_US\n%include net.ks\n%include disk.ks\n%include /tmp/part-include\n")
+	lint := func(c LintCommand, files ...string) (string, error) {
+		var out bytes.Buffer
+		c.Release, c.FollowIncludes, c.Out = "rhel9", true, &out
+		err := c.Run(ctx, files)
+		return out.String(), err
+	}
+	out, err := lint(LintCommand{IncludeDirs: []string{frags}}, main)
+	var ee *ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("want exit 1: %v\n%s", err, out)
+	}
+	net := filepath.Join(dir, "net.ks")
+	if !strings.Contains(out, net+":2: error: argument --bootproto: invalid choice: 'magic'") {
+		t.Errorf("fragment problem not at the fragment's path and line:\n%s", out)
+	}
+	if !strings.Contains(out, main+":4: error: %include /tmp/part-include: file not found") || !strings.Contains(out, "--allow-missing '/tmp/*'") {
+		t.Errorf("missing include must be an error that names --allow-missing:\n%s", out)
+	}
+	if strings.Contains(out, "disk.ks") {
+		t.Errorf("disk.ks is in --include-dir:\n%s", out)
+	}
+	out, _ = lint(LintCommand{AllowMissing: []string{"/tmp/*"}}, main)
+	if !strings.Contains(out, main+":4: warning: %include /tmp/part-include: not found, not checked (allowed by --allow-missing /tmp/*") {
+		t.Errorf("allowed missing include:\n%s", out)
+	}
+	if !strings.Contains(out, main+":3: error: %include disk.ks: file not found") {
+		t.Errorf("without --include-dir disk.ks is missing:\n%s", out)
+	}
+	if _, err := lint(LintCommand{AllowMissing: []string{"[bad"}}, main); err == nil || errors.As(err, &ee) {
+		t.Errorf("a bad pattern is a usage error: %v", err)
+	}
+	// stdin: relative includes resolve from the working directory
+	out, err = lint(LintCommand{Stdin: strings.NewReader("lang en_US\nbogus\n")}, "-")
+	if !errors.As(err, &ee) || out != StdinName+":2: error: Unknown command: bogus\n" {
+		t.Fatalf("stdin: %v %q", err, out)
+	}
+	if _, err := lint(LintCommand{Stdin: strings.NewReader("lang en_US\n")}, "-"); err != nil {
+		t.Fatalf("valid stdin: %v", err)
+	}
+}

@@ -9,17 +9,21 @@ import (
 // kept; blank and comment lines lose surrounding whitespace; script and
 // certificate bodies are printed verbatim because whitespace there can
 // matter (heredocs, Python). %packages lines are trimmed. Included files
-// are not inlined: the %include line is printed as written.
+// are not inlined: the %include line is printed as written, and a
+// section's lines read from a fragment are left out.
 func Format(f *File) []byte {
 	var b strings.Builder
 	for _, n := range f.Nodes {
+		if n.spliced {
+			continue
+		}
 		switch n.Kind {
 		case NodeBlank:
 			b.WriteString("\n")
 		case NodeComment:
 			b.WriteString(strings.TrimFunc(n.Raw, pySpace))
 			b.WriteString("\n")
-		case NodeCommand, NodeInclude, NodeKsappend, NodeSection:
+		case NodeCommand, NodeInclude, NodeKsappend, NodeSection, NodeIgnored:
 			if wordsInTerminator(n) {
 				// a word ends in an odd line terminator: print verbatim
 				// (eol is empty only on the last line, left unterminated)
@@ -33,6 +37,9 @@ func Format(f *File) []byte {
 			}
 			packages := n.Args[0] == "%packages"
 			for _, l := range n.Body {
+				if l.Included {
+					continue
+				}
 				if packages {
 					b.WriteString(strings.TrimFunc(l.Raw, pySpace))
 				} else {

@@ -96,13 +96,32 @@ func shlexSplit(line string, comments bool) (toks []token, comment int, err erro
 	comment = -1
 	state, escaped := stSpace, stSpace
 	var quote rune
+	// A word without quotes or escapes is its source text; only the others
+	// are built in cur. plain says the word so far is line[start:i].
 	var cur strings.Builder
-	inTok, quoted := false, false
+	inTok, quoted, plain := false, false, true
 	start := 0
+	toks = make([]token, 0, countWords(line))
+	wordLen := func(i int) int {
+		if plain {
+			return i - start
+		}
+		return cur.Len()
+	}
+	unplain := func(i int) {
+		if plain {
+			cur.WriteString(line[start:i])
+			plain = false
+		}
+	}
 	emit := func(end int) {
-		toks = append(toks, token{Val: cur.String(), Start: start, End: end})
+		val := line[start:end]
+		if !plain {
+			val = cur.String()
+		}
+		toks = append(toks, token{Val: val, Start: start, End: end})
 		cur.Reset()
-		inTok, quoted = false, false
+		inTok, quoted, plain = false, false, true
 	}
 	isWS := func(r rune) bool { return r == ' ' || r == '\t' || r == '\r' || r == '\n' }
 	for i, r := range line {
@@ -113,14 +132,13 @@ func shlexSplit(line string, comments bool) (toks []token, comment int, err erro
 			case comments && r == '#':
 				return toks, i, nil
 			case r == '\\':
-				start, inTok = i, true
+				start, inTok, plain = i, true, false
 				escaped, state = stWord, stEscape
 			case r == '\'' || r == '"':
-				start, inTok = i, true
+				start, inTok, plain = i, true, false
 				quote, state = r, stQuote
 			default:
 				start, inTok = i, true
-				cur.WriteRune(r)
 				state = stWord
 			}
 		case stWord:
@@ -129,15 +147,17 @@ func shlexSplit(line string, comments bool) (toks []token, comment int, err erro
 				emit(i)
 				state = stSpace
 			case comments && r == '#':
-				if cur.Len() > 0 || quoted {
+				if wordLen(i) > 0 || quoted {
 					emit(i)
 				}
 				return toks, i, nil
 			case r == '\'' || r == '"':
+				unplain(i)
 				quote, state = r, stQuote
 			case r == '\\':
+				unplain(i)
 				escaped, state = stWord, stEscape
-			default:
+			case !plain:
 				cur.WriteRune(r)
 			}
 		case stQuote:
@@ -164,10 +184,24 @@ func shlexSplit(line string, comments bool) (toks []token, comment int, err erro
 	case stEscape:
 		return toks, comment, errNoEscapedChar
 	}
-	if inTok && (cur.Len() > 0 || quoted) {
+	if inTok && (wordLen(len(line)) > 0 || quoted) {
 		emit(len(line))
 	}
 	return toks, comment, nil
+}
+
+// countWords bounds the number of words shlexSplit can find, so the token
+// slice is allocated once even for a 10 MB line.
+func countWords(line string) int {
+	n, inWord := 0, false
+	for i := 0; i < len(line); i++ {
+		ws := line[i] == ' ' || line[i] == '\t' || line[i] == '\r' || line[i] == '\n'
+		if !ws && !inWord {
+			n++
+		}
+		inWord = !ws
+	}
+	return n
 }
 
 func tokenValues(toks []token) []string {

@@ -3,8 +3,8 @@ package kickstart
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -178,16 +178,21 @@ func TestIncludes(t *testing.T) {
 		fetched = append(fetched, ref)
 		s, ok := files[ref]
 		if !ok {
-			return nil, errors.New("not found: " + ref)
+			return nil, fmt.Errorf("open %s: %w", ref, fs.ErrNotExist)
 		}
 		return []byte(s), nil
 	}
-	opts := LintOptions{Parse: ParseOptions{FollowIncludes: true, Fetch: fetch}}
-	probs := LintContext(context.Background(), []byte(files["/ks/main.ks"]), "/ks/main.ks", RHEL9, opts)
-	var got []string
-	for _, p := range probs {
-		got = append(got, p.String())
+	lint := func(name string, popts ParseOptions) []string {
+		t.Helper()
+		popts.Fetch = fetch
+		var got []string
+		for _, p := range Lint([]byte(files[name]), name, RHEL9, LintOptions{Parse: popts}) {
+			got = append(got, p.String())
+		}
+		return got
 	}
+	follow := ParseOptions{FollowIncludes: true}
+	got := lint("/ks/main.ks", follow)
 	want := []string{
 		"/ks/parts.ks:1: error: argument --size: invalid int value: 'big'",
 		"http://192.0.2.1/extra.ks:1: error: Unknown command: frobnicate",
@@ -195,30 +200,55 @@ func TestIncludes(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("problems %q\nwant %q", got, want)
 	}
-	f := Parse(context.Background(), []byte(files["/ks/main.ks"]), "/ks/main.ks", opts.Parse)
-	if body := f.Nodes[3].Body; len(body) != 1 || len(body[0].Included) != 1 || body[0].Included[0].Raw != "echo hi" {
-		t.Fatalf("include in %%post: %+v", body)
+	f := Parse(context.Background(), []byte(files["/ks/main.ks"]), "/ks/main.ks", ParseOptions{FollowIncludes: true, Fetch: fetch})
+	post := f.Nodes[4]
+	if n := f.Nodes[2]; n.Kind != NodeKsappend || !f.Nodes[3].spliced {
+		t.Fatalf("%%ksappend line kept, fragment spliced after it: %+v", f.Nodes)
+	}
+	if len(post.Body) != 2 || !post.Body[0].Directive || post.Body[1].Raw != "echo hi" || !post.Body[1].Included || post.Body[1].Pos.File != "/ks/body.sh" {
+		t.Fatalf("include in %%post: %+v", post.Body)
+	}
+	if out := string(Format(f)); strings.Contains(out, "echo hi") || strings.Contains(out, "frobnicate") {
+		t.Fatalf("Format must print the file as written, not its includes:\n%s", out)
 	}
 	// without FollowIncludes nothing is fetched, like ksvalidator without -i
 	fetched = nil
-	if p := Lint([]byte(files["/ks/main.ks"]), "/ks/main.ks", RHEL9, LintOptions{Parse: ParseOptions{Fetch: fetch}}); len(p) != 0 || len(fetched) != 0 {
+	if p := lint("/ks/main.ks", ParseOptions{}); len(p) != 0 || len(fetched) != 0 {
 		t.Fatalf("not following: %v, fetched %v", p, fetched)
 	}
-	// cycles and depth
-	f = Parse(context.Background(), []byte(files["/ks/loop.ks"]), "/ks/loop.ks", opts.Parse)
-	if len(f.IncludeProblems) != 1 || !strings.Contains(f.IncludeProblems[0].Message, "include cycle") {
-		t.Fatalf("cycle: %+v", f.IncludeProblems)
+	if got := lint("/ks/loop.ks", follow); len(got) != 1 || !strings.Contains(got[0], "/ks/loop2.ks:1: error: %include loop.ks: include cycle") {
+		t.Fatalf("cycle: %q", got)
 	}
-	deep := func(_ context.Context, ref string) ([]byte, error) {
-		return []byte("%include " + ref + "x\n"), nil
+	files["/a"] = "%include /a1\n"
+	deep := ParseOptions{FollowIncludes: true, MaxDepth: 4}
+	for i := 1; i < 8; i++ {
+		files[fmt.Sprintf("/a%s", strings.Repeat("1", i))] = fmt.Sprintf("%%include /a%s\n", strings.Repeat("1", i+1))
 	}
-	f = Parse(context.Background(), []byte("%include /a\n"), "/main", ParseOptions{FollowIncludes: true, Fetch: deep, MaxDepth: 4})
-	if len(f.IncludeProblems) != 1 || !strings.Contains(f.IncludeProblems[0].Message, "depth limit (4)") {
-		t.Fatalf("depth: %+v", f.IncludeProblems)
+	if got := lint("/a", deep); len(got) != 1 || !strings.Contains(got[0], "depth limit (4)") {
+		t.Fatalf("depth: %q", got)
 	}
-	f = Parse(context.Background(), []byte("%include /missing\n"), "/main", opts.Parse)
-	if len(f.IncludeProblems) != 1 || f.IncludeProblems[0].Line != 1 {
-		t.Fatalf("missing: %+v", f.IncludeProblems)
+	files["/m.ks"] = "%include /tmp/part-include\nbogus\n"
+	got = lint("/m.ks", follow)
+	want = []string{
+		"/m.ks:1: error: %include /tmp/part-include: file not found (looked for /tmp/part-include) (hint: if %pre writes it at install time, lint with --allow-missing '/tmp/*')",
+		"/m.ks:2: error: Unknown command: bogus",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("missing: %q\nwant %q", got, want)
+	}
+	got = lint("/m.ks", ParseOptions{FollowIncludes: true, AllowMissing: []string{"/tmp/*"}})
+	if len(got) != 2 || !strings.HasPrefix(got[0], "/m.ks:1: warning: %include /tmp/part-include: not found, not checked (allowed by --allow-missing /tmp/*") {
+		t.Fatalf("allowed missing: %q", got)
+	}
+	// a relative target is looked for next to the file, then in IncludeDirs
+	files["/srv/frags/disk.ks"] = "zerombr\n"
+	files["/srv/ks/r.ks"] = "%include disk.ks\n"
+	fetched = nil
+	if got := lint("/srv/ks/r.ks", ParseOptions{FollowIncludes: true, IncludeDirs: []string{"/srv/frags"}}); len(got) != 0 {
+		t.Fatalf("include dir: %q", got)
+	}
+	if want := []string{"/srv/ks/disk.ks", "/srv/frags/disk.ks"}; !reflect.DeepEqual(fetched, want) {
+		t.Fatalf("looked for %q, want %q", fetched, want)
 	}
 }
 

@@ -96,8 +96,9 @@ type RewriteOptions struct {
 	Platform Platform
 	// Source replaces a cdrom install source when set.
 	Source *Source
-	// Version is the target release. From RHEL9 on, timezone --ntpservers
-	// and --nontp become timesource lines. Zero means RHEL9.
+	// Version is the target release: what it does not take is dropped or
+	// translated (rewrite_release.go). Zero leaves commands and options
+	// alone (only Platform and Source apply).
 	Version Version
 }
 
@@ -105,16 +106,22 @@ type RewriteOptions struct {
 // text. Lines that no rewrite touches are kept byte for byte (apart from
 // line endings becoming \n) so the diff shows only the changes.
 func Rewrite(f *File, opts RewriteOptions) ([]byte, error) {
-	if opts.Version == 0 {
+	release := opts.Version != 0
+	if !release {
+		// no target release: only the platform and source rewrites; the
+		// RHEL9 tables serve to find the disk options
 		opts.Version = RHEL9
 	}
-	cmds, _ := opts.Version.tables()
+	cmds, secs := opts.Version.tables()
 	if cmds == nil {
 		return nil, fmt.Errorf("rewrite: unsupported version %v", opts.Version)
 	}
-	rw := &rewriter{opts: opts, cmds: cmds, rc: regexCache{}}
+	rw := &rewriter{opts: opts, release: release, cmds: cmds, secs: secs, rc: regexCache{}}
 	var b strings.Builder
 	for _, n := range f.Nodes {
+		if n.spliced {
+			continue
+		}
 		switch n.Kind {
 		case NodeCommand:
 			for _, l := range rw.command(n) {
@@ -122,10 +129,13 @@ func Rewrite(f *File, opts RewriteOptions) ([]byte, error) {
 				b.WriteByte('\n')
 			}
 		case NodeSection:
-			b.WriteString(n.Raw)
+			b.WriteString(rw.header(n))
 			b.WriteByte('\n')
 			script := n.Args[0] != "%packages" && n.Args[0] != "%certificate" && n.Args[0] != "%addon" && n.Args[0] != "%anaconda"
 			for _, l := range n.Body {
+				if l.Included {
+					continue
+				}
 				if script {
 					b.WriteString(rw.devPaths(l.Raw))
 				} else {
@@ -162,9 +172,15 @@ func RewriteSource(src []byte, name string, opts RewriteOptions) (out []byte, di
 func plain(f *File) []byte {
 	var b strings.Builder
 	for _, n := range f.Nodes {
+		if n.spliced {
+			continue
+		}
 		b.WriteString(n.Raw)
 		b.WriteByte('\n')
 		for _, l := range n.Body {
+			if l.Included {
+				continue
+			}
 			b.WriteString(l.Raw)
 			b.WriteByte('\n')
 		}
@@ -178,8 +194,10 @@ func plain(f *File) []byte {
 
 type rewriter struct {
 	opts RewriteOptions
-	cmds map[string]*cmdSpec
-	rc   regexCache
+	// release: rewrite for opts.Version (set) or only for the platform
+	release    bool
+	cmds, secs map[string]*cmdSpec
+	rc         regexCache
 }
 
 var (
@@ -230,7 +248,7 @@ var diskOptions = map[string]map[string]bool{
 }
 
 func (rw *rewriter) command(n *Node) []string {
-	if len(n.Args) == 0 {
+	if len(n.Args) == 0 || n.Fatal != nil {
 		return []string{n.Raw}
 	}
 	name := n.Args[0]
@@ -242,7 +260,6 @@ func (rw *rewriter) command(n *Node) []string {
 		words[i] = n.Raw[t.Start:min(t.End, len(n.Raw))]
 	}
 	changed := false
-	var extra []string
 	spec := rw.cmds[name]
 	if dests, ok := diskOptions[name]; ok && rw.opts.Platform.diskPrefix() != "" {
 		if name == "zerombr" {
@@ -281,54 +298,11 @@ func (rw *rewriter) command(n *Node) []string {
 			}
 		}
 	}
-	if name == "timezone" {
-		var ntp []string
-		nontp := false
-		var keep []string
-		for i := 0; i < len(n.Args); i++ {
-			arg := n.Args[i]
-			opt, val, hasVal := strings.Cut(arg, "=")
-			switch {
-			case arg == "--isUtc":
-				keep = append(keep, "--utc")
-				changed = true
-				continue
-			case rw.opts.Version >= RHEL9 && opt == "--ntpservers":
-				if !hasVal && i+1 < len(n.Args) {
-					i++
-					val = n.Args[i]
-				}
-				ntp = append(ntp, commaList(val)...)
-				changed = true
-				continue
-			case rw.opts.Version >= RHEL9 && arg == "--nontp":
-				nontp, changed = true, true
-				continue
-			}
-			keep = append(keep, words[i])
-		}
-		if changed {
-			// --utc given twice is harmless but untidy
-			seenUTC := false
-			out := keep[:0]
-			for _, w := range keep {
-				if w == "--utc" {
-					if seenUTC {
-						continue
-					}
-					seenUTC = true
-				}
-				out = append(out, w)
-			}
-			words = out
-			for _, s := range ntp {
-				extra = append(extra, "timesource --ntp-server="+quoteArg(s))
-			}
-			if nontp {
-				extra = append(extra, "timesource --ntp-disable")
-			}
-		}
+	if drop, ok := rw.dropCommand(n); ok {
+		return []string{drop}
 	}
+	words, extra, dropped, fixed := rw.releaseOptions(n, spec, words)
+	changed = changed || fixed
 	if !changed {
 		return []string{n.Raw}
 	}
@@ -336,5 +310,9 @@ func (rw *rewriter) command(n *Node) []string {
 	if n.comment >= 0 {
 		line += " " + strings.TrimRightFunc(n.Raw[n.comment:], pySpace)
 	}
-	return append([]string{line}, extra...)
+	out := []string{line}
+	if len(dropped) > 0 {
+		out = []string{rw.droppedComment(dropped), line}
+	}
+	return append(out, extra...)
 }

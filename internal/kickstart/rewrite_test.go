@@ -26,15 +26,7 @@ autopart
 %end
 `
 
-func errorsOnly(probs []Problem) []Problem {
-	var out []Problem
-	for _, p := range probs {
-		if p.Severity == SeverityError {
-			out = append(out, p)
-		}
-	}
-	return out
-}
+func errorsOnly(probs []Problem) []Problem { return Errors(probs) }
 
 func TestSeed000(t *testing.T) {
 	if errs := errorsOnly(Lint([]byte(seed000), "seed000.ks", RHEL7, LintOptions{})); len(errs) != 0 {

@@ -52,21 +52,8 @@ func (v Version) isRHEL() bool { return v >= RHEL6 && v <= RHEL10 }
 func (v Version) atLeastRHEL(r Version) bool { return v.isRHEL() && v >= r }
 
 func (v Version) tables() (cmds, secs map[string]*cmdSpec) {
-	switch v {
-	case RHEL6:
-		return commandsRHEL6, sectionsRHEL6
-	case RHEL7:
-		return commandsRHEL7, sectionsRHEL7
-	case RHEL8:
-		return commandsRHEL8, sectionsRHEL8
-	case RHEL9:
-		return commandsRHEL9, sectionsRHEL9
-	case RHEL10:
-		return commandsRHEL10, sectionsRHEL10
-	case F40:
-		return commandsF40, sectionsF40
-	}
-	return nil, nil
+	t := specTables[v]
+	return t.cmds, t.secs
 }
 
 var releaseRe = regexp.MustCompile(`^([a-z][a-z-]*?)[-_ ]?(\d+)(?:[._-].*)?$`)
