@@ -38,6 +38,7 @@ func TestTwoServersOnePostgres(t *testing.T) {
 			var wg sync.WaitGroup
 			var mu sync.Mutex
 			var bound []dhcpcap.Captured
+			perLink := make([][]dhcpcap.Captured, len(sides))
 			for i := range sides {
 				lab := familyLab(t, fam, fmt.Sprintf("ks2p%d%d", fam.family, i))
 				dir := t.TempDir()
@@ -59,6 +60,7 @@ func TestTwoServersOnePostgres(t *testing.T) {
 					b := boundOnly(sides[i].stop())
 					mu.Lock()
 					bound = append(bound, b...)
+					perLink[i] = b
 					mu.Unlock()
 					t.Logf("server %d: %d bindings on the wire\n%s", i, len(b), enginetest.LastLines(sides[i].perf.String(), 12))
 				}()
@@ -71,7 +73,7 @@ func TestTwoServersOnePostgres(t *testing.T) {
 			defer st.Close()
 			// perfdhcp picks its 1,000 clients per side at random, with
 			// repeats: about 630 distinct ones each.
-			if n := checkBindings(t, ctx, st, fam.family, bound); n < 800 {
+			if n := checkBindings(t, ctx, st, fam.family, bound, perLink...); n < 800 {
 				t.Errorf("only %d clients bound", n)
 			}
 		})
