@@ -340,7 +340,7 @@ func newHostCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintln(cmd.OutOrStdout())
 			if d.Cause != "" {
-				fmt.Fprintf(cmd.OutOrStdout(), "cause: %s\nhint: %s\n", api.Redact(d.Cause), api.Redact(d.Hint))
+				fmt.Fprintf(cmd.OutOrStdout(), "cause: %s\nhint: %s\n", d.Cause, d.Hint)
 			}
 			for _, l := range d.LogTail {
 				fmt.Fprintln(cmd.OutOrStdout(), "  | "+api.Redact(l))

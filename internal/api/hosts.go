@@ -39,6 +39,20 @@ type Host struct {
 	Diagnosis any `json:"diagnosis"`
 }
 
+// RedactDiagnosis hides secrets in what a diagnosis quotes of installer
+// text (its cause, hint and log tail), for every place that shows one.
+func RedactDiagnosis(d diagnose.Diagnosis) diagnose.Diagnosis {
+	d.Cause, d.Hint = redact(d.Cause), redact(d.Hint)
+	tail := make([]string, len(d.LogTail))
+	for i, l := range d.LogTail {
+		tail[i] = redact(l)
+	}
+	if d.LogTail != nil {
+		d.LogTail = tail
+	}
+	return d
+}
+
 // Summary is the part of a diagnosis the hosts table shows.
 type Summary struct {
 	Stage    string `json:"stage"`
@@ -55,17 +69,7 @@ func (a *api) view(r *http.Request, rec *inventory.HostRecord, full bool, pendin
 		return Host{}, err
 	}
 	evs = append(evs, pending...)
-	opt := diagnose.Options{HasGateway6: rec.Gateway6 != "", State: rec.State}
-	if _, v4 := rec.Addr4(); !v4 {
-		if _, v6 := rec.Addr6(); v6 {
-			opt.Family = 6
-		}
-	}
-	d := diagnose.Diagnose(evs, a.d.Now(), opt)
-	d.Cause, d.Hint = redact(d.Cause), redact(d.Hint)
-	for i := range d.LogTail {
-		d.LogTail[i] = redact(d.LogTail[i])
-	}
+	d := RedactDiagnosis(diagnose.ForHost(evs, a.d.Now(), rec))
 	h := Host{
 		Name: rec.Name, State: rec.State, Profile: rec.Profile, Origin: rec.Origin, Netboot: rec.Netboot,
 		MACs: rec.MACs, UUID: rec.UUID, IPv4: rec.IPv4, Gateway4: rec.Gateway4, IPv6: rec.IPv6, Gateway6: rec.Gateway6,

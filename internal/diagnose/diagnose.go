@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
 )
 
@@ -126,6 +127,19 @@ func Diagnose(evs []store.Event, now time.Time, opt Options) Diagnosis {
 		return Diagnosis{Stage: StageWaiting, Since: d.Since}
 	}
 	return d
+}
+
+// ForHost diagnoses a host from its events, with the options its record
+// gives: its state, its family (IPv6 when its only static address is), and
+// whether its IPv6 configuration names a gateway.
+func ForHost(evs []store.Event, now time.Time, h *inventory.HostRecord) Diagnosis {
+	opt := Options{HasGateway6: h.Gateway6 != "", State: h.State}
+	if _, v4 := h.Addr4(); !v4 {
+		if _, v6 := h.Addr6(); v6 {
+			opt.Family = 6
+		}
+	}
+	return Diagnose(evs, now, opt)
 }
 
 func diagnose(evs []store.Event, now time.Time, opt Options) Diagnosis {

@@ -451,17 +451,12 @@ func (in *Instance) recordTFTP(rec *timeline.Recorder, ti tftp.TransferInfo) {
 	}})
 }
 
-// Diagnose says where a host's install stands, from its timeline.
+// Diagnose says where a host (redacted as the API shows it: installer text
+// quotes kickstart URLs and password hashes)'s install stands, from its timeline.
 func (in *Instance) Diagnose(ctx context.Context, h *inventory.HostRecord) (diagnose.Diagnosis, error) {
 	evs, err := in.Store.Events(ctx, h.Name, 0, 0)
 	if err != nil {
 		return diagnose.Diagnosis{}, err
 	}
-	opt := diagnose.Options{HasGateway6: h.Gateway6 != "", State: h.State}
-	if _, ok := h.Addr4(); !ok {
-		if _, ok6 := h.Addr6(); ok6 {
-			opt.Family = 6
-		}
-	}
-	return diagnose.Diagnose(evs, time.Now(), opt), nil
+	return api.RedactDiagnosis(diagnose.ForHost(evs, time.Now(), h)), nil
 }
