@@ -343,7 +343,7 @@ func newHostCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "cause: %s\nhint: %s\n", d.Cause, d.Hint)
 			}
 			for _, l := range d.LogTail {
-				fmt.Fprintln(cmd.OutOrStdout(), "  | "+api.Redact(l))
+				fmt.Fprintln(cmd.OutOrStdout(), "  | "+l)
 			}
 			return nil
 		},
