@@ -178,6 +178,7 @@ var (
 // then a second network boot gets the local-boot script and fetches no
 // kernel.
 func TestBIOSInstallThenBootOnce(t *testing.T) {
+	t.Parallel() // each test has its own lab; go test runs GOMAXPROCS at once
 	vmtest.NeedVM(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
@@ -229,6 +230,7 @@ func TestBIOSInstallThenBootOnce(t *testing.T) {
 // and TFTP, iPXE then takes the script over HTTP, and the real kernel boots
 // and fetches its kickstart.
 func TestUEFIInstall(t *testing.T) {
+	t.Parallel() // each test has its own lab; go test runs GOMAXPROCS at once
 	vmtest.NeedVM(t)
 	vmtest.Need(t, vmtest.OVMFCode, "/usr/lib/ipxe/ipxe.efi")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)

@@ -16,6 +16,7 @@ import (
 // /grub/grub.cfg, and kickstand answers with the host's config because it
 // leased that very address to the host's MAC. The install reports built.
 func TestUEFIGRUBPoolLease(t *testing.T) {
+	t.Parallel() // each test has its own lab; go test runs GOMAXPROCS at once
 	vmtest.NeedVM(t)
 	vmtest.Need(t, vmtest.OVMFCode, "/usr/lib/grub/x86_64-efi/monolithic/grubnetx64.efi")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)

@@ -132,6 +132,7 @@ func procCaps(t *testing.T, pid int) map[string]string {
 // without that capability kickstand cannot start, so the capability is
 // needed, and that nothing more is.
 func TestBIOSInstallNonRoot(t *testing.T) {
+	t.Parallel() // each test has its own lab; go test runs GOMAXPROCS at once
 	vmtest.NeedVM(t)
 	vmtest.Need(t, "setpriv")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)

@@ -14,6 +14,7 @@ import (
 // only, no PXE options) gives the VM its address; kickstand in proxyDHCP
 // mode gives the boot options; the SeaBIOS+iPXE VM boots and installs.
 func TestProxyDHCPBesideDnsmasq(t *testing.T) {
+	t.Parallel() // each test has its own lab; go test runs GOMAXPROCS at once
 	vmtest.NeedVM(t)
 	vmtest.Need(t, "dnsmasq")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)

@@ -14,6 +14,7 @@ import (
 // namespace, from bios1's address, land in bios1's timeline (UDP and TCP),
 // and the rendered command line carries inst.syslog=.
 func TestSyslogToTimeline(t *testing.T) {
+	t.Parallel() // each test has its own lab; go test runs GOMAXPROCS at once
 	vmtest.RequireRoot(t)
 	vmtest.Need(t, "logger", "ip")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -30,6 +30,7 @@ import (
 // files under, so the test needs no "remove the file after serve starts"
 // trick.
 func TestTestBoot(t *testing.T) {
+	t.Parallel() // each test has its own lab; go test runs GOMAXPROCS at once
 	vmtest.NeedVM(t)
 	vmtest.Need(t, vmtest.OVMFCode, "/usr/lib/ipxe/ipxe.efi")
 	bin, err := build()

@@ -60,6 +60,7 @@ hosts:
 // TFTPv6, the kernel comes up with the rendered ip=[...] line, and the test
 // installer fetches its kickstart over IPv6 and reports built.
 func TestIPv6OnlyUEFIBoot(t *testing.T) {
+	t.Parallel() // each test has its own lab; go test runs GOMAXPROCS at once
 	vmtest.NeedVM(t)
 	vmtest.Need(t, "radvd", vmtest.OVMFCode)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)

@@ -70,6 +70,7 @@ const radvdConf = `interface %s {
 // fix dracut's fetch fails with "Network is unreachable" (expected); with
 // kickstand's overlay initrd the fetch waits for the route and succeeds.
 func TestSeed000Race1(t *testing.T) {
+	t.Parallel() // each test has its own lab; go test runs GOMAXPROCS at once
 	vmtest.NeedVM(t)
 	vmtest.Need(t, "radvd", "curl")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)

@@ -93,6 +93,7 @@ func vmLabConfig(t *testing.T) (cfg, data string) {
 // command line. The guest fetches its kickstart, rewritten from sda to vda
 // because vm1's platform is kvm, and its %post reports built.
 func TestVMInstallKVM(t *testing.T) {
+	t.Parallel() // each test has its own lab; go test runs GOMAXPROCS at once
 	vmtest.NeedVM(t)
 	vmtest.Need(t, "qemu-img")
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
