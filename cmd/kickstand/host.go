@@ -14,6 +14,7 @@ import (
 
 	"github.com/kickstand/kickstand/internal/api"
 	"github.com/kickstand/kickstand/internal/install"
+	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/server"
 )
 
@@ -22,6 +23,7 @@ func newHostCmd(g *globals) *cobra.Command {
 	open := func(ctx context.Context) (*server.Instance, error) {
 		return server.Open(ctx, g.config, server.Options{DataDir: g.data, Store: g.store, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	}
+	cmd.AddCommand(newHostAddCmd(g), newHostEditCmd(g), newHostRmCmd(g))
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list",
 		Short: "List hosts and their netboot state",
@@ -159,4 +161,57 @@ func newHostCmd(g *globals) *cobra.Command {
 		},
 	})
 	return cmd
+}
+
+// newHostAddCmd is `host add NAME --profile P --mac M ...`: a live host,
+// checked as the file's hosts are. Its flags are hostFlags, so other ways
+// of filling a host in (from a discovered machine) add to the same set.
+func newHostAddCmd(g *globals) *cobra.Command {
+	var f hostFlags
+	cmd := liveCmd(g, "add NAME --profile PROFILE (--mac MAC|--uuid UUID) [flags]", "Add a live host (checked as the file's hosts are)", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, in *server.Instance, args []string) (string, error) {
+			h := inventory.Host{Name: args[0]}
+			if err := f.apply(&h); err != nil {
+				return "", err
+			}
+			rec, err := in.Install.AddHost(cmd.Context(), h, install.ByCLI)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%s: added (%s)", rec.Name, rec.State), nil
+		})
+	f.bind(cmd.Flags())
+	return cmd
+}
+
+func newHostEditCmd(g *globals) *cobra.Command {
+	var f hostFlags
+	cmd := liveCmd(g, "edit HOST [flags]", "Change a live host: only the flags given (a host in the file is edited there)", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, in *server.Instance, args []string) (string, error) {
+			old, err := in.Store.Host(cmd.Context(), args[0])
+			if err != nil {
+				return "", err
+			}
+			h := old.Host
+			if err := f.apply(&h); err != nil {
+				return "", err
+			}
+			rec, err := in.Install.EditHost(cmd.Context(), h, install.ByCLI)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%s: edited (%s)", rec.Name, rec.State), nil
+		})
+	f.bind(cmd.Flags())
+	return cmd
+}
+
+func newHostRmCmd(g *globals) *cobra.Command {
+	return liveCmd(g, "rm HOST", "Remove a live host (its timeline stays)", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, in *server.Instance, args []string) (string, error) {
+			if err := in.Install.RemoveHost(cmd.Context(), args[0], install.ByCLI); err != nil {
+				return "", err
+			}
+			return args[0] + ": removed", nil
+		})
 }

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
@@ -154,17 +153,7 @@ func newServeCmd(g *globals) *cobra.Command {
 // store is used when it exists, so previews show real states and tokens;
 // otherwise a throwaway in-memory store, so previews never create files.
 func openPreview(ctx context.Context, g *globals) (*server.Instance, error) {
-	cfg, err := inventory.Load(g.config)
-	if err != nil {
-		return nil, err
-	}
-	spec := server.StoreSpec(cfg, server.Options{DataDir: g.data, Store: g.store})
-	if !store.IsPostgres(spec) && spec != "-" {
-		if _, err := os.Stat(filepath.Join(spec, "kickstand.db")); err != nil {
-			spec = "-"
-		}
-	}
-	return server.Open(ctx, g.config, server.Options{Store: spec, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return server.Open(ctx, g.config, server.Options{DataDir: g.data, Store: g.store, IfExists: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }
 
 func newRenderCmd(g *globals) *cobra.Command {
