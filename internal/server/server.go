@@ -73,7 +73,7 @@ type Options struct {
 	// IfExists uses the store only if it exists, else an in-memory one:
 	// previews show real states and tokens but never create files.
 	IfExists bool
-	Log   *slog.Logger
+	Log      *slog.Logger
 }
 
 // Open loads the config, opens the store and syncs the file into it. Bad
