@@ -20,7 +20,7 @@ func newProfileCmd(g *globals) *cobra.Command {
 		func(cmd *cobra.Command, in *server.Instance, args []string) (string, error) {
 			p := inventory.Profile{Name: args[0]}
 			add.apply(&p)
-			if err := in.Install.PutProfile(cmd.Context(), p, true, install.ByCLI); err != nil {
+			if err := in.Install.SaveProfile(cmd.Context(), p, true, install.ByCLI); err != nil {
 				return "", err
 			}
 			return "profile " + p.Name + ": added", nil
@@ -33,7 +33,7 @@ func newProfileCmd(g *globals) *cobra.Command {
 				return "", err
 			}
 			edit.apply(p)
-			if err := in.Install.PutProfile(cmd.Context(), *p, false, install.ByCLI); err != nil {
+			if err := in.Install.SaveProfile(cmd.Context(), *p, false, install.ByCLI); err != nil {
 				return "", err
 			}
 			return "profile " + p.Name + ": edited", nil

@@ -129,9 +129,9 @@ func (s *Service) RemoveHost(ctx context.Context, name string, by Cause) error {
 	return nil
 }
 
-// PutProfile creates (create) or replaces a live profile, checked by the
+// SaveProfile creates (create) or replaces a live profile, checked by the
 // file's rules against the distros there are.
-func (s *Service) PutProfile(ctx context.Context, p inventory.Profile, create bool, by Cause) error {
+func (s *Service) SaveProfile(ctx context.Context, p inventory.Profile, create bool, by Cause) error {
 	known, err := s.Known(ctx)
 	if err != nil {
 		return err
@@ -145,8 +145,8 @@ func (s *Service) PutProfile(ctx context.Context, p inventory.Profile, create bo
 	return s.specChanged(ctx, "profile "+p.Name, map[bool]string{true: "added", false: "edited"}[create], by)
 }
 
-// PutDistro creates (create) or replaces a live distro.
-func (s *Service) PutDistro(ctx context.Context, d inventory.Distro, create bool, by Cause) error {
+// SaveDistro creates (create) or replaces a live distro.
+func (s *Service) SaveDistro(ctx context.Context, d inventory.Distro, create bool, by Cause) error {
 	if err := s.d.Config().CheckDistro(&d); err != nil {
 		return &InvalidError{err}
 	}
