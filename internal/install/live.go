@@ -26,7 +26,11 @@ func (s *Service) fileOwned(kind, name string, err error) error {
 	if !errors.Is(err, store.ErrFileOwned) {
 		return err
 	}
-	return fmt.Errorf("%s %s is declared in %s, which owns it: edit it there, not live: %w", kind, name, s.d.Config().Path, store.ErrFileOwned)
+	file := s.d.Config().Path
+	if file == "" {
+		file = "the config file"
+	}
+	return fmt.Errorf("%s %s is declared in %s, which owns it: edit it there, not live: %w", kind, name, file, store.ErrFileOwned)
 }
 
 // LiveNames are the live profiles and distros in a store: what the file

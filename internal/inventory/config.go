@@ -307,8 +307,10 @@ func (v *validator) warnf(path []any, format string, args ...any) {
 // find it. A host's path is in the file it came from.
 func (v *validator) errf(path []any, format string, args ...any) {
 	if v.live != "" {
-		v.errs = append(v.errs, liveError(v.live, path, fmt.Sprintf(format, args...)))
-		return
+		if len(path) > 0 && (path[0] == "hosts" || path[0] == "profiles" || path[0] == "distros") {
+			v.errs = append(v.errs, liveError(v.live, path, fmt.Sprintf(format, args...)))
+		}
+		return // the rest of the file is not the live object's to answer for
 	}
 	file, line := v.file, 0
 	if len(path) > 1 && path[0] == "hosts" {

@@ -50,6 +50,7 @@ func (c *Config) liveScope(known Known) *Config {
 	x.Distros, x.Profiles, x.Hosts = nil, nil, nil
 	x.Menu.Hosts, x.DHCP6.DUIDs = nil, nil
 	x.Warnings, x.hostFiles = nil, nil
+	x.applyDefaults()
 	return &x
 }
 

@@ -82,3 +82,12 @@ func TestCheckLiveObjects(t *testing.T) {
 		t.Errorf("CheckDistro: %v", err)
 	}
 }
+
+// A live object answers for itself only, whatever the config around it.
+func TestCheckLiveIgnoresTheRest(t *testing.T) {
+	var c Config // not even defaulted
+	h := Host{Name: "web1", MACs: []string{"52:54:00:aa:bb:cc"}, Profile: "p"}
+	if err := c.CheckHost(&h, Known{Profiles: map[string]bool{"p": true}}); err != nil {
+		t.Fatal(err)
+	}
+}
