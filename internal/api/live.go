@@ -180,7 +180,9 @@ func (s specRoutes[T]) del(a *api, w http.ResponseWriter, r *http.Request, who s
 
 var profileRoutes = specRoutes[inventory.Profile]{
 	kind: "profile",
-	get:  func(a *api, r *http.Request, n string) (*inventory.Profile, error) { return a.d.Store.Profile(r.Context(), n) },
+	get: func(a *api, r *http.Request, n string) (*inventory.Profile, error) {
+		return a.d.Store.Profile(r.Context(), n)
+	},
 	name: func(p *inventory.Profile) string { return p.Name },
 	save: func(a *api, r *http.Request, p inventory.Profile, create bool, by install.Cause) error {
 		return a.d.Lifecycle.SaveProfile(r.Context(), p, create, by)
@@ -193,7 +195,9 @@ var profileRoutes = specRoutes[inventory.Profile]{
 
 var distroRoutes = specRoutes[inventory.Distro]{
 	kind: "distro",
-	get:  func(a *api, r *http.Request, n string) (*inventory.Distro, error) { return a.d.Store.Distro(r.Context(), n) },
+	get: func(a *api, r *http.Request, n string) (*inventory.Distro, error) {
+		return a.d.Store.Distro(r.Context(), n)
+	},
 	name: func(d *inventory.Distro) string { return d.Name },
 	save: func(a *api, r *http.Request, d inventory.Distro, create bool, by install.Cause) error {
 		return a.d.Lifecycle.SaveDistro(r.Context(), d, create, by)
