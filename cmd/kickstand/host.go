@@ -16,6 +16,7 @@ import (
 	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/server"
+	"github.com/kickstand/kickstand/internal/timeline"
 )
 
 func newHostCmd(g *globals) *cobra.Command {
@@ -119,9 +120,11 @@ func newHostCmd(g *globals) *cobra.Command {
 				return writeJSON(cmd.OutOrStdout(), evs)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TIME\tEVENT\tDETAIL")
+			// STATUS is a request's HTTP status or TFTP outcome, so a
+			// refused /ks does not read like a success; DETAIL says why.
+			fmt.Fprintln(tw, "TIME\tEVENT\tSTATUS\tDETAIL")
 			for _, e := range evs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", e.At.Format("2006-01-02 15:04:05.000"), e.Kind, e.Detail)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.At.Format("2006-01-02 15:04:05.000"), e.Kind, dash(timeline.Status(e)), e.Detail)
 			}
 			tw.Flush()
 			h, _ := in.Store.Host(cmd.Context(), args[0])

@@ -8,6 +8,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -473,10 +474,15 @@ func (in *Instance) recordTFTP(rec *timeline.Recorder, ti tftp.TransferInfo) {
 	case ti.Err != nil && !ti.Completed:
 		detail += " (" + ti.Err.Error() + ")"
 	}
-	rec.Record(store.Event{Kind: "tftp.file", At: ti.Start, Detail: detail, Data: map[string]any{
+	data := map[string]any{
 		"file": ti.Name, "bytes": ti.Bytes, "duration_ms": ti.Duration.Milliseconds(), "completed": ti.Completed,
 		"probe": ti.Probe, "class": class, "client": ti.Client.Addr().Unmap().String(), "blksize": ti.BlockSize, "windowsize": ti.WindowSize,
-	}})
+		"status": timeline.TFTPStatus(ti.Completed, ti.Probe, ti.Aborted, ti.Err),
+	}
+	if errors.Is(ti.Err, tftp.ErrBusy) {
+		data["refused"] = "the server is busy (tftp.max_transfers transfers running)"
+	}
+	rec.Record(store.Event{Kind: "tftp.file", At: ti.Start, Detail: detail, Data: data})
 }
 
 // Diagnose says where a host (redacted as the API shows it: installer text
