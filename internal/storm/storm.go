@@ -107,11 +107,11 @@ type Report struct {
 	KilledAt       time.Duration `json:"killed_at_ns,omitempty"`
 	BuiltAtKill    int           `json:"built_at_kill,omitempty"`
 	InFlightAtKill int           `json:"in_flight_at_kill,omitempty"`
-	KillError    string        `json:"kill_error,omitempty"`
-	Wall         time.Duration `json:"wall_ns"`
-	Bytes        int64         `json:"bytes"`
-	Throughput   float64       `json:"throughput_bytes_per_s"`
-	LinkCapacity float64       `json:"link_capacity_bytes_per_s,omitempty"`
+	KillError      string        `json:"kill_error,omitempty"`
+	Wall           time.Duration `json:"wall_ns"`
+	Bytes          int64         `json:"bytes"`
+	Throughput     float64       `json:"throughput_bytes_per_s"`
+	LinkCapacity   float64       `json:"link_capacity_bytes_per_s,omitempty"`
 }
 
 // StepStats are one step's latency percentiles.

@@ -125,4 +125,3 @@ func TestWriteInventory(t *testing.T) {
 		seen[p.Addr().String()] = true
 	}
 }
-
