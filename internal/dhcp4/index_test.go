@@ -12,8 +12,6 @@ import (
 	"github.com/kickstand/kickstand/internal/dhcpengine/enginetest"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
-	"github.com/kickstand/kickstand/internal/store/sqlstore"
-	"github.com/kickstand/kickstand/internal/store/storetest"
 )
 
 // indexYAML is one host, by MAC, with the address %s.
@@ -37,15 +35,7 @@ dhcp:
 // server's change is seen by the next packet, and no packet reads the
 // store to identify its client.
 func TestReservationsAreTheBootIndex(t *testing.T) {
-	t.Run("fake", func(t *testing.T) { testReservationsAreTheBootIndex(t, storetest.NewFake()) })
-	t.Run("sqlite", func(t *testing.T) {
-		st, err := sqlstore.OpenSQLite(context.Background(), t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		testReservationsAreTheBootIndex(t, st)
-	})
+	enginetest.ForEachStore(t, testReservationsAreTheBootIndex)
 }
 
 func testReservationsAreTheBootIndex(t *testing.T, st store.Store) {

@@ -41,7 +41,7 @@ dhcp6:
 // address and boots, a reload or another server's change is seen by the
 // next packet, and no packet reads the store to identify its client.
 func TestReservationsAreTheBootIndex(t *testing.T) {
-	forEachStore(t, testReservationsAreTheBootIndex)
+	enginetest.ForEachStore(t, testReservationsAreTheBootIndex)
 }
 
 func testReservationsAreTheBootIndex(t *testing.T, st store.Store) {

@@ -12,6 +12,8 @@ import (
 	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
+	"github.com/kickstand/kickstand/internal/store/sqlstore"
+	"github.com/kickstand/kickstand/internal/store/storetest"
 )
 
 // Live is an inventory kept the way `kickstand serve` keeps it: a config a
@@ -69,6 +71,19 @@ func (l *Live) Reload(t testing.TB, yaml string) {
 		t.Fatal(err)
 	}
 	l.cfg.Store(cfg)
+}
+
+// ForEachStore runs a test against the fake store and a real SQLite one.
+func ForEachStore(t *testing.T, f func(*testing.T, store.Store)) {
+	t.Run("fake", func(t *testing.T) { f(t, storetest.NewFake()) })
+	t.Run("sqlite", func(t *testing.T) {
+		st, err := sqlstore.OpenSQLite(context.Background(), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		f(t, st)
+	})
 }
 
 // Counting is a store that counts the reads identification could make:
