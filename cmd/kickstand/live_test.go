@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -37,6 +39,19 @@ func TestLiveObjectsCLI(t *testing.T) {
 		t.Fatalf("import: %v\n%s", err, errOut)
 	}
 	os.WriteFile(cfg, []byte(withHost), 0o644)
+	in, err := openPreview(context.Background(), &globals{config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := in.Store.Events(context.Background(), "", 0, 0)
+	in.Close()
+	var all []string
+	for _, e := range evs {
+		all = append(all, e.Detail)
+	}
+	if !slices.Contains(all, "distro rocky9.4-imp imported live (by cli)") || !slices.Contains(all, "profile rocky9.4-imp imported live (by cli)") {
+		t.Errorf("the import is not on the timeline: %q", all)
+	}
 	out, err := run(t, "host", "list", c)
 	if err != nil || !strings.Contains(out, "imp.example.com") || !strings.Contains(out, "rocky9.4-imp") {
 		t.Fatalf("a file host on the imported profile: %v\n%s", err, out)
