@@ -3,10 +3,19 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/kickstand/kickstand/internal/server"
 )
 
 // Issue 16 item 1: hosts could only be added by editing YAML, an imported
@@ -152,4 +161,57 @@ func TestLiveObjectsCLI(t *testing.T) {
 	if len(ds) != 1 || ds[0]["name"] != "owned" {
 		t.Errorf("distros after rm: %s", out)
 	}
+}
+
+// A host added with the CLI while `serve` runs is served at once, from
+// its own address, and a removed one is not: the running server follows
+// the store (install.Service.Follow), as it does another server's writes.
+func TestLiveHostServedWhileServing(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "kickstand.yaml")
+	os.WriteFile(cfg, []byte(strings.Split(timelineConfig, "hosts:")[0]), 0o644)
+	in, err := server.Open(ctx, cfg, server.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); in.Install.Follow(ctx, 20*time.Millisecond) }()
+	defer wg.Wait()
+	defer cancel()
+	srv := httptest.NewServer(in.HTTPServer(nil).Handler())
+	defer srv.Close()
+	script := func() string {
+		resp, err := http.Get(srv.URL + "/boot.ipxe")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	waitFor := func(what string, ok func(string) bool) {
+		t.Helper()
+		for range 200 {
+			if ok(script()) {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("%s; last answer:\n%s", what, script())
+	}
+	if s := script(); strings.Contains(s, "installing live.example.com") {
+		t.Fatalf("served before it exists:\n%s", s)
+	}
+	if _, err := run(t, "host", "add", "live.example.com", "--profile", "p", "--mac", "52:54:00:16:07:01", "--ipv4", "127.0.0.1/8", "--netboot", "install", "--config", cfg); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the running server never served the added host", func(s string) bool { return strings.Contains(s, "installing live.example.com") })
+	if _, err := run(t, "host", "rm", "live.example.com", "--config", cfg); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the running server still serves the removed host", func(s string) bool { return !strings.Contains(s, "live.example.com") })
 }
