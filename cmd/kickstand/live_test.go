@@ -94,6 +94,12 @@ func TestLiveObjectsCLI(t *testing.T) {
 	if !strings.Contains(out, "192.0.2.62/24") || !strings.Contains(out, "52:54:00:16:00:10") || !strings.Contains(out, "rootpw") {
 		t.Errorf("after edit:\n%s", out)
 	}
+	if _, err := run(t, "host", "edit", "web1", "--var", "rootpw=", "--var", "user=ops", c); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ = run(t, "host", "show", "web1", c); strings.Contains(out, "rootpw") || !strings.Contains(out, `"user"`) {
+		t.Errorf("--var rootpw= did not remove it, or --var user=ops did not add it:\n%s", out)
+	}
 	// A file host is the file's.
 	_, err = run(t, "host", "edit", "owned.example.com", "--ipv4", "192.0.2.63/24", c)
 	if err == nil || !strings.Contains(err.Error(), "host owned.example.com is declared in "+cfg+", which owns it: edit it there, not live") {
@@ -154,6 +160,9 @@ func TestLiveObjectsCLI(t *testing.T) {
 		if _, err := run(t, append(args, c)...); err != nil {
 			t.Fatalf("%v: %v", args, err)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(cfg), "data", "distros", "rocky9.4-imp", "images", "pxeboot", "vmlinuz")); err != nil {
+		t.Errorf("distro rm removed the imported tree: %v", err)
 	}
 	out, _ = run(t, "distro", "list", "-o", "json", c)
 	var ds []map[string]any
