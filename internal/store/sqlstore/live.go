@@ -24,20 +24,6 @@ func (s *SQL) originOf(ctx context.Context, tx *sql.Tx, table, name string) (str
 	return origin, err
 }
 
-// liveOnly refuses a change to what the file owns, or to what is missing
-// (or, for a create, to what exists).
-func liveOnly(kind, name, origin string, create bool) error {
-	switch {
-	case origin == inventory.OriginFile:
-		return fmt.Errorf("%s %s: %w", kind, name, store.ErrFileOwned)
-	case create && origin != "":
-		return fmt.Errorf("%s %s: %w", kind, name, store.ErrExists)
-	case !create && origin == "":
-		return fmt.Errorf("%s %s: %w", kind, name, store.ErrNotFound)
-	}
-	return nil
-}
-
 // taken refuses a host's MAC, UUID or address that another host holds.
 func (s *SQL) taken(ctx context.Context, tx *sql.Tx, h inventory.Host) error {
 	for _, t := range []struct{ what, q string }{
@@ -84,7 +70,7 @@ func (s *SQL) CreateHost(ctx context.Context, h inventory.Host, t store.Transiti
 		if err != nil {
 			return err
 		}
-		if err := liveOnly("host", h.Name, origin, true); err != nil {
+		if err := store.CheckLiveChange(origin, true); err != nil {
 			return err
 		}
 		spec, err := json.Marshal(h)
@@ -114,7 +100,7 @@ func (s *SQL) UpdateHost(ctx context.Context, h inventory.Host) (*inventory.Host
 		if err != nil {
 			return err
 		}
-		if err := liveOnly("host", h.Name, origin, false); err != nil {
+		if err := store.CheckLiveChange(origin, false); err != nil {
 			return err
 		}
 		spec, err := json.Marshal(h)
@@ -144,7 +130,7 @@ func (s *SQL) DeleteHost(ctx context.Context, name string) (*inventory.HostRecor
 		if len(hs) == 1 {
 			old, origin = &hs[0], hs[0].Origin
 		}
-		if err := liveOnly("host", name, origin, false); err != nil {
+		if err := store.CheckLiveChange(origin, false); err != nil {
 			return err
 		}
 		return s.deleteHost(ctx, tx, name)
@@ -161,7 +147,7 @@ func (s *SQL) putSpec(ctx context.Context, table, kind, name string, v any, crea
 		if err != nil {
 			return err
 		}
-		if err := liveOnly(kind, name, origin, create); err != nil {
+		if err := store.CheckLiveChange(origin, create); err != nil {
 			return err
 		}
 		b, err := json.Marshal(v)
@@ -198,7 +184,7 @@ func (s *SQL) deleteSpec(ctx context.Context, table, kind, name string, users fu
 		if err != nil {
 			return err
 		}
-		if err := liveOnly(kind, name, origin, false); err != nil {
+		if err := store.CheckLiveChange(origin, false); err != nil {
 			return err
 		}
 		used, what, err := users(tx)

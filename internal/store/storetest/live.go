@@ -13,18 +13,6 @@ import (
 	"github.com/kickstand/kickstand/internal/store"
 )
 
-func liveOnly(kind, name, origin string, create bool) error {
-	switch {
-	case origin == inventory.OriginFile:
-		return fmt.Errorf("%s %s: %w", kind, name, store.ErrFileOwned)
-	case create && origin != "":
-		return fmt.Errorf("%s %s: %w", kind, name, store.ErrExists)
-	case !create && origin == "":
-		return fmt.Errorf("%s %s: %w", kind, name, store.ErrNotFound)
-	}
-	return nil
-}
-
 func (f *Fake) hostOrigin(name string) string {
 	if h, ok := f.hosts[name]; ok {
 		return h.rec.Origin
@@ -65,7 +53,7 @@ func (f *Fake) CreateHost(_ context.Context, h inventory.Host, t store.Transitio
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := liveOnly("host", h.Name, f.hostOrigin(h.Name), true); err != nil {
+	if err := store.CheckLiveChange(f.hostOrigin(h.Name), true); err != nil {
 		return nil, fmt.Errorf("add host %s: %w", h.Name, err)
 	}
 	if err := f.taken(h); err != nil {
@@ -80,7 +68,7 @@ func (f *Fake) CreateHost(_ context.Context, h inventory.Host, t store.Transitio
 func (f *Fake) UpdateHost(_ context.Context, h inventory.Host) (*inventory.HostRecord, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := liveOnly("host", h.Name, f.hostOrigin(h.Name), false); err != nil {
+	if err := store.CheckLiveChange(f.hostOrigin(h.Name), false); err != nil {
 		return nil, fmt.Errorf("edit host %s: %w", h.Name, err)
 	}
 	if err := f.taken(h); err != nil {
@@ -95,7 +83,7 @@ func (f *Fake) UpdateHost(_ context.Context, h inventory.Host) (*inventory.HostR
 func (f *Fake) DeleteHost(_ context.Context, name string) (*inventory.HostRecord, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := liveOnly("host", name, f.hostOrigin(name), false); err != nil {
+	if err := store.CheckLiveChange(f.hostOrigin(name), false); err != nil {
 		return nil, fmt.Errorf("remove host %s: %w", name, err)
 	}
 	r := f.hosts[name].rec
@@ -106,7 +94,7 @@ func (f *Fake) DeleteHost(_ context.Context, name string) (*inventory.HostRecord
 func putEntry[T any](f *Fake, m map[string]entry[T], kind, name string, v T, create bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := liveOnly(kind, name, m[name].origin, create); err != nil {
+	if err := store.CheckLiveChange(m[name].origin, create); err != nil {
 		return fmt.Errorf("%s %s %s: %w", map[bool]string{true: "add", false: "edit"}[create], kind, name, err)
 	}
 	m[name] = entry[T]{inventory.OriginLive, v}
@@ -124,7 +112,7 @@ func (f *Fake) PutDistro(_ context.Context, d inventory.Distro, create bool) err
 func deleteEntry[T any](f *Fake, m map[string]entry[T], kind, name, userKind string, users func() []string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := liveOnly(kind, name, m[name].origin, false); err != nil {
+	if err := store.CheckLiveChange(m[name].origin, false); err != nil {
 		return fmt.Errorf("remove %s %s: %w", kind, name, err)
 	}
 	if u := users(); len(u) > 0 {
