@@ -30,7 +30,7 @@ func (s *Service) fileOwned(kind, name string, err error) error {
 	if file == "" {
 		file = "the config file"
 	}
-	return fmt.Errorf("%s %s is declared in %s, which owns it: edit it there, not live: %w", kind, name, file, store.ErrFileOwned)
+	return &store.Refused{Sentinel: store.ErrFileOwned, Msg: fmt.Sprintf("%s %s is declared in %s, which owns it: edit it there, not live", kind, name, file)}
 }
 
 // LiveNames are the live profiles and distros in a store: what the file

@@ -58,3 +58,14 @@ func CheckLiveChange(origin string, create bool) error {
 	}
 	return nil
 }
+
+// Refused is a refused live change said in words ("MAC x is also used by
+// host y") that still matches its sentinel (ErrFileOwned, ErrInUse) with
+// errors.Is, so transports choose the status and show the words.
+type Refused struct {
+	Sentinel error
+	Msg      string
+}
+
+func (r *Refused) Error() string { return r.Msg }
+func (r *Refused) Unwrap() error { return r.Sentinel }

@@ -39,7 +39,7 @@ func (s *SQL) taken(ctx context.Context, tx *sql.Tx, h inventory.Host) error {
 			var other string
 			err := tx.QueryRowContext(ctx, s.rebind(t.q), v, h.Name).Scan(&other)
 			if err == nil {
-				return fmt.Errorf("host %s: %s %s is also used by host %s: %w", h.Name, t.what, v, other, store.ErrInUse)
+				return &store.Refused{Sentinel: store.ErrInUse, Msg: fmt.Sprintf("%s %s is also used by host %s", t.what, v, other)}
 			}
 			if !errors.Is(err, sql.ErrNoRows) {
 				return err
@@ -192,7 +192,7 @@ func (s *SQL) deleteSpec(ctx context.Context, table, kind, name string, users fu
 			return err
 		}
 		if len(used) > 0 {
-			return fmt.Errorf("%s %s is used by %s %s: %w", kind, name, what, strings.Join(used, ", "), store.ErrInUse)
+			return &store.Refused{Sentinel: store.ErrInUse, Msg: fmt.Sprintf("%s %s is used by %s %s", kind, name, what, strings.Join(used, ", "))}
 		}
 		_, err = tx.ExecContext(ctx, s.rebind(`DELETE FROM `+table+` WHERE name = ?`), name)
 		return err

@@ -27,15 +27,15 @@ func (f *Fake) taken(h inventory.Host) error {
 		}
 		for _, m := range h.MACs {
 			if slices.Contains(o.rec.MACs, m) {
-				return fmt.Errorf("host %s: MAC %s is also used by host %s: %w", h.Name, m, n, store.ErrInUse)
+				return &store.Refused{Sentinel: store.ErrInUse, Msg: fmt.Sprintf("MAC %s is also used by host %s", m, n)}
 			}
 		}
 		if h.UUID != "" && o.rec.UUID == h.UUID {
-			return fmt.Errorf("host %s: UUID %s is also used by host %s: %w", h.Name, h.UUID, n, store.ErrInUse)
+			return &store.Refused{Sentinel: store.ErrInUse, Msg: fmt.Sprintf("UUID %s is also used by host %s", h.UUID, n)}
 		}
 		for _, a := range []string{h.IPv4, h.IPv6} {
 			if a != "" && (addrOf(a) == addrOf(o.rec.IPv4) || addrOf(a) == addrOf(o.rec.IPv6)) {
-				return fmt.Errorf("host %s: address %s is also used by host %s: %w", h.Name, addrOf(a), n, store.ErrInUse)
+				return &store.Refused{Sentinel: store.ErrInUse, Msg: fmt.Sprintf("address %s is also used by host %s", addrOf(a), n)}
 			}
 		}
 	}
@@ -117,7 +117,7 @@ func deleteEntry[T any](f *Fake, m map[string]entry[T], kind, name, userKind str
 	}
 	if u := users(); len(u) > 0 {
 		slices.Sort(u)
-		return fmt.Errorf("remove %s %s: %s %s is used by %s %s: %w", kind, name, kind, name, userKind, strings.Join(u, ", "), store.ErrInUse)
+		return fmt.Errorf("remove %s %s: %w", kind, name, &store.Refused{Sentinel: store.ErrInUse, Msg: fmt.Sprintf("%s %s is used by %s %s", kind, name, userKind, strings.Join(u, ", "))})
 	}
 	delete(m, name)
 	return nil
