@@ -239,11 +239,17 @@ func TestBrowserLiveObjects(t *testing.T) {
 	var reason, status string
 	step("refused fetch",
 		chromedp.Navigate(srv.URL+"/ui/host.html?name=lo01"),
+		waitFor(`#file-owned`), // the file's host: no Edit, a note instead
 		waitFor(`#timeline tr.failed-fetch[data-kind="http.kickstart"] .reason`),
 		text(`#timeline tr.failed-fetch[data-kind="http.kickstart"] .reason`, &reason),
 		text(`#timeline tr.failed-fetch[data-kind="http.kickstart"] td.status`, &status),
 		shot("ui-refused.png"),
 	)
+	var editHidden bool
+	step("no edit for the file's host", chromedp.Evaluate(`document.getElementById('edit-link').hidden`, &editHidden))
+	if !editHidden {
+		t.Error("the file's host offers Edit")
+	}
 	if reason != install.WhyUnknownToken || status != "404 refused" {
 		t.Errorf("refused fetch shows status %q, reason %q", status, reason)
 	}

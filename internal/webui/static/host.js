@@ -109,6 +109,7 @@
     const edit = document.getElementById('edit-link');
     edit.href = 'host-edit.html?name=' + encodeURIComponent(h.name);
     edit.hidden = h.origin !== 'live'; // the file's hosts are edited in the file
+    document.getElementById('file-owned').hidden = h.origin !== 'file';
     document.getElementById('build').textContent = h.state === 'install' ? 'Rebuild' : 'Build';
     document.getElementById('mark-local').disabled = h.state === 'local';
   }
