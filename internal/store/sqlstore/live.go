@@ -255,3 +255,56 @@ func (s *SQL) Origins(ctx context.Context) (profiles, distros map[string]string,
 	distros, err = read("distros")
 	return profiles, distros, err
 }
+
+// liveRefs refuses a sync that removed a profile a live host uses, or a
+// distro a live profile uses: the file's own objects were checked by the
+// file, live ones only here. Only a sync that removed one reads anything.
+func (s *SQL) liveRefs(ctx context.Context, tx *sql.Tx, removed []string) error {
+	gone := map[string]map[string]bool{"profile": {}, "distro": {}}
+	for _, r := range removed {
+		kind, name, _ := strings.Cut(r, " ")
+		if m, ok := gone[kind]; ok {
+			m[name] = true
+		}
+	}
+	for _, c := range []struct{ kind, user, q string }{
+		{"profile", "host", `SELECT name, spec FROM hosts WHERE origin = ?`},
+		{"distro", "profile", `SELECT name, spec FROM profiles WHERE origin = ?`},
+	} {
+		if len(gone[c.kind]) == 0 {
+			continue
+		}
+		rows, err := tx.QueryContext(ctx, s.rebind(c.q), inventory.OriginLive)
+		if err != nil {
+			return err
+		}
+		var users []string
+		for rows.Next() {
+			var name, spec string
+			var ref struct {
+				Profile string `json:"profile"`
+				Distro  string `json:"distro"`
+			}
+			if err := rows.Scan(&name, &spec); err != nil {
+				rows.Close()
+				return err
+			}
+			if json.Unmarshal([]byte(spec), &ref) != nil {
+				continue
+			}
+			uses := map[string]string{"profile": ref.Profile, "distro": ref.Distro}[c.kind]
+			if gone[c.kind][uses] {
+				users = append(users, fmt.Sprintf("%s %s uses %s %s", c.user, name, c.kind, uses))
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(users) > 0 {
+			slices.Sort(users)
+			return &store.Refused{Sentinel: store.ErrInUse, Msg: fmt.Sprintf("the file no longer declares what live objects use (live %s); change or remove them first, or keep it in the file", strings.Join(users, ", "))}
+		}
+	}
+	return nil
+}

@@ -332,7 +332,10 @@ func (s *SQL) SyncDeclared(ctx context.Context, d store.Declared) (store.SyncRep
 		if err := syncSpecs(ctx, s, tx, "profiles", "profile", d.Profiles, func(x inventory.Profile) string { return x.Name }, &rep); err != nil {
 			return err
 		}
-		return s.syncHosts(ctx, tx, d, &rep)
+		if err := s.syncHosts(ctx, tx, d, &rep); err != nil {
+			return err
+		}
+		return s.liveRefs(ctx, tx, rep.Removed)
 	})
 	if err != nil {
 		return store.SyncReport{}, fmt.Errorf("sync inventory: %w", err)

@@ -89,6 +89,9 @@ func (f *Fake) SyncDeclared(_ context.Context, d store.Declared) (store.SyncRepo
 			owner[m] = h.Name
 		}
 	}
+	if err := f.liveRefs(d); err != nil {
+		return store.SyncReport{}, fmt.Errorf("sync inventory: %w", err)
+	}
 	var rep store.SyncReport
 	syncMap(f.distros, d.Distros, func(x inventory.Distro) string { return x.Name }, "distro", &rep)
 	syncMap(f.profiles, d.Profiles, func(x inventory.Profile) string { return x.Name }, "profile", &rep)

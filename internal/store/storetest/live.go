@@ -177,6 +177,39 @@ func (Broken) Origins(context.Context) (map[string]string, map[string]string, er
 	return nil, nil, ErrBroken
 }
 
+// liveRefs refuses a sync that would remove a profile a live host uses or
+// a distro a live profile uses (the SQL stores' liveRefs).
+func (f *Fake) liveRefs(d store.Declared) error {
+	declared := map[string]bool{}
+	for _, p := range d.Profiles {
+		declared["profile "+p.Name] = true
+	}
+	for _, x := range d.Distros {
+		declared["distro "+x.Name] = true
+	}
+	goes := func(kind, name string, origin string) bool {
+		return origin == inventory.OriginFile && !declared[kind+" "+name]
+	}
+	var users []string
+	for n, h := range f.hosts {
+		if p, ok := f.profiles[h.rec.Profile]; h.rec.Origin == inventory.OriginLive && ok && goes("profile", h.rec.Profile, p.origin) {
+			users = append(users, fmt.Sprintf("host %s uses profile %s", n, h.rec.Profile))
+		}
+	}
+	if len(users) == 0 {
+		for n, p := range f.profiles {
+			if x, ok := f.distros[p.v.Distro]; p.origin == inventory.OriginLive && ok && goes("distro", p.v.Distro, x.origin) {
+				users = append(users, fmt.Sprintf("profile %s uses distro %s", n, p.v.Distro))
+			}
+		}
+	}
+	if len(users) > 0 {
+		slices.Sort(users)
+		return &store.Refused{Sentinel: store.ErrInUse, Msg: fmt.Sprintf("the file no longer declares what live objects use (live %s); change or remove them first, or keep it in the file", strings.Join(users, ", "))}
+	}
+	return nil
+}
+
 // RunLive is the live-object part of the contract: live objects are made,
 // changed and removed; file objects are refused; what is in use stays.
 func RunLive(t *testing.T, open Opener) {
@@ -260,6 +293,37 @@ func RunLive(t *testing.T, open Opener) {
 	ps, ds, err := s.Origins(ctx)
 	if err != nil || ps["lp"] != inventory.OriginLive || ps["p"] != inventory.OriginFile || ds["imp"] != inventory.OriginLive {
 		t.Errorf("origins %v %v %v", ps, ds, err)
+	}
+
+	// The file cannot take away what a live object uses: the sync is
+	// refused whole, naming it.
+	if err := s.PutProfile(ctx, inventory.Profile{Name: "lp2", Distro: "el9", Loader: "ipxe"}, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateHost(ctx, inventory.Host{Name: "live3", MACs: []string{"52:54:00:00:01:03"}, Profile: "p"}, store.Transition{State: "local"}); err != nil {
+		t.Fatal(err)
+	}
+	without := Declared(now)
+	without.Profiles, without.Distros, without.Hosts = nil, nil, nil
+	_, err = s.SyncDeclared(ctx, without)
+	want(err, store.ErrInUse)
+	if !strings.Contains(err.Error(), "live host live3 uses profile p") {
+		t.Errorf("err = %v", err)
+	}
+	if _, err := s.Host(ctx, "a"); err != nil {
+		t.Errorf("a refused sync removed a file host: %v", err)
+	}
+	if _, err := s.DeleteHost(ctx, "live3"); err != nil {
+		t.Fatal(err)
+	}
+	without.Profiles = Declared(now).Profiles // p stays; el9 would go, which lp2 uses
+	without.Hosts = Declared(now).Hosts
+	_, err = s.SyncDeclared(ctx, without)
+	if !errors.Is(err, store.ErrInUse) || !strings.Contains(err.Error(), "profile lp2 uses distro el9") {
+		t.Errorf("removing a distro a live profile uses: %v", err)
+	}
+	if err := s.DeleteProfile(ctx, "lp2"); err != nil {
+		t.Fatal(err)
 	}
 
 	// A reload leaves live objects alone.
