@@ -142,7 +142,7 @@ func assemble(path string, main *parsedFile, dir []*parsedFile, data map[string]
 	if known != nil {
 		k, err := known(&c)
 		if err != nil {
-			return nil, fmt.Errorf("%s: live objects: %w", path, err)
+			return nil, err // the store's failure, which names the store
 		}
 		v.known = k
 	}
