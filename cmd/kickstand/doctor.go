@@ -24,7 +24,7 @@ func newDoctorCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
-			cfg, err := inventory.Load(g.config)
+			cfg, err := loadConfig(cmd.Context(), g)
 			if err != nil {
 				return err
 			}

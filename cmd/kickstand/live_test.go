@@ -65,6 +65,12 @@ func TestLiveObjectsCLI(t *testing.T) {
 	if err != nil || !strings.Contains(out, "imp.example.com") || !strings.Contains(out, "rocky9.4-imp") {
 		t.Fatalf("a file host on the imported profile: %v\n%s", err, out)
 	}
+	// Every command that reads the file knows it, doctor and migrate too.
+	for _, args := range [][]string{{"doctor"}, {"migrate"}, {"render", "ipxe", "imp.example.com"}} {
+		if out, err := run(t, append(args, c)...); err != nil && strings.Contains(err.Error(), "unknown profile") {
+			t.Errorf("%v: %v\n%s", args, err, out)
+		}
+	}
 
 	// host add: checked as the file is, with the file's messages.
 	_, err = run(t, "host", "add", "web1", "--profile", "nope", "--mac", "52:54:00:16:00:10", "--ipv4", "192.0.2.300/24", c)

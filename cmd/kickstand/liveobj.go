@@ -150,3 +150,15 @@ func liveCmd(g *globals, use, short string, args cobra.PositionalArgs, run func(
 		},
 	}
 }
+
+// loadConfig loads the inventory file for commands that only read it,
+// knowing the live profiles and distros it may use (a host on an imported
+// distro's profile), without writing anything.
+func loadConfig(ctx context.Context, g *globals) (*inventory.Config, error) {
+	in, err := openPreview(ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	return in.Config(), nil
+}
