@@ -275,6 +275,10 @@ func (e *Engine) read(h Handler, s *Socket, queue chan<- *Packet) {
 // they cost least, and the queue keeps room for reserved hosts' packets,
 // which would otherwise be dropped with the flood when it fills.
 func (e *Engine) admit(h Handler, p *Packet) bool {
+	l := e.limiter()
+	if l.lim.Off {
+		return true
+	}
 	client, k, ok := h.Peek(p)
 	if !ok {
 		return true
@@ -282,7 +286,7 @@ func (e *Engine) admit(h Handler, p *Packet) bool {
 	if h, err := e.opt.Booter.Match(context.Background(), k); h != nil || err != nil {
 		return true
 	}
-	return e.limiter().allow(client, time.Now(), e.log)
+	return l.allow(client, time.Now(), e.log)
 }
 
 // Plan asks the boot decision. A client that does not say it is network
