@@ -159,6 +159,16 @@ func (x *Index) Put(r *inventory.HostRecord) {
 	x.put(r)
 }
 
+// Remove forgets a host this server just removed (a live host's rm).
+func (x *Index) Remove(name string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if r := x.hosts[name]; r != nil {
+		x.remove(r)
+		x.count--
+	}
+}
+
 func (x *Index) put(r *inventory.HostRecord) {
 	if old := x.hosts[r.Name]; old != nil {
 		x.remove(old)
