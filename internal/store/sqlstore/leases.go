@@ -139,8 +139,8 @@ func (s *SQL) CommitLeases(ctx context.Context, ops []store.LeaseOp) ([]store.Le
 type leaseTx struct {
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
-	// reserved maps address -> host for every host address, read once per
-	// batch (nil until first needed).
+	// reserved maps the batch's addresses to the host each is reserved
+	// for ("" for none), read once per batch.
 	reserved map[string]string
 }
 
@@ -162,6 +162,9 @@ func (l *leaseTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 // order does not matter, and one statement to parse instead of hundreds is
 // most of a batch's cost.
 func (s *SQL) applyLeases(ctx context.Context, tx *leaseTx, ops []store.LeaseOp, res []store.LeaseResult) error {
+	if err := s.loadReserved(ctx, tx, batchAddrs(ops)); err != nil {
+		return err
+	}
 	var run []int // indexes of the binds waiting to be written
 	inRun := map[netip.Addr]bool{}
 	flush := func() error {
@@ -348,30 +351,68 @@ func (s *SQL) leaseAt(ctx context.Context, tx *leaseTx, a netip.Addr) (*store.Le
 }
 
 // reservedForOther reports whether a is some other host's reservation, which
-// the pool must never hand out.
+// the pool must never hand out. The owners of a batch's addresses are read
+// once, with the batch (loadReserved); an address not read then is read
+// alone.
 func (s *SQL) reservedForOther(ctx context.Context, tx *leaseTx, a netip.Addr, host string) (bool, error) {
-	if tx.reserved == nil {
-		rows, err := tx.tx.QueryContext(ctx, `SELECT addr, host FROM host_addrs`)
-		if err != nil {
+	key := a.String()
+	owner, ok := tx.reserved[key]
+	if !ok {
+		if err := s.loadReserved(ctx, tx, []any{key}); err != nil {
 			return false, err
 		}
-		m := map[string]string{}
+		owner = tx.reserved[key]
+	}
+	return owner != "" && owner != host, nil
+}
+
+// loadReserved reads which hosts' reservations addrs (address strings)
+// are, "" for none, in statements of at most maxBindRun addresses: only
+// the batch's addresses, not every host's (a 100,000-host inventory's
+// table is read by no packet).
+func (s *SQL) loadReserved(ctx context.Context, tx *leaseTx, addrs []any) error {
+	if tx.reserved == nil {
+		tx.reserved = map[string]string{}
+	}
+	for len(addrs) > 0 {
+		n := min(len(addrs), maxBindRun)
+		for _, a := range addrs[:n] {
+			tx.reserved[a.(string)] = ""
+		}
+		rows, err := tx.tx.QueryContext(ctx, s.rebind(`SELECT addr, host FROM host_addrs WHERE addr IN (?`+strings.Repeat(", ?", n-1)+`)`), addrs[:n]...)
+		if err != nil {
+			return err
+		}
 		for rows.Next() {
 			var addr, h string
 			if err := rows.Scan(&addr, &h); err != nil {
 				rows.Close()
-				return false, err
+				return err
 			}
-			m[addr] = h
+			tx.reserved[addr] = h
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return false, err
+			return err
 		}
-		tx.reserved = m
+		addrs = addrs[n:]
 	}
-	owner, ok := tx.reserved[a.String()]
-	return ok && owner != host, nil
+	return nil
+}
+
+// batchAddrs are the addresses of ops' pool binds, each once: those whose
+// reservations a batch checks.
+func batchAddrs(ops []store.LeaseOp) []any {
+	var out []any
+	seen := make(map[netip.Addr]bool, len(ops))
+	for i := range ops {
+		op := &ops[i]
+		if op.Kind == store.LeaseBind && !op.Reserved && op.InPool(op.Addr) && !seen[op.Addr] {
+			seen[op.Addr] = true
+			out = append(out, op.Addr.String())
+		}
+	}
+	return out
 }
 
 // bind takes op.Addr for the op's client with one upsert whose condition
