@@ -217,17 +217,42 @@ func (s *SQL) SetHostState(ctx context.Context, name string, t store.Transition)
 	if t.Token != "" {
 		tok, exp = t.Token, t.Expires.UnixMilli()
 	}
+	// updated_at is taken once the row is ours (locked on PostgreSQL;
+	// SQLite has one writer): a time taken before a wait -- for a pool
+	// connection in a boot storm, for a row lock -- would commit behind
+	// what another server following the store (boot.Index.Follow) has
+	// already looked past, and it would never see the change.
 	q := `UPDATE hosts SET state = ?, updated_at = ?, token = ?, token_expires = ? WHERE name = ?`
-	args := []any{t.State, time.Now().UnixMilli(), tok, exp, name}
+	args := []any{t.State, nil, tok, exp, name}
 	if t.IfToken != "" {
 		q += ` AND token = ?`
 		args = append(args, t.IfToken)
 	}
-	res, err := s.db.ExecContext(ctx, s.rebind(q), args...)
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if s.pg != nil {
+			var one int
+			err := tx.QueryRowContext(ctx, s.rebind(`SELECT 1 FROM hosts WHERE name = ? FOR UPDATE`), name).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				n = 0
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+		args[1] = time.Now().UnixMilli()
+		res, err := tx.ExecContext(ctx, s.rebind(q), args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("set state of %s: %w", name, err)
+		return nil, fmt.Errorf("set state of %s: %w", name, s.unavailable(err))
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		if _, err := s.Host(ctx, name); err != nil {
 			return nil, fmt.Errorf("set state of %s: %w", name, err)
 		}
