@@ -139,6 +139,8 @@ func (s *Service) SetState(ctx context.Context, host, state string, by Cause) (*
 // transition is every live state change. ifToken conditions it on the
 // host still holding that token (a callback of a superseded install).
 func (s *Service) transition(ctx context.Context, host, to string, by Cause, ifToken string) (*inventory.HostRecord, error) {
+	ctx, cancel := detached(ctx)
+	defer cancel()
 	old, err := s.d.Store.Host(ctx, host)
 	if err != nil {
 		return nil, fmt.Errorf("set state of %s: %w", host, err)
@@ -155,6 +157,19 @@ func (s *Service) transition(ctx context.Context, host, to string, by Cause, ifT
 	s.record(ctx, stateEvent(host, old.State, to, by, "", s.now()))
 	s.d.Log.InfoContext(ctx, "host state changed", "host", host, "from", old.State, "to", to, "by", by.String())
 	return rec, nil
+}
+
+// writeTime bounds a state change and its record once begun.
+const writeTime = 30 * time.Second
+
+// detached is ctx without its cancellation, bounded by writeTime: a state
+// change and the events that record it are finished even when the client
+// that asked went away or its request ran out of time (a callback held up
+// by a busy store). Cut in the middle, the state would change without its
+// timeline entry, or a callback be taken while its installer is told it
+// was not -- and its retry, the token now cleared, be refused.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), writeTime)
 }
 
 func (s *Service) mint() (string, time.Time) {
@@ -193,6 +208,8 @@ func (s *Service) record(ctx context.Context, evs ...store.Event) {
 	if len(evs) == 0 {
 		return
 	}
+	ctx, cancel := detached(ctx)
+	defer cancel()
 	if err := s.d.Store.AppendEvents(ctx, evs); err != nil {
 		s.d.Log.ErrorContext(ctx, "timeline: lifecycle events lost", "n", len(evs), "err", err)
 		return
