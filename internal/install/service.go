@@ -67,6 +67,8 @@ type Service struct {
 	// failed remembers the tokens whose failure was reported: one
 	// upload per install.
 	failed recent
+	// events groups concurrent lifecycle appends into one commit.
+	events eventLog
 }
 
 // New makes a Service.
@@ -210,7 +212,7 @@ func (s *Service) record(ctx context.Context, evs ...store.Event) {
 	}
 	ctx, cancel := detached(ctx)
 	defer cancel()
-	if err := s.d.Store.AppendEvents(ctx, evs); err != nil {
+	if err := s.events.append(ctx, s.d.Store, evs); err != nil {
 		s.d.Log.ErrorContext(ctx, "timeline: lifecycle events lost", "n", len(evs), "err", err)
 		return
 	}
