@@ -8,9 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -487,65 +485,5 @@ func TestCallbackFinishesWhenItsRequestIsCut(t *testing.T) {
 	}
 	if msg, err := lc.Callback(ctx, req, "built", nil); err != nil || msg != AlreadyRecorded {
 		t.Errorf("the installer's retry: %q, %v", msg, err)
-	}
-}
-
-// slowEvents counts appends and makes each take a while, as a commit
-// behind a busy disk does.
-type slowEvents struct {
-	mu    sync.Mutex
-	calls int
-	evs   []store.Event
-}
-
-func (s *slowEvents) AppendEvents(_ context.Context, evs []store.Event) error {
-	time.Sleep(20 * time.Millisecond)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls++
-	s.evs = append(s.evs, evs...)
-	return nil
-}
-
-// Concurrent lifecycle appends share commits, and every event is durable
-// when its caller returns.
-func TestEventLogGroupsAppends(t *testing.T) {
-	var l eventLog
-	st := &slowEvents{}
-	var wg sync.WaitGroup
-	for i := 0; i < 100; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			e := store.Event{Host: fmt.Sprint("h", i), Kind: "state"}
-			if err := l.append(ctx, st, []store.Event{e}); err != nil {
-				t.Error(err)
-			}
-			st.mu.Lock()
-			found := slices.ContainsFunc(st.evs, func(x store.Event) bool { return x.Host == e.Host })
-			st.mu.Unlock()
-			if !found {
-				t.Errorf("%s returned before its event was appended", e.Host)
-			}
-		}()
-	}
-	wg.Wait()
-	if len(st.evs) != 100 {
-		t.Errorf("%d events appended, want 100", len(st.evs))
-	}
-	if st.calls > 20 {
-		t.Errorf("%d commits for 100 concurrent appends: not grouped", st.calls)
-	}
-	t.Logf("100 appends in %d commits", st.calls)
-	// The last commit's callers may return just before it marks the log
-	// idle.
-	idle := false
-	for end := time.Now().Add(time.Second); !idle && time.Now().Before(end); time.Sleep(time.Millisecond) {
-		l.mu.Lock()
-		idle = !l.busy && len(l.pending) == 0
-		l.mu.Unlock()
-	}
-	if !idle {
-		t.Error("the log is not idle after the last append")
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kickstand/kickstand/internal/boot"
+	"github.com/kickstand/kickstand/internal/groupcommit"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/ratelimit"
 	"github.com/kickstand/kickstand/internal/render"
@@ -68,8 +69,8 @@ type Service struct {
 	// failed remembers the tokens whose failure was reported: one
 	// upload per install.
 	failed recent
-	// events groups concurrent lifecycle appends into one commit.
-	events eventLog
+	// events makes concurrent lifecycle appends one commit.
+	events groupcommit.Group[[]store.Event]
 }
 
 // New makes a Service.
@@ -86,11 +87,20 @@ func New(d Deps) *Service {
 	if d.NewToken == nil {
 		d.NewToken = rand.Text
 	}
-	return &Service{d: d,
+	svc := &Service{d: d,
 		// An installer sends two callbacks per install; a source
 		// sending more than a few a second is not an installer.
 		cbs: ratelimit.New(ratelimit.Limits{PerSource: 1, PerSourceBurst: 10, Global: 1000, GlobalBurst: 2000}),
 	}
+	svc.events.Commit = func(ctx context.Context, batch [][]store.Event) error {
+		var all []store.Event
+		for _, evs := range batch {
+			all = append(all, evs...)
+		}
+		return d.Store.AppendEvents(ctx, all)
+	}
+	svc.events.Timeout = writeTime
+	return svc
 }
 
 // Cause says who or what changed a host.
@@ -213,7 +223,7 @@ func (s *Service) record(ctx context.Context, evs ...store.Event) {
 	}
 	ctx, cancel := detached(ctx)
 	defer cancel()
-	if err := s.events.append(ctx, s.d.Store, evs); err != nil {
+	if err := s.events.Do(ctx, evs); err != nil {
 		s.d.Log.ErrorContext(ctx, "timeline: lifecycle events lost", "n", len(evs), "err", err)
 		return
 	}
