@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	_ "time/tzdata" // time zones are checked on machines without tzdata too
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -59,7 +61,9 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: bad duration %q: %w", n.Line, n.Value, err)
+		// A TypeError lets yaml.v3 go on decoding the rest of the file,
+		// so the other problems are reported with this one.
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: want a duration such as 6h or 30s, not %q", n.Line, n.Value)}}
 	}
 	*d = Duration(v)
 	return nil
@@ -282,13 +286,8 @@ type validator struct {
 	trees map[string]*yaml.Node
 	errs  []error
 	warns []string
-}
-
-func (v *validator) warnf(path []any, format string, args ...any) {
-	n := len(v.errs)
-	v.errf(path, format, args...)
-	v.warns = append(v.warns, v.errs[n].Error())
-	v.errs = v.errs[:n]
+	// zones caches time zone lookups: a fleet shares a handful.
+	zones map[string]bool
 }
 
 // errf records a problem at the YAML node addressed by path (map keys and
@@ -553,11 +552,24 @@ func (v *validator) check(c *Config) {
 			v.errf(at("gateway6"), "set without ipv6")
 		}
 		for j, ns := range h.Nameservers {
-			// Seed 000's own nameservers (2401:beef:11:a53) are not valid
-			// IPv6, yet its installs worked, so a malformed nameserver is a
-			// warning and is rendered exactly as written.
-			if _, err := netip.ParseAddr(ns); err != nil {
-				v.warnf(at("nameservers", j), "%q is not an IP address; rendered as written", ns)
+			// Rendered into nameserver= and network --nameserver, where
+			// a malformed one fails the installer's DNS, not this load.
+			if a, err := netip.ParseAddr(ns); err != nil || a.Zone() != "" {
+				v.errf(at("nameservers", j), "%q is not an IP address such as 192.0.2.53 or 2001:db8::53", ns)
+			}
+		}
+		if msg := v.checkGateway(h.IPv4, h.Gateway4, 4); msg != "" {
+			v.errf(at("gateway4"), "%s", msg)
+		}
+		if msg := v.checkGateway(h.IPv6, h.Gateway6, 6); msg != "" {
+			v.errf(at("gateway6"), "%s", msg)
+		}
+		if h.Timezone != "" && !v.knownZone(h.Timezone) {
+			v.errf(at("timezone"), "unknown time zone %q: want a tz database name such as UTC or Europe/Berlin", h.Timezone)
+		}
+		if h.Interface != "" {
+			if err := CheckInterfaceName(h.Interface); err != nil {
+				v.errf(at("interface"), "%v", err)
 			}
 		}
 		switch h.Platform {
@@ -620,6 +632,14 @@ func (v *validator) checkAddr(s string, family int, hosts []Host, i int, seen ma
 	return ""
 }
 
+func (v *validator) checkInterfaces(path []any, names []string) {
+	for j, n := range names {
+		if err := CheckInterfaceName(n); err != nil {
+			v.errf(append(slices.Clip(path), j), "%v", err)
+		}
+	}
+}
+
 func (v *validator) checkIP(path []any, s string, family int) {
 	if msg := ipProblem(s, family); msg != "" {
 		v.errf(path, "%s", msg)
@@ -640,6 +660,84 @@ func ipProblem(s string, family int) string {
 	return ""
 }
 
+// checkGateway says what is wrong with a host's gateway of a family given
+// its address/prefix ("" when nothing is, or either is unset or already
+// reported as malformed). A gateway outside the prefix is unreachable
+// from the installer: NetworkManager and dracut add no route to it.
+func (v *validator) checkGateway(addr, gw string, family int) string {
+	p, err1 := netip.ParsePrefix(addr)
+	g, err2 := netip.ParseAddr(gw)
+	if addr == "" || gw == "" || err1 != nil || err2 != nil || p.Addr().Is4() != g.Is4() {
+		return ""
+	}
+	switch {
+	case g == p.Addr():
+		return fmt.Sprintf("%s is the host's own address", g)
+	case family == 6 && g.IsLinkLocalUnicast():
+		return "" // a router's link-local address: on the link by definition
+	case !p.Masked().Contains(g):
+		return fmt.Sprintf("%s is outside the host's network %s (ipv%d %s), so the installer cannot reach it", g, p.Masked(), family, addr)
+	case family == 4 && p.Bits() < 31 && (g == p.Masked().Addr() || g == lastAddr(p)):
+		return fmt.Sprintf("%s is the network or broadcast address of %s", g, p.Masked())
+	}
+	return ""
+}
+
+// lastAddr is the highest address of an IPv4 prefix (its broadcast).
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	n := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	n |= 1<<(32-p.Bits()) - 1
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
+// knownZone says whether tz names a zone of the tz database. Names that
+// only a system's zoneinfo directory has (posix/, right/, localtime) and
+// Go's "Local" are not zones an installer knows.
+func (v *validator) knownZone(tz string) bool {
+	ok, seen := v.zones[tz]
+	if seen {
+		return ok
+	}
+	ok = validZone(tz)
+	if v.zones == nil {
+		v.zones = map[string]bool{}
+	}
+	v.zones[tz] = ok
+	return ok
+}
+
+func validZone(tz string) bool {
+	switch {
+	case tz == "Local", tz == "localtime", tz == "posixrules", tz == "Factory",
+		strings.HasPrefix(tz, "posix/"), strings.HasPrefix(tz, "right/"),
+		strings.ContainsAny(tz, " \t\n\\"), strings.HasSuffix(tz, ".tab"):
+		return false
+	}
+	_, err := time.LoadLocation(tz)
+	return err == nil
+}
+
+// CheckInterfaceName applies the kernel's rules for a network interface
+// name (dev_valid_name): 1 to 15 bytes, no '/', ':' or whitespace, and
+// not "." or "..". A name that breaks them can name no interface, and in
+// ip= or network --device it breaks the installer's command line.
+func CheckInterfaceName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty interface name")
+	case len(name) > 15:
+		return fmt.Errorf("interface name %q is %d bytes; the kernel allows at most 15", name, len(name))
+	case name == "." || name == "..":
+		return fmt.Errorf("interface name %q is not allowed by the kernel", name)
+	case strings.ContainsAny(name, "/:"):
+		return fmt.Errorf("interface name %q contains '/' or ':', which the kernel does not allow", name)
+	case strings.IndexFunc(name, unicode.IsSpace) >= 0 || strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return fmt.Errorf("interface name %q contains whitespace, which the kernel does not allow", name)
+	}
+	return nil
+}
+
 // cleanRel accepts only relative paths that stay inside their base.
 func cleanRel(p string) bool {
 	if p == "" || filepath.IsAbs(p) || strings.HasPrefix(p, "/") {
@@ -658,6 +756,7 @@ func (v *validator) checkDHCP(d *DHCP) {
 	if d.Enabled && len(d.Interfaces) == 0 {
 		v.errf([]any{"dhcp", "interfaces"}, "dhcp is enabled but names no interfaces: kickstand never serves DHCP on every interface")
 	}
+	v.checkInterfaces([]any{"dhcp", "interfaces"}, d.Interfaces)
 	if d.Enabled && d.Mode == "server" && len(d.Subnets) == 0 {
 		v.errf([]any{"dhcp", "subnets"}, "dhcp server mode needs at least one subnet")
 	}

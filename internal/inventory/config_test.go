@@ -50,7 +50,7 @@ func TestParseRejects(t *testing.T) {
 		{"bad prefix", "", "inv.yaml:16: hosts[0].ipv4: \"192.0.2.10/33\" is not an address/prefix"},
 		{"v6 in ipv4", "", "inv.yaml:16: hosts[0].ipv4: \"2001:db8::1/64\" is not an IPv4 address"},
 		{"same address", "", "inv.yaml:20: hosts[1].ipv4: address 192.0.2.10 is also used by host a.example.com"},
-		{"unknown field", "", "inv.yaml:18: colour: unknown field"},
+		{"unknown field", "", "inv.yaml:18: colour: unknown key \"colour\""},
 		{"bad release", "", "inv.yaml:6: distros[0].release: release \"solaris10\""},
 		{"escaping kernel", "", "inv.yaml:8: distros[0].kernel: \"../../etc/shadow\" must be a path inside the tree"},
 		{"dhcp without interfaces", "", "dhcp.interfaces: dhcp is enabled but names no interfaces"},
@@ -121,14 +121,72 @@ func TestCheckFilesNamesMissingKernel(t *testing.T) {
 	}
 }
 
-func TestSeedNameserversWarnNotFail(t *testing.T) {
-	src := strings.Replace(base, "    profile: p\n", "    profile: p\n    nameservers: [\"2401:beef:11:a53\"]\n", 1)
-	c, err := Parse("inv.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
+// Issue 16 (item 5): a bad nameserver, an unknown time zone, an interface
+// name the kernel would refuse and a gateway outside the host's network
+// were accepted and rendered verbatim. Each is now an error naming
+// file:line: field, and every one in the file is reported in one run.
+func TestIssue16ValidationGaps(t *testing.T) {
+	host := func(name, mac, extra string) string {
+		return "  - name: " + name + "\n    macs: [\"" + mac + "\"]\n    profile: p\n" + extra
 	}
-	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "hosts[0].nameservers[0]") {
-		t.Errorf("warnings = %v", c.Warnings)
+	src := base +
+		host("ns.example.com", "52:54:00:00:01:01", "    nameservers: [\"2401:beef:11:a53\", 192.0.2.53]\n") +
+		host("tz.example.com", "52:54:00:00:01:02", "    timezone: Mars/Olympus\n") +
+		host("if.example.com", "52:54:00:00:01:03", "    interface: \"eth 0\"\n") +
+		host("gw.example.com", "52:54:00:00:01:04", "    ipv4: 192.0.2.20/24\n    gateway4: 198.51.100.1\n") +
+		host("gw6.example.com", "52:54:00:00:01:05", "    ipv6: 2001:db8:1::20/64\n    gateway6: 2001:db8:2::1\n") +
+		host("typo.example.com", "52:54:00:00:01:06", "    ipaddr: 192.0.2.30/24\n    profle: p\n") +
+		host("long.example.com", "52:54:00:00:01:07", "    interface: enp0s20f0u1u2u3i4\n") +
+		host("self.example.com", "52:54:00:00:01:08", "    ipv4: 192.0.2.40/24\n    gateway4: 192.0.2.40\n") +
+		host("bcast.example.com", "52:54:00:00:01:09", "    ipv4: 192.0.2.41/24\n    gateway4: 192.0.2.255\n") +
+		host("local.example.com", "52:54:00:00:01:0a", "    timezone: Local\n    interface: eth0:1\n") +
+		"  - name: type.example.com\n    uuid: 8c0f6d52-5b9e-4b71-9a3d-2f1e0c9b8a08\n    profile: p\n    macs: 5\n" +
+		"dhcp:\n  interfaces: [\"../lo\"]\n"
+	_, err := Parse("inv.yaml", []byte(src))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{
+		`inv.yaml:21: hosts[1].nameservers[0]: "2401:beef:11:a53" is not an IP address`,
+		`inv.yaml:25: hosts[2].timezone: unknown time zone "Mars/Olympus"`,
+		`inv.yaml:29: hosts[3].interface: interface name "eth 0" contains whitespace`,
+		`inv.yaml:34: hosts[4].gateway4: 198.51.100.1 is outside the host's network 192.0.2.0/24`,
+		`inv.yaml:39: hosts[5].gateway6: 2001:db8:2::1 is outside the host's network 2001:db8:1::/64`,
+		`inv.yaml:43: hosts[6].ipaddr: unknown key "ipaddr" (did you mean "ipv4"?)`,
+		`inv.yaml:44: hosts[6].profle: unknown key "profle" (did you mean "profile"?)`,
+		`inv.yaml:48: hosts[7].interface: interface name "enp0s20f0u1u2u3i4" is 17 bytes; the kernel allows at most 15`,
+		`inv.yaml:53: hosts[8].gateway4: 192.0.2.40 is the host's own address`,
+		`inv.yaml:58: hosts[9].gateway4: 192.0.2.255 is the network or broadcast address of 192.0.2.0/24`,
+		`inv.yaml:62: hosts[10].timezone: unknown time zone "Local"`,
+		`inv.yaml:63: hosts[10].interface: interface name "eth0:1" contains '/' or ':'`,
+		`inv.yaml:67: hosts[11].macs: want a list, not 5`,
+		`inv.yaml:69: dhcp.interfaces[0]: interface name "../lo" contains '/' or ':'`,
+	} {
+		if !strings.Contains(err.Error(), want+"") {
+			t.Errorf("errors lack %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("errors:\n%v", err)
+	}
+	// The good ones of each kind pass: the second nameserver, a zone,
+	// a VLAN interface, gateways inside the network and a link-local
+	// IPv6 router.
+	good := base + host("ok.example.com", "52:54:00:00:02:01", "    nameservers: [192.0.2.53, \"2001:db8::53\"]\n    timezone: America/Los_Angeles\n    interface: eth0.100\n"+
+		"    ipv4: 192.0.2.50/24\n    gateway4: 192.0.2.1\n    ipv6: 2001:db8::50/64\n    gateway6: fe80::1\n") +
+		host("ok2.example.com", "52:54:00:00:02:02", "    ipv6: 2001:db8::51/64\n    gateway6: 2001:db8::1\n    timezone: UTC\n")
+	if _, err := Parse("inv.yaml", []byte(good)); err != nil {
+		t.Fatalf("a valid host was refused: %v", err)
+	}
+}
+
+// The time zone check must not depend on the machine's tzdata package:
+// with no zoneinfo directory at all (a minimal Debian, a container), the
+// database built into the binary answers.
+func TestTimezoneWithoutSystemTzdata(t *testing.T) {
+	t.Setenv("ZONEINFO", filepath.Join(t.TempDir(), "none"))
+	if !validZone("Europe/Berlin") || !validZone("America/Argentina/Buenos_Aires") || validZone("Mars/Olympus") {
+		t.Fatal("zone check depends on the system's tzdata")
 	}
 }
 

@@ -99,7 +99,7 @@ func TestHostsDirErrorLocations(t *testing.T) {
 	b, c := filepath.Join(dir, "hosts.d", "b.yaml"), filepath.Join(dir, "hosts.d", "c.yaml")
 	for _, want := range []string{
 		b + ":7: hosts[1].profile: unknown profile \"nope\"",
-		b + ":8: hosts[1].colour: unknown field",
+		b + ":8: hosts[1].colour: unknown key \"colour\"",
 		c + ":1: server: only hosts belong in a hosts.d file",
 	} {
 		if !strings.Contains(err.Error(), want) {
