@@ -175,6 +175,10 @@ func (a *api) profiles(w http.ResponseWriter, r *http.Request, _ string) {
 	}
 	for i := range ps {
 		ps[i].KernelArgs = redact(ps[i].KernelArgs)
+		// Template variables hold password hashes: names only.
+		for k := range ps[i].Vars {
+			ps[i].Vars[k] = "<hidden>"
+		}
 	}
 	writeJSON(w, http.StatusOK, nonNil(ps))
 }

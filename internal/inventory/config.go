@@ -443,16 +443,22 @@ func (v *validator) check(c *Config) {
 		}
 	}
 
-	profiles := map[string]bool{}
-	for i, p := range c.Profiles {
+	profiles := map[string]*Profile{}
+	for i := range c.Profiles {
+		p := &c.Profiles[i]
 		at := func(f string) []any { return []any{"profiles", i, f} }
 		switch {
 		case p.Name == "":
 			v.errf(at("name"), "missing")
-		case profiles[p.Name]:
+		case profiles[p.Name] != nil:
 			v.errf(at("name"), "duplicate profile %q", p.Name)
 		}
-		profiles[p.Name] = true
+		profiles[p.Name] = p
+		if p.Kickstart == "" {
+			for _, pr := range checkLoginVars(p.Vars) {
+				v.errf([]any{"profiles", i, "vars", pr.Var}, "%s", pr.Msg)
+			}
+		}
 		if !distros[p.Distro] {
 			v.errf(at("distro"), "unknown distro %q", p.Distro)
 		}
@@ -492,6 +498,7 @@ func (v *validator) check(c *Config) {
 		}
 	}
 
+	locked := map[string]int{} // hosts refused per profile for having no login
 	names := make(map[string]int, len(c.Hosts))
 	macs := make(map[string]int, len(c.Hosts))
 	uuids, addrs := map[string]int{}, make(map[netip.Addr]int, len(c.Hosts))
@@ -582,16 +589,25 @@ func (v *validator) check(c *Config) {
 		default:
 			v.errf(at("netboot"), "unknown state %q (want install, local or menu)", h.Netboot)
 		}
+		p := profiles[h.Profile]
 		if h.Profile == "" {
 			v.errf(at("profile"), "missing")
-		} else if !profiles[h.Profile] {
+		} else if p == nil {
 			v.errf(at("profile"), "unknown profile %q", h.Profile)
+		}
+		if p != nil && p.Kickstart == "" {
+			v.checkLogin(at("vars"), h, p, locked)
 		}
 		if len(h.MACs) == 0 && h.UUID == "" {
 			v.errf(at("macs"), "host %s has neither macs nor uuid, so no machine can be matched to it", h.Name)
 		}
 	}
 
+	for i, p := range c.Profiles {
+		if n := locked[p.Name] - maxLockedReported; n > 0 {
+			v.errf([]any{"profiles", i, "vars"}, "and %d more hosts of profile %s nobody could log into: set vars.rootpw or vars.ssh_keys here", n, p.Name)
+		}
+	}
 	v.checkDHCP(&c.DHCP)
 	v.checkDHCP6(&c.DHCP6, c.Hosts)
 	if _, _, err := splitHostPort(c.Syslog.Listen); err != nil {
@@ -658,6 +674,32 @@ func ipProblem(s string, family int) string {
 		return fmt.Sprintf("%q is not an IPv%d address", s, family)
 	}
 	return ""
+}
+
+// maxLockedReported is how many hosts of one profile are named for
+// having no login before the rest are counted.
+const maxLockedReported = 10
+
+// checkLogin checks a host whose kickstart is the built-in one: its own
+// login variables' form (the profile's are checked at the profile), and
+// that the host and profile together leave a way to log in.
+func (v *validator) checkLogin(at []any, h *Host, p *Profile, locked map[string]int) {
+	vars := h.Vars
+	if len(p.Vars) > 0 {
+		vars = h.TemplateVars(p)
+	}
+	for _, pr := range CheckLogin(vars) {
+		switch {
+		case pr.Var == "":
+			// A profile without a login makes every host of it an
+			// error: the first few are named, then the count.
+			if locked[p.Name]++; locked[p.Name] <= maxLockedReported {
+				v.errf(at, "%s (profile %s names no kickstart)", pr.Msg, p.Name)
+			}
+		case h.Vars[pr.Var] != "":
+			v.errf(append(slices.Clip(at), pr.Var), "%s", pr.Msg)
+		}
+	}
 }
 
 // checkGateway says what is wrong with a host's gateway of a family given

@@ -15,7 +15,7 @@ func manyHosts(n int, item func(i int) string) string {
 	for i := range n {
 		b.WriteString(item(i))
 	}
-	b.WriteString("# end of hosts\nprofiles:\n  - name: p\n    distro: el9\nmenu:\n  title: x\n")
+	b.WriteString("# end of hosts\nprofiles:\n  - name: p\n    distro: el9\n    vars: {ssh_keys: \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com\"}\nmenu:\n  title: x\n")
 	return b.String()
 }
 

@@ -21,6 +21,7 @@ distros:
 profiles:
   - name: p
     distro: el9
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
 hosts:
   - name: main.example.com
     macs: ["52:54:00:00:00:01"]
@@ -128,7 +129,7 @@ func TestHostsDirDuplicateMACAcrossFiles(t *testing.T) {
 	// The same against the main file's host.
 	write(t, b, "hosts:\n"+hostYAML("main.example.com", "52:54:00:00:00:0e"))
 	_, err = Load(path)
-	want = b + ":2: hosts[0].name: duplicate host \"main.example.com\" (also at " + path + ":12)"
+	want = b + ":2: hosts[0].name: duplicate host \"main.example.com\" (also at " + path + ":13)"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err = %v\nwant %s", err, want)
 	}
