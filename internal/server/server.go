@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -53,6 +54,9 @@ type Instance struct {
 	Log     *slog.Logger
 	// Events is the timeline recorder; Serve runs it.
 	Events *timeline.Recorder
+	// Stale is why the file is refused when Open fell back to the last
+	// good inventory in the store (Options.LastGood); nil otherwise.
+	Stale error
 
 	cfg    atomic.Pointer[inventory.Config]
 	mu     sync.Mutex // serialises reloads; guards the fields below
@@ -78,6 +82,11 @@ type Options struct {
 	// Store overrides the config's store (a postgres:// URL or a directory).
 	Store string
 	Log   *slog.Logger
+	// LastGood opens the store alone when the file is refused: the last
+	// good inventory synced into it serves read-only commands and state
+	// changes while the operator fixes the file, and Instance.Stale says
+	// why. Nothing is synced from the file then.
+	LastGood bool
 }
 
 // Open loads the config, opens the store and syncs the file into it. Bad
@@ -87,9 +96,12 @@ func Open(ctx context.Context, path string, o Options) (*Instance, error) {
 		o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	loader := &inventory.Loader{Path: path}
-	cfg, err := load(loader, false, o.CheckFiles)
-	if err != nil {
-		return nil, err
+	cfg, fileErr := load(loader, false, o.CheckFiles)
+	if fileErr != nil {
+		if !o.LastGood || !hasStore(ServerOnlySpec(path, o)) {
+			return nil, fileErr
+		}
+		cfg = inventory.ServerOnly(path)
 	}
 	spec := StoreSpec(cfg, o)
 	st, err := sqlstore.Open(ctx, spec)
@@ -97,7 +109,7 @@ func Open(ctx context.Context, path string, o Options) (*Instance, error) {
 		return nil, fmt.Errorf("store %s: %w", store.Redact(spec), err)
 	}
 	in := &Instance{Path: path, Store: st, Log: o.Log, loader: loader, strict: o.CheckFiles,
-		loaded: cfg, loadedAt: time.Now(), statusFile: StatusFile(cfg, o)}
+		loaded: cfg, loadedAt: time.Now(), statusFile: StatusFile(cfg, o), Stale: fileErr}
 	in.cfg.Store(cfg)
 	in.Booter = boot.NewBooter(st, in.Config)
 	in.Events = timeline.New(st, attributor{in}, in.Log)
@@ -106,11 +118,33 @@ func Open(ctx context.Context, path string, o Options) (*Instance, error) {
 	for _, w := range cfg.Warnings {
 		in.Log.Warn("config", "warning", w)
 	}
+	if fileErr != nil {
+		return in, nil // the store's inventory, as the last good file left it
+	}
 	if _, err := in.Install.SyncFile(ctx, cfg); err != nil {
 		st.Close()
 		return nil, err
 	}
 	return in, nil
+}
+
+// ServerOnlySpec is the store Open falls back to when the file is
+// refused: the flags', else what can be read of the file's server section.
+func ServerOnlySpec(path string, o Options) string {
+	return StoreSpec(inventory.ServerOnly(path), o)
+}
+
+// hasStore says whether spec holds a store to fall back on: a database
+// URL, or a directory where a store was created.
+func hasStore(spec string) bool {
+	if store.IsPostgres(spec) {
+		return true
+	}
+	if spec == "-" {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(spec, "kickstand.db"))
+	return err == nil
 }
 
 // attributor breaks the knot between the recorder (which asks the
