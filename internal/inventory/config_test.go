@@ -161,7 +161,7 @@ func TestIssue16ValidationGaps(t *testing.T) {
 		`inv.yaml:59: hosts[9].gateway4: 192.0.2.255 is the network or broadcast address of 192.0.2.0/24`,
 		`inv.yaml:63: hosts[10].timezone: unknown time zone "Local"`,
 		`inv.yaml:64: hosts[10].interface: interface name "eth0:1" contains '/' or ':'`,
-		`inv.yaml:68: hosts[11].macs: want a list, not 5`,
+		`inv.yaml:68: hosts[11].macs: want a list, not a number`,
 		`inv.yaml:70: dhcp.interfaces[0]: interface name "../lo" contains '/' or ':'`,
 	} {
 		if !strings.Contains(err.Error(), want+"") {

@@ -820,10 +820,9 @@ func typeErrors(path string, n *yaml.Node, base []any, err error) error {
 		line, _ := strconv.Atoi(g[1])
 		msg := g[2]
 		if t := typeErrorRE.FindStringSubmatch(msg); t != nil {
-			msg = fmt.Sprintf("want %s, not %s", kindName(t[3]), t[2])
-			if t[1] == "map" || t[1] == "seq" {
-				msg = fmt.Sprintf("want %s, not %s", kindName(t[3]), map[string]string{"map": "a mapping", "seq": "a list"}[t[1]])
-			}
+			// The value is not quoted: it may be a secret (a password
+			// hash where a mapping of vars belongs).
+			msg = fmt.Sprintf("want %s, not %s", kindName(t[3]), tagName(t[1]))
 		}
 		field := fieldName(append(slices.Clip(base), pathAtLine(n, line)...))
 		if field == "" {
@@ -833,6 +832,25 @@ func typeErrors(path string, n *yaml.Node, base []any, err error) error {
 		errs = append(errs, fmt.Errorf("%s:%d: %s: %s", path, line, field, msg))
 	}
 	return errors.Join(errs...)
+}
+
+// tagName says what a YAML tag is in words.
+func tagName(tag string) string {
+	switch tag {
+	case "map":
+		return "a mapping"
+	case "seq":
+		return "a list"
+	case "str":
+		return "a string"
+	case "int", "float":
+		return "a number"
+	case "bool":
+		return "true or false"
+	case "null":
+		return "nothing"
+	}
+	return "!!" + tag
 }
 
 // kindName says what a Go type is in YAML terms.
