@@ -166,7 +166,7 @@ func TestReloadTellsTheTruth(t *testing.T) {
 			Running string `json:"running"`
 			InFile  string `json:"in_file"`
 		} `json:"restart_required"`
-		Rejected        *struct{ Error string } `json:"rejected"`
+		Rejected *struct{ Error string } `json:"rejected"`
 	}
 	status := func() {
 		t.Helper()
