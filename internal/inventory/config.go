@@ -237,32 +237,43 @@ func (c *Config) Abs(p string) string {
 
 // CheckFiles verifies that what the config points at exists. Rendering does
 // not need the files, but serving does, so serve and doctor call this.
+// Problems name file:line: field, as the load's do.
 func (c *Config) CheckFiles() error {
-	var errs []error
-	for _, d := range c.Distros {
+	v := validator{file: c.Path, files: c.hostFiles}
+	for i, d := range c.Distros {
 		if d.Tree == "" {
-			errs = append(errs, fmt.Errorf("%s: distro %s: tree: not set, so kernel %q cannot be served", c.Path, d.Name, d.Kernel))
+			v.errf([]any{"distros", i, "tree"}, "not set, so kernel %q of distro %s cannot be served", d.Kernel, d.Name)
 			continue
 		}
-		for _, f := range append([]string{d.Kernel, d.Shim, d.GRUB}, d.Initrds...) {
-			if f == "" {
+		files := []struct {
+			path []any
+			name string
+		}{{[]any{"distros", i, "kernel"}, d.Kernel}, {[]any{"distros", i, "shim"}, d.Shim}, {[]any{"distros", i, "grub"}, d.GRUB}}
+		for j, f := range d.Initrds {
+			files = append(files, struct {
+				path []any
+				name string
+			}{[]any{"distros", i, "initrd", j}, f})
+		}
+		for _, f := range files {
+			if f.name == "" {
 				continue
 			}
-			p := filepath.Join(c.Abs(d.Tree), f)
+			p := filepath.Join(c.Abs(d.Tree), f.name)
 			if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
-				errs = append(errs, fmt.Errorf("%s: distro %s: missing file %s", c.Path, d.Name, p))
+				v.errf(f.path, "distro %s: missing file %s", d.Name, p)
 			}
 		}
 	}
-	for _, p := range c.Profiles {
+	for i, p := range c.Profiles {
 		if p.Kickstart == "" {
 			continue
 		}
 		if _, err := os.Stat(filepath.Join(c.Abs(c.Server.Templates), p.Kickstart)); err != nil {
-			errs = append(errs, fmt.Errorf("%s: profile %s: kickstart: %w", c.Path, p.Name, err))
+			v.errf([]any{"profiles", i, "kickstart"}, "profile %s: %v", p.Name, err)
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(v.errs...)
 }
 
 func splitHostPort(s string) (string, int, error) {

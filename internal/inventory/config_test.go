@@ -111,7 +111,7 @@ func TestCheckFilesNamesMissingKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = c.CheckFiles()
-	if err == nil || !strings.Contains(err.Error(), "distro el9: missing file "+filepath.Join(dir, "tree", "vmlinuz")) {
+	if err == nil || !strings.Contains(err.Error(), path+":8: distros[0].kernel: distro el9: missing file "+filepath.Join(dir, "tree", "vmlinuz")) {
 		t.Fatalf("CheckFiles = %v", err)
 	}
 	os.MkdirAll(filepath.Join(dir, "tree"), 0o755)
