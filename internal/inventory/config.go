@@ -146,9 +146,52 @@ func assemble(path string, main *parsedFile, dir []*parsedFile, data map[string]
 	v.check(&c)
 	c.Warnings = v.warns
 	if len(v.errs) > 0 {
+		sortByLine(v.errs)
 		return nil, errors.Join(v.errs...)
 	}
 	return &c, nil
+}
+
+var fileLineRE = regexp.MustCompile(`^(.*?):(\d+): `)
+
+// sortByLine puts each file's problems in line order, as an operator
+// reads the file; files keep the order they were first reported in, and
+// problems without a line come after their file's others.
+func sortByLine(errs []error) {
+	rank := map[string]int{}
+	key := func(e error) (int, int) {
+		f, line := "", 1<<30
+		if m := fileLineRE.FindStringSubmatch(e.Error()); m != nil {
+			f = m[1]
+			line, _ = strconv.Atoi(m[2])
+		} else {
+			f, _, _ = strings.Cut(e.Error(), ": ")
+		}
+		r, ok := rank[f]
+		if !ok {
+			r = len(rank)
+			rank[f] = r
+		}
+		return r, line
+	}
+	type keyed struct {
+		err        error
+		file, line int
+	}
+	ks := make([]keyed, len(errs))
+	for i, e := range errs {
+		f, l := key(e)
+		ks[i] = keyed{e, f, l}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int {
+		if a.file != b.file {
+			return a.file - b.file
+		}
+		return a.line - b.line
+	})
+	for i := range ks {
+		errs[i] = ks[i].err
+	}
 }
 
 func (c *Config) applyDefaults() {

@@ -168,6 +168,17 @@ func TestIssue16ValidationGaps(t *testing.T) {
 			t.Errorf("errors lack %q", want)
 		}
 	}
+	// In the order of the file, as the operator reads it.
+	last := 0
+	for _, l := range strings.Split(err.Error(), "\n") {
+		var n int
+		if _, e := fmt.Sscanf(l, "inv.yaml:%d:", &n); e == nil {
+			if n < last {
+				t.Errorf("line %d reported after line %d", n, last)
+			}
+			last = n
+		}
+	}
 	if t.Failed() {
 		t.Logf("errors:\n%v", err)
 	}
