@@ -57,7 +57,8 @@ func TestReloadTellsTheTruth(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "kickstand.yaml")
-	portA, portB, tftpPort := freePort(t), freePort(t), freeUDPPort(t)
+	portA, portB, tftpPort, syslogPort := freePort(t), freePort(t), freeUDPPort(t), freePort(t)
+	moved := fmt.Sprintf("tftp:\n  enabled: true\n  listen: \"127.0.0.1:%d\"\nsyslog:\n  enabled: true\n  listen: \"127.0.0.1:%d\"\n", tftpPort, syslogPort)
 	write := func(port int, extra string) {
 		t.Helper()
 		// Written beside and renamed into place, as editors do: the
@@ -133,7 +134,7 @@ func TestReloadTellsTheTruth(t *testing.T) {
 		}
 	}()
 	time.Sleep(100 * time.Millisecond)
-	write(portB, fmt.Sprintf("tftp:\n  enabled: true\n  listen: \"127.0.0.1:%d\"\n", tftpPort))
+	write(portB, moved)
 	waitLog("config reloaded", 1)
 	time.Sleep(200 * time.Millisecond)
 	stop()
@@ -152,12 +153,29 @@ func TestReloadTellsTheTruth(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "lo2.example.com") {
 		t.Fatalf("tftp after the reload: %v\n%s\n%s", err, out, p.log())
 	}
+	// Syslog, enabled by the reload: advertised to the installer, and
+	// what it sends lands on the host's timeline.
+	if s, _ := bootScript(portB); !strings.Contains(s, fmt.Sprintf("inst.syslog=127.0.0.1:%d", syslogPort)) {
+		t.Errorf("boot script does not name the syslog listener:\n%s", s)
+	}
+	sc, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.2")}, &net.UDPAddr{IP: net.ParseIP("127.0.0.1"), Port: syslogPort})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Write([]byte("<14>anaconda: moved syslog works"))
+	sc.Close()
+	if !eventually(func() bool {
+		out, _ := exec.Command(bin, "host", "timeline", "--config", cfg, "lo2.example.com").CombinedOutput()
+		return strings.Contains(string(out), "moved syslog works")
+	}) {
+		t.Error("a syslog line sent after the reload is not on the host's timeline")
+	}
 	if strings.Contains(p.log(), "restart required") {
 		t.Errorf("a restart was asked for listeners that moved:\n%s", p.log())
 	}
 
 	// What cannot change while serving is kept, and said everywhere.
-	write(portB, fmt.Sprintf("tftp:\n  enabled: true\n  listen: \"127.0.0.1:%d\"\n  max_transfers: 7\n", tftpPort))
+	write(portB, strings.Replace(moved, "syslog:\n", "  max_transfers: 7\nsyslog:\n", 1))
 	waitLog("restart required for tftp.max_transfers", 1)
 	var st struct {
 		Listening       map[string]string `json:"listening"`
@@ -233,7 +251,7 @@ func TestReloadTellsTheTruth(t *testing.T) {
 	os.WriteFile(cfg, []byte(strings.Replace(fmt.Sprintf(reloadConfig, portB, ""), "    netboot: install\n", "    netboot: instal\n", 1)), 0o644)
 	waitLog("reload rejected", 2)
 	// Fixed: in force again, and the refusal is gone.
-	write(portB, fmt.Sprintf("tftp:\n  enabled: true\n  listen: \"127.0.0.1:%d\"\n", tftpPort))
+	write(portB, moved)
 	waitLog("config reloaded", 3)
 	status()
 	if st.Rejected != nil || len(st.RestartRequired) != 0 {
