@@ -8,6 +8,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -81,12 +82,15 @@ type Options struct {
 	DataDir string
 	// Store overrides the config's store (a postgres:// URL or a directory).
 	Store string
-	Log   *slog.Logger
+	// IfExists uses the store only if it exists, else an in-memory one:
+	// previews show real states and tokens but never create files.
+	IfExists bool
 	// LastGood opens the store alone when the file is refused: the last
 	// good inventory synced into it serves read-only commands and state
 	// changes while the operator fixes the file, and Instance.Stale says
 	// why. Nothing is synced from the file then.
 	LastGood bool
+	Log      *slog.Logger
 }
 
 // Open loads the config, opens the store and syncs the file into it. Bad
@@ -95,18 +99,48 @@ func Open(ctx context.Context, path string, o Options) (*Instance, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
+	// The store is opened as the file is checked: its live profiles and
+	// distros are names the file's hosts and profiles may use.
+	var st store.Store
 	loader := &inventory.Loader{Path: path}
-	cfg, fileErr := load(loader, false, o.CheckFiles)
-	if fileErr != nil {
-		if !o.LastGood || !hasStore(ServerOnlySpec(path, o)) {
-			return nil, fileErr
+	existed := false // whether st was there before Open
+	openStore := func(c *inventory.Config) error {
+		if st != nil {
+			return nil
 		}
-		cfg = inventory.ServerOnly(path)
+		spec := StoreSpec(c, o)
+		if existed = storeExists(spec) && spec != "-"; o.IfExists && !existed {
+			spec = "-"
+		}
+		var err error
+		if st, err = sqlstore.Open(ctx, spec); err != nil {
+			return fmt.Errorf("store %s: %w", store.Redact(spec), err)
+		}
+		return nil
 	}
-	spec := StoreSpec(cfg, o)
-	st, err := sqlstore.Open(ctx, spec)
-	if err != nil {
-		return nil, fmt.Errorf("store %s: %w", store.Redact(spec), err)
+	loader.Known = func(c *inventory.Config) (inventory.Known, error) {
+		if err := openStore(c); err != nil {
+			return inventory.Known{}, err
+		}
+		return install.LiveNames(ctx, st)
+	}
+	cfg, fileErr := load(loader, false, o.CheckFiles)
+	if fileErr != nil && o.LastGood {
+		// The store the file's server section names, if it can be read.
+		if sc := inventory.ServerOnly(path); openStore(sc) == nil && existed {
+			cfg = sc
+		}
+	}
+	if cfg == nil {
+		if st != nil {
+			st.Close()
+		}
+		return nil, fileErr
+	}
+	if st == nil { // a file that names no live object never asked
+		if err := openStore(cfg); err != nil {
+			return nil, err
+		}
 	}
 	in := &Instance{Path: path, Store: st, Log: o.Log, loader: loader, strict: o.CheckFiles,
 		loaded: cfg, loadedAt: time.Now(), statusFile: StatusFile(cfg, o), Stale: fileErr}
@@ -128,20 +162,11 @@ func Open(ctx context.Context, path string, o Options) (*Instance, error) {
 	return in, nil
 }
 
-// ServerOnlySpec is the store Open falls back to when the file is
-// refused: the flags', else what can be read of the file's server section.
-func ServerOnlySpec(path string, o Options) string {
-	return StoreSpec(inventory.ServerOnly(path), o)
-}
-
-// hasStore says whether spec holds a store to fall back on: a database
-// URL, or a directory where a store was created.
-func hasStore(spec string) bool {
-	if store.IsPostgres(spec) {
+// storeExists says whether a store spec names a store that was made
+// before: a PostgreSQL URL always does, a directory when it holds one.
+func storeExists(spec string) bool {
+	if store.IsPostgres(spec) || spec == "-" {
 		return true
-	}
-	if spec == "-" {
-		return false
 	}
 	_, err := os.Stat(filepath.Join(spec, "kickstand.db"))
 	return err == nil
@@ -546,10 +571,15 @@ func (in *Instance) recordTFTP(rec *timeline.Recorder, ti tftp.TransferInfo) {
 	case ti.Err != nil && !ti.Completed:
 		detail += " (" + ti.Err.Error() + ")"
 	}
-	rec.Record(store.Event{Kind: "tftp.file", At: ti.Start, Detail: detail, Data: map[string]any{
+	data := map[string]any{
 		"file": ti.Name, "bytes": ti.Bytes, "duration_ms": ti.Duration.Milliseconds(), "completed": ti.Completed,
 		"probe": ti.Probe, "class": class, "client": ti.Client.Addr().Unmap().String(), "blksize": ti.BlockSize, "windowsize": ti.WindowSize,
-	}})
+		"status": timeline.TFTPStatus(ti.Completed, ti.Probe, ti.Aborted, ti.Err),
+	}
+	if errors.Is(ti.Err, tftp.ErrBusy) {
+		data["refused"] = "the server is busy (tftp.max_transfers transfers running)"
+	}
+	rec.Record(store.Event{Kind: "tftp.file", At: ti.Start, Detail: detail, Data: data})
 }
 
 // Diagnose says where a host (redacted as the API shows it: installer text
