@@ -15,7 +15,7 @@ func TestFileHostMayUseLiveProfile(t *testing.T) {
 	write(t, path, mainFile+"  - name: imp.example.com\n    macs: [\"52:54:00:00:00:02\"]\n    profile: rocky9.4-imp\n")
 
 	_, err := (&Loader{Path: path}).Load(false)
-	if err == nil || !strings.Contains(err.Error(), `lab-imp.yaml:17: hosts[1].profile: unknown profile "rocky9.4-imp"`) {
+	if err == nil || !strings.Contains(err.Error(), `lab-imp.yaml:18: hosts[1].profile: unknown profile "rocky9.4-imp"`) {
 		t.Fatalf("without the live profile: err = %v, want the unknown profile named at its line", err)
 	}
 	var saw *Config
