@@ -353,6 +353,9 @@ type validator struct {
 	// when set, names the one live object being checked (CheckHost).
 	known Known
 	live  string
+	// fileProfiles are the file's profiles when a live host is checked
+	// alone: its login is the built-in kickstart's when theirs is.
+	fileProfiles map[string]*Profile
 }
 
 // errf records a problem at the YAML node addressed by path (map keys and
@@ -665,6 +668,9 @@ func (v *validator) check(c *Config) {
 			v.errf(at("profile"), "missing")
 		} else if p == nil && !v.known.Profiles[h.Profile] {
 			v.errf(at("profile"), "unknown profile %q", h.Profile)
+		}
+		if p == nil {
+			p = v.fileProfiles[h.Profile]
 		}
 		if p != nil && p.Kickstart == "" {
 			v.checkLogin(at("vars"), h, p, locked)
