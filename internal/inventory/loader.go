@@ -78,7 +78,12 @@ func (l *Loader) Load(reread bool) (*Config, error) {
 	dir = (&Config{Path: l.Path}).Abs(dir)
 	names, err := hostFiles(dir)
 	if err != nil && (explicit || !errors.Is(err, fs.ErrNotExist)) {
-		return nil, fmt.Errorf("%s: server.hosts_dir: %w", l.Path, err)
+		if !explicit {
+			return nil, fmt.Errorf("%s: %w", l.Path, err)
+		}
+		v := validator{file: l.Path}
+		v.errf([]any{"server", "hosts_dir"}, "%v", err)
+		return nil, v.errs[0]
 	}
 	// Files are parsed in parallel: a first start of 100 files uses
 	// every CPU, and a large file is split further by decodeFile.

@@ -243,7 +243,7 @@ func TestHostsDirSetting(t *testing.T) {
 		t.Fatalf("no hosts.d at all: %v", err)
 	}
 	write(t, path, strings.Replace(mainFile, "server:\n", "server:\n  hosts_dir: fleet\n", 1))
-	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "server.hosts_dir") {
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), path+":2: server.hosts_dir: open ") {
 		t.Fatalf("missing hosts_dir: %v", err)
 	}
 	os.Mkdir(filepath.Join(dir, "fleet"), 0o755)
