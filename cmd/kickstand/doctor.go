@@ -4,8 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"net/netip"
+	"slices"
+	"strings"
+	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +19,7 @@ import (
 	"github.com/kickstand/kickstand/internal/bootfiles"
 	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/server"
 )
 
 // newDoctorCmd checks what serve needs before anyone boots a machine: the
@@ -26,9 +33,10 @@ func newDoctorCmd(g *globals) *cobra.Command {
 			out := cmd.OutOrStdout()
 			cfg, err := loadConfig(cmd.Context(), g)
 			if err != nil {
+				doctorServe(out, server.StatusFile(inventory.ServerOnly(g.config), server.Options{DataDir: g.data, Store: g.store}))
 				return err
 			}
-			problems := 0
+			problems := doctorServe(out, server.StatusFile(cfg, server.Options{DataDir: g.data, Store: g.store}))
 			for _, w := range cfg.Warnings {
 				fmt.Fprintln(out, "warning:", w)
 			}
@@ -167,4 +175,43 @@ func lintKickstarts(cmd *cobra.Command, g *globals) (int, error) {
 		fmt.Fprintf(out, "kickstarts: ok; all %d hosts' kickstarts lint clean for their release\n", len(hosts))
 	}
 	return failing, nil
+}
+
+// doctorServe reports what a kickstand serving from this data directory
+// runs with: its listeners, the settings of the file that wait for a
+// restart, and a refused file. It returns how many problems it found.
+func doctorServe(out io.Writer, path string) int {
+	if path == "" {
+		return 0
+	}
+	st, err := server.ReadStatus(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintln(out, "serve: not running from this data directory")
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(out, "serve:", err)
+		return 1
+	}
+	if err := syscall.Kill(st.PID, 0); errors.Is(err, syscall.ESRCH) {
+		fmt.Fprintf(out, "serve: not running (pid %d left %s)\n", st.PID, path)
+		return 0
+	}
+	names := slices.Sorted(maps.Keys(st.Listening))
+	var ls []string
+	for _, n := range names {
+		ls = append(ls, n+" "+st.Listening[n])
+	}
+	fmt.Fprintf(out, "serve: pid %d, config loaded %s, listening: %s\n", st.PID, st.LoadedAt.Format(time.RFC3339), strings.Join(ls, ", "))
+	for _, p := range st.RestartRequired {
+		fmt.Fprintf(out, "serve: restart required for %s\n", p)
+	}
+	if st.Rejected != nil {
+		fmt.Fprintf(out, "serve: the file is refused since %s; serving the last good config:\n%s\n", st.Rejected.At.Format(time.RFC3339), st.Rejected.Error)
+	}
+	n := len(st.RestartRequired)
+	if st.Rejected != nil {
+		n++
+	}
+	return n
 }

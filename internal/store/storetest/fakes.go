@@ -26,6 +26,7 @@ type Fake struct {
 	events   fakeEvents
 	tokens   map[string]store.APIToken // see apitokens.go; created on first use
 	retired  map[string]fakeHost       // hosts removed from the file, by name
+	shared   bool                      // SharedLeases: as if another server wrote leases too
 }
 
 type entry[T any] struct {
