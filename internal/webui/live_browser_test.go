@@ -38,6 +38,7 @@ distros:
 profiles:
   - name: web
     distro: el9
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
   - name: vnc
     distro: el9
     kernel_args: inst.vnc inst.vncpassword=hunter2
@@ -150,6 +151,7 @@ func TestBrowserLiveObjects(t *testing.T) {
 		chromedp.SendKeys(`#f-name`, "web9.example.com"),
 		chromedp.SetValue(`#f-profile`, "vnc"),
 		chromedp.SendKeys(`#f-macs`, "52:54:00:00:09:09"),
+		chromedp.SendKeys(`#f-ssh-keys`, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"),
 		chromedp.SendKeys(`#f-ipv4`, "192.0.2.300/24"),
 		chromedp.Click(`#f-save`),
 		waitFor(`#form-error`),
@@ -168,7 +170,7 @@ func TestBrowserLiveObjects(t *testing.T) {
 	if state != "local" {
 		t.Errorf("new host's state = %q", state)
 	}
-	if h, err := in.Store.Host(ctx, "web9.example.com"); err != nil || h.Origin != inventory.OriginLive || h.IPv4 != "192.0.2.90/24" || h.Profile != "vnc" {
+	if h, err := in.Store.Host(ctx, "web9.example.com"); err != nil || h.Origin != inventory.OriginLive || h.IPv4 != "192.0.2.90/24" || h.Profile != "vnc" || !strings.HasPrefix(h.Vars["ssh_keys"], "ssh-ed25519 ") {
 		t.Fatalf("stored: %+v %v", h, err)
 	}
 	// Edit: the form comes filled in; a change is saved.
