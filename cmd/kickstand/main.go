@@ -39,6 +39,9 @@ func main() {
 			os.Exit(ee.Code) // the command already said why
 		}
 		fmt.Fprintln(os.Stderr, "kickstand:", err)
+		if errors.As(err, new(*usageError)) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
@@ -58,12 +61,15 @@ func newRootCmd() *cobra.Command {
 		Short:         "Network installs from power-on to installed OS",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			return g.checkFormat()
+		},
 	}
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.config, "config", "c", "/etc/kickstand/kickstand.yaml", "inventory file")
 	pf.StringVar(&g.data, "data", "", "data directory (default: the config's server.data_dir)")
 	pf.StringVar(&g.store, "store", "", "state store: a postgres:// URL or a directory (default: the config's server.store, else data_dir)")
-	pf.StringVarP(&g.output, "output", "o", "text", "output format for listings: text or json")
+	pf.StringVarP(&g.output, "output", "o", formatTable, "output format: table, json or yaml")
 	root.AddCommand(newServeCmd(g), newRenderCmd(g), newHostCmd(g), newVersionCmd(), newMigrateCmd(g))
 	addExtraCommands(root, g)
 	return root
@@ -380,12 +386,6 @@ func hideVars(v map[string]string) map[string]string {
 		out[k] = "<hidden>"
 	}
 	return out
-}
-
-func writeJSON(w io.Writer, v any) error {
-	e := json.NewEncoder(w)
-	e.SetIndent("", "  ")
-	return e.Encode(v)
 }
 
 func dash(s string) string {
