@@ -32,18 +32,34 @@ import (
 )
 
 func main() {
+	os.Exit(runMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// runMain is the whole command line, returning the exit status: 0, 1 when the
+// work failed, 2 when kickstand was called wrongly, or what a command set
+// (ks lint's status, test-boot's verdict).
+func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd()
-	if err := root.Execute(); err != nil {
-		var ee *kickstart.ExitError
-		if errors.As(err, &ee) {
-			os.Exit(ee.Code) // the command already said why
-		}
-		fmt.Fprintln(os.Stderr, "kickstand:", err)
-		if errors.As(err, new(*usageError)) {
-			os.Exit(2)
-		}
-		os.Exit(1)
+	if args == nil {
+		args = []string{} // cobra would read os.Args
 	}
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	var ee *kickstart.ExitError
+	if errors.As(err, &ee) {
+		return ee.Code // the command already said why
+	}
+	fmt.Fprintln(stderr, "kickstand:", err)
+	if errors.As(err, new(*usageError)) {
+		return 2
+	}
+	return 1
 }
 
 // globals are the flags every subcommand shares.
@@ -72,6 +88,7 @@ func newRootCmd() *cobra.Command {
 	pf.StringVarP(&g.output, "output", "o", formatTable, "output format: table, json or yaml")
 	root.AddCommand(newServeCmd(g), newRenderCmd(g), newHostCmd(g), newVersionCmd(), newMigrateCmd(g))
 	addExtraCommands(root, g)
+	strictUsage(root)
 	return root
 }
 

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runCLI runs the command line as main does and returns what it printed
+// and its exit status.
+func runCLI(t *testing.T, stdin io.Reader, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	var o, e bytes.Buffer
+	code = runMain(args, stdin, &o, &e)
+	return o.String(), e.String(), code
+}
+
+// The issue: `host lsit` printed help and exited 0. Every way of calling
+// kickstand wrongly now exits 2, says what was wrong on stderr and prints
+// nothing on stdout, at every level of the command tree.
+func TestUsageMistakesExit2(t *testing.T) {
+	cfg := writeMinimalConfig(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"host", "lsit"}, `unknown command "lsit" for "kickstand host"`},
+		{[]string{"hots", "list"}, `unknown command "hots" for "kickstand"`},
+		{[]string{"ks", "lnt", "x.ks"}, `unknown command "lnt" for "kickstand ks"`},
+		{[]string{"image", "updates", "biuld"}, `unknown command "biuld"`},
+		{[]string{"host", "list", "--bogus"}, "unknown flag: --bogus"},
+		{[]string{"--bogus", "version"}, "unknown flag: --bogus"},
+		{[]string{"render", "kickstart", "a", "b"}, "accepts between 1 and 2 arg(s)"},
+		{[]string{"doctor", "extra"}, "unknown command"},
+		{[]string{"-o", "xml", "version"}, `-o "xml": want table, json or yaml`},
+	} {
+		args := append([]string{"--config", cfg}, tc.args...)
+		out, errOut, code := runCLI(t, nil, args...)
+		if code != 2 || out != "" || !strings.Contains(errOut, tc.want) {
+			t.Errorf("kickstand %s: exit %d, stdout %q, stderr %q; want exit 2, nothing on stdout, %q on stderr",
+				strings.Join(tc.args, " "), code, out, errOut, tc.want)
+		}
+	}
+	if _, errOut, _ := runCLI(t, nil, "host", "lsit"); !strings.Contains(errOut, "Did you mean this?\n\tlist") {
+		t.Errorf("host lsit: no suggestion: %q", errOut)
+	}
+	// A group called bare still shows its help, and succeeds.
+	if out, _, code := runCLI(t, nil, "host"); code != 0 || !strings.Contains(out, "Available Commands") {
+		t.Errorf("kickstand host: exit %d, %q", code, out)
+	}
+}
+
+// writeMinimalConfig writes a config with one host that loads without any
+// files on disk, and returns its path.
+func writeMinimalConfig(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "kickstand.yaml")
+	if err := os.WriteFile(cfg, []byte("server:\n  address_v4: 192.0.2.1\n  data_dir: data\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
