@@ -38,6 +38,7 @@ func TestUsageMistakesExit2(t *testing.T) {
 		{[]string{"--bogus", "version"}, "unknown flag: --bogus"},
 		{[]string{"render", "kickstart", "a", "b"}, "accepts between 1 and 2 arg(s)"},
 		{[]string{"doctor", "extra"}, "unknown command"},
+		{[]string{"image", "pack", "dir"}, `required flag(s) "out" not set`},
 		{[]string{"-o", "xml", "version"}, `-o "xml": want table, json or yaml`},
 	} {
 		args := append([]string{"--config", cfg}, tc.args...)

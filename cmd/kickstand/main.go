@@ -56,7 +56,8 @@ func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return ee.Code // the command already said why
 	}
 	fmt.Fprintln(stderr, "kickstand:", err)
-	if errors.As(err, new(*usageError)) {
+	// cobra's missing-required-flag error has no type of its own.
+	if errors.As(err, new(*usageError)) || strings.HasPrefix(err.Error(), "required flag(s)") {
 		return 2
 	}
 	return 1

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"gopkg.in/yaml.v3"
@@ -29,6 +30,11 @@ func (g *globals) checkFormat() error {
 		return nil
 	case formatTable, formatJSON, formatYAML:
 		return nil
+	}
+	if strings.ContainsAny(g.output, "./") {
+		// image pack/append/updates build took -o FILE before it became
+		// the format everywhere.
+		return usageErrorf("-o %q: want table, json or yaml (an output file is --out FILE)", g.output)
 	}
 	return usageErrorf("-o %q: want table, json or yaml", g.output)
 }
