@@ -11,8 +11,10 @@ export KICKSTAND_REQUIRE_PEERS ?= 1
 
 all: build
 
+# -buildvcs=auto stamps the commit `kickstand version` prints, even where
+# GOFLAGS turns VCS stamping off; outside a git clone it stamps nothing.
 build:
-	$(GO) build -o $(BIN) ./cmd/kickstand
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/kickstand
 
 deps:
 	@bash scripts/deps.sh

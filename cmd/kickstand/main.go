@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -74,6 +73,7 @@ type globals struct {
 func newRootCmd() *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{
+		Version:       buildVersion().String(),
 		Use:           "kickstand",
 		Short:         "Network installs from power-on to installed OS",
 		SilenceUsage:  true,
@@ -82,37 +82,16 @@ func newRootCmd() *cobra.Command {
 			return g.checkFormat()
 		},
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	pf := root.PersistentFlags()
 	pf.StringVarP(&g.config, "config", "c", "/etc/kickstand/kickstand.yaml", "inventory file")
 	pf.StringVar(&g.data, "data", "", "data directory (default: the config's server.data_dir)")
 	pf.StringVar(&g.store, "store", "", "state store: a postgres:// URL or a directory (default: the config's server.store, else data_dir)")
 	pf.StringVarP(&g.output, "output", "o", formatTable, "output format: table, json or yaml")
-	root.AddCommand(newServeCmd(g), newRenderCmd(g), newHostCmd(g), newVersionCmd(), newMigrateCmd(g))
+	root.AddCommand(newServeCmd(g), newRenderCmd(g), newHostCmd(g), newVersionCmd(g), newMigrateCmd(g))
 	addExtraCommands(root, g)
 	strictUsage(root)
 	return root
-}
-
-func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, rev := "devel", ""
-			if bi, ok := debug.ReadBuildInfo(); ok {
-				if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-					v = bi.Main.Version
-				}
-				for _, s := range bi.Settings {
-					if s.Key == "vcs.revision" {
-						rev = " " + s.Value
-					}
-				}
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "kickstand %s%s\n", v, rev)
-			return nil
-		},
-	}
 }
 
 func newMigrateCmd(g *globals) *cobra.Command {
