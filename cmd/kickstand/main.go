@@ -199,25 +199,37 @@ func newRenderCmd(g *globals) *cobra.Command {
 			}
 			defer in.Close()
 			p, err := in.Install.Preview(ctx, r)
-			out := cmd.OutOrStdout()
-			if explain {
-				for _, e := range p.Plan.Explain {
-					fmt.Fprintln(out, "# "+e)
-				}
-				if t, err := in.Booter.TargetByName(ctx, r.Host); err == nil {
-					for _, c := range boot.Chains(*t, in.Booter.InputsFor(boot.Facts{}, t).Server) {
+			lintErr := errors.As(err, new(*install.LintError))
+			if err != nil && !lintErr {
+				return err
+			}
+			rv := rendered{Host: r.Host, Kind: r.Kind, Body: string(p.Body), Served: !lintErr,
+				Explain: append([]string{}, p.Plan.Explain...), Chains: []string{}, Problems: append([]kickstart.Problem{}, p.Problems...)}
+			if t, err := in.Booter.TargetByName(ctx, r.Host); err == nil {
+				rv.Chains = boot.Chains(*t, in.Booter.InputsFor(boot.Facts{}, t).Server)
+			}
+			err = g.emit(cmd.OutOrStdout(), rv, func(out io.Writer) error {
+				if explain {
+					for _, e := range rv.Explain {
+						fmt.Fprintln(out, "# "+e)
+					}
+					for _, c := range rv.Chains {
 						fmt.Fprintln(out, "# chain: "+c)
 					}
 				}
+				_, err := io.WriteString(out, rv.Body)
+				for _, pr := range rv.Problems {
+					fmt.Fprintln(cmd.ErrOrStderr(), pr.String())
+				}
+				return err
+			})
+			if err != nil {
+				return err
 			}
-			out.Write(p.Body)
-			for _, pr := range p.Problems {
-				fmt.Fprintln(cmd.ErrOrStderr(), pr.String())
-			}
-			if errors.As(err, new(*install.LintError)) {
+			if lintErr {
 				return fmt.Errorf("render kickstart %s: the server would not serve this kickstart (503): it fails lint for its release; fix the template or set lint: warn on the profile", r.Host)
 			}
-			return err
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&r.Firmware, "firmware", "", "firmware to preview for: bios or uefi")
@@ -225,6 +237,20 @@ func newRenderCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&r.AsBuild, "as-build", false, "preview a host that is not installing as it would be after `kickstand host build`")
 	cmd.Flags().BoolVar(&explain, "explain", false, "say why the plan is what it is")
 	return cmd
+}
+
+// rendered is `render -o json|yaml`: the body the server would send, and
+// what --explain and stderr show beside it in the table form.
+type rendered struct {
+	Host string `json:"host"`
+	Kind string `json:"kind,omitempty"` // empty for `render --explain HOST`
+	Body string `json:"body"`
+	// Served is false when the server would refuse the body (a kickstart
+	// that fails lint for its release: 503).
+	Served   bool                `json:"served"`
+	Explain  []string            `json:"explain"`
+	Chains   []string            `json:"chains"`
+	Problems []kickstart.Problem `json:"problems"`
 }
 
 func newHostCmd(g *globals) *cobra.Command {
