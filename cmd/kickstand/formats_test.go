@@ -76,3 +76,41 @@ func TestRenderFormats(t *testing.T) {
 		t.Errorf("render -o json of a refused kickstart: %+v", bad)
 	}
 }
+
+// doctor -o json|yaml (the issue: silently ignored) holds what the text
+// shows: the failing kickstarts with their lint errors, every loader with
+// where it was found, and each profile's chains; problems still exit 1.
+func TestDoctorFormats(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "templates"), 0o755)
+	os.WriteFile(filepath.Join(dir, "templates", "bad.ks"), []byte("text\nbogus\nautopart\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "templates", "good.ks"), []byte("text\nautopart\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "k"), []byte("k"), 0o644)
+	os.WriteFile(filepath.Join(dir, "i"), []byte("i"), 0o644)
+	cfg := "server: {templates: templates, address_v4: 192.0.2.1}\ndistros: [{name: d, release: rhel9, tree: ., kernel: k, initrd: [i]}]\n" +
+		"profiles: [{name: bad, distro: d, kickstart: bad.ks}, {name: good, distro: d, kickstart: good.ks}]\n" +
+		"hosts: [{name: h1, macs: [\"52:54:00:00:00:01\"], profile: bad}, {name: h2, macs: [\"52:54:00:00:00:02\"], profile: good}]\n"
+	os.WriteFile(filepath.Join(dir, "k.yaml"), []byte(cfg), 0o644)
+	args := []string{"doctor", "--config", filepath.Join(dir, "k.yaml"), "--data", "-"}
+	table, _, code := runCLI(t, nil, args...)
+	if code != 1 || !strings.Contains(table, "host h1: fails lint") {
+		t.Fatalf("doctor: exit %d\n%s", code, table)
+	}
+	var r doctorReport
+	structured(t, 1, &r, args...)
+	if r.Hosts != 2 || r.Problems != 1 || len(r.Kickstarts) != 1 || r.Kickstarts[0].Host != "h1" || !r.Kickstarts[0].Lint ||
+		!strings.Contains(strings.Join(r.Kickstarts[0].Problems, "\n"), "Unknown command: bogus") {
+		t.Errorf("doctor -o json kickstarts: %+v", r)
+	}
+	if len(r.Loaders) == 0 || r.Loaders[0].Name != "undionly.kpxe" || r.Loaders[0].Package != "ipxe" {
+		t.Errorf("doctor -o json loaders: %+v", r.Loaders)
+	}
+	for _, l := range r.Loaders {
+		if l.Path != "" && !strings.Contains(table, l.Name+"  ") {
+			t.Errorf("loader %s in json, not in the table", l.Name)
+		}
+	}
+	if len(r.Profiles) != 2 || r.Profiles[0].Name != "bad" || len(r.Profiles[0].Chains) == 0 || !strings.Contains(table, r.Profiles[0].Chains[0]) {
+		t.Errorf("doctor -o json profiles: %+v", r.Profiles)
+	}
+}
