@@ -58,9 +58,12 @@ func (g *globals) structured() bool {
 	return g.output == formatJSON || g.output == formatYAML
 }
 
+// writeJSON writes indented JSON with <, > and & as themselves: it is
+// read in terminals and by jq, never embedded in HTML.
 func writeJSON(w io.Writer, v any) error {
 	e := json.NewEncoder(w)
 	e.SetIndent("", "  ")
+	e.SetEscapeHTML(false)
 	return e.Encode(v)
 }
 
