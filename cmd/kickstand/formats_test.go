@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -114,3 +115,38 @@ func TestDoctorFormats(t *testing.T) {
 		t.Errorf("doctor -o json profiles: %+v", r.Profiles)
 	}
 }
+
+// token list, migrate and version print their data in all three formats.
+func TestListingFormats(t *testing.T) {
+	cfg := writeMinimalConfig(t)
+	if _, e, code := runCLI(t, nil, "--config", cfg, "token", "create", "--name", "ci"); code != 0 {
+		t.Fatalf("token create: %s", e)
+	}
+	var toks []struct {
+		Name    string `json:"name"`
+		Created string `json:"created_at"`
+	}
+	structured(t, 0, &toks, "--config", cfg, "token", "list")
+	table, _, _ := runCLI(t, nil, "--config", cfg, "token", "list")
+	if len(toks) != 1 || toks[0].Name != "ci" || !strings.Contains(table, "ci  ") {
+		t.Errorf("token list -o json: %+v; table:\n%s", toks, table)
+	}
+
+	var st schemaStatus
+	structured(t, 0, &st, "--config", cfg, "migrate")
+	table, _, _ = runCLI(t, nil, "--config", cfg, "migrate")
+	if st.Version == 0 || st.Version != st.Latest || table != fmtSchema(st) {
+		t.Errorf("migrate -o json %+v, table %q", st, table)
+	}
+
+	var v versionInfo
+	structured(t, 0, &v, "version")
+	if v.Version == "" || v.Go == "" {
+		t.Errorf("version -o json: %+v", v)
+	}
+}
+
+func fmtSchema(st schemaStatus) string {
+	return fmt.Sprintf("%s: schema version %d of %d\n", st.Store, st.Version, st.Latest)
+}
+

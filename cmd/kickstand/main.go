@@ -94,6 +94,14 @@ func newRootCmd() *cobra.Command {
 	return root
 }
 
+// schemaStatus is what migrate prints: the store (its password hidden) and
+// its schema version after migrating, of the latest this binary knows.
+type schemaStatus struct {
+	Store   string `json:"store"`
+	Version int    `json:"version"`
+	Latest  int    `json:"latest"`
+}
+
 func newMigrateCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "migrate",
@@ -114,8 +122,11 @@ func newMigrateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: schema version %d of %d\n", store.Redact(spec), have, want)
-			return nil
+			st := schemaStatus{Store: store.Redact(spec), Version: have, Latest: want}
+			return g.emit(cmd.OutOrStdout(), st, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "%s: schema version %d of %d\n", st.Store, st.Version, st.Latest)
+				return err
+			})
 		},
 	}
 }

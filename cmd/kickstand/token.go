@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -69,18 +68,17 @@ func newTokenCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if g.output == "json" {
-				if toks == nil {
-					toks = []store.APIToken{}
+			if toks == nil {
+				toks = []store.APIToken{}
+			}
+			return g.emit(cmd.OutOrStdout(), toks, func(w io.Writer) error {
+				tw := newTable(w)
+				fmt.Fprintln(tw, "NAME\tCREATED")
+				for _, t := range toks {
+					fmt.Fprintf(tw, "%s\t%s\n", t.Name, t.CreatedAt.Format(time.RFC3339))
 				}
-				return writeJSON(cmd.OutOrStdout(), toks)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tCREATED")
-			for _, t := range toks {
-				fmt.Fprintf(tw, "%s\t%s\n", t.Name, t.CreatedAt.Format(time.RFC3339))
-			}
-			return tw.Flush()
+				return tw.Flush()
+			})
 		},
 	}
 	revoke := &cobra.Command{
