@@ -149,4 +149,3 @@ func TestListingFormats(t *testing.T) {
 func fmtSchema(st schemaStatus) string {
 	return fmt.Sprintf("%s: schema version %d of %d\n", st.Store, st.Version, st.Latest)
 }
-
