@@ -64,10 +64,14 @@ func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 // globals are the flags every subcommand shares.
 type globals struct {
-	config string
-	data   string
-	store  string
-	output string
+	config    string
+	data      string
+	store     string
+	output    string
+	logFormat string
+	logLevel  string
+	level     slog.Level // parsed from logLevel
+	levelSet  bool       // --log-level was given
 }
 
 func newRootCmd() *cobra.Command {
@@ -78,7 +82,11 @@ func newRootCmd() *cobra.Command {
 		Short:         "Network installs from power-on to installed OS",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRunE: func(*cobra.Command, []string) error {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			g.levelSet = cmd.Flags().Changed("log-level")
+			if err := g.checkLogFlags(); err != nil {
+				return err
+			}
 			return g.checkFormat()
 		},
 	}
@@ -88,6 +96,8 @@ func newRootCmd() *cobra.Command {
 	pf.StringVar(&g.data, "data", "", "data directory (default: the config's server.data_dir)")
 	pf.StringVar(&g.store, "store", "", "state store: a postgres:// URL or a directory (default: the config's server.store, else data_dir)")
 	pf.StringVarP(&g.output, "output", "o", formatTable, "output format: table, json or yaml")
+	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text (key=value) or json (one object per line)")
+	pf.StringVar(&g.logLevel, "log-level", "info", "least severe log level written: debug, info, warn or error (one-shot commands log only when this is given)")
 	root.AddCommand(newServeCmd(g), newRenderCmd(g), newHostCmd(g), newVersionCmd(g), newMigrateCmd(g))
 	addExtraCommands(root, g)
 	strictUsage(root)
@@ -151,8 +161,7 @@ func newServeCmd(g *globals) *cobra.Command {
 				}
 				defer pprof.StopCPUProfile()
 			}
-			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-			in, err := server.Open(ctx, g.config, server.Options{CheckFiles: true, DataDir: g.data, Store: g.store, Log: log})
+			in, err := server.Open(ctx, g.config, server.Options{CheckFiles: true, DataDir: g.data, Store: g.store, Log: g.logger(cmd.ErrOrStderr())})
 			if err != nil {
 				return err
 			}
@@ -181,7 +190,7 @@ func openPreview(ctx context.Context, g *globals) (*server.Instance, error) {
 			spec = "-"
 		}
 	}
-	return server.Open(ctx, g.config, server.Options{Store: spec, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return server.Open(ctx, g.config, server.Options{Store: spec, Log: g.quietLogger(os.Stderr)})
 }
 
 func newRenderCmd(g *globals) *cobra.Command {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -107,7 +106,7 @@ func newTestBootCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return vminstall.ServeSandbox(ctx, g.config, g.data, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+			return vminstall.ServeSandbox(ctx, g.config, g.data, g.logger(cmd.ErrOrStderr()))
 		},
 	})
 	return cmd
