@@ -54,6 +54,7 @@ func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if errors.As(err, &ee) {
 		return ee.Code // the command already said why
 	}
+	err = missingConfigHint(err, root.PersistentFlags().Lookup("config").Value.String())
 	fmt.Fprintln(stderr, "kickstand:", err)
 	// cobra's missing-required-flag error has no type of its own.
 	if errors.As(err, new(*usageError)) || strings.HasPrefix(err.Error(), "required flag(s)") {
@@ -61,6 +62,9 @@ func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	return 1
 }
+
+// defaultConfig is where a packaged kickstand looks for its inventory.
+const defaultConfig = "/etc/kickstand/kickstand.yaml"
 
 // globals are the flags every subcommand shares.
 type globals struct {
@@ -92,7 +96,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	pf := root.PersistentFlags()
-	pf.StringVarP(&g.config, "config", "c", "/etc/kickstand/kickstand.yaml", "inventory file")
+	pf.StringVarP(&g.config, "config", "c", defaultConfig, "inventory file")
 	pf.StringVar(&g.data, "data", "", "data directory (default: the config's server.data_dir)")
 	pf.StringVar(&g.store, "store", "", "state store: a postgres:// URL or a directory (default: the config's server.store, else data_dir)")
 	pf.StringVarP(&g.output, "output", "o", formatTable, "output format: table, json or yaml")
