@@ -105,6 +105,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newServeCmd(g), newRenderCmd(g), newHostCmd(g), newVersionCmd(g), newMigrateCmd(g))
 	addExtraCommands(root, g)
 	strictUsage(root)
+	addCompletions(root, g)
 	return root
 }
 
