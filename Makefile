@@ -7,7 +7,7 @@ BIN     ?= bin/kickstand
 # real-peer tests, not skip them.
 export KICKSTAND_REQUIRE_PEERS ?= 1
 
-.PHONY: all build deps test check demo bench fuzz stress clean
+.PHONY: all build deps test check demo bench fuzz stress man clean
 
 all: build
 
@@ -15,6 +15,10 @@ all: build
 # GOFLAGS turns VCS stamping off; outside a git clone it stamps nothing.
 build:
 	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/kickstand
+
+# One page per command, from the binary's own help (cobra's doc package).
+man: build
+	$(BIN) man --dir man
 
 deps:
 	@bash scripts/deps.sh
@@ -41,4 +45,4 @@ fuzz:
 	@bash scripts/fuzz.sh $(FUZZTIME)
 
 clean:
-	rm -rf bin
+	rm -rf bin man
