@@ -48,7 +48,7 @@ func TestUsageMistakesExit2(t *testing.T) {
 				strings.Join(tc.args, " "), code, out, errOut, tc.want)
 		}
 	}
-	if _, errOut, _ := runCLI(t, nil, "host", "lsit"); !strings.Contains(errOut, "Did you mean this?\n\tlist") {
+	if _, errOut, _ := runCLI(t, nil, "host", "lsit"); !strings.Contains(errOut, "Did you mean this?") || !strings.Contains(errOut, "\tlist\n") {
 		t.Errorf("host lsit: no suggestion: %q", errOut)
 	}
 	// A group called bare still shows its help, and succeeds.

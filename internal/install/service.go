@@ -32,6 +32,7 @@ type Store interface {
 	Host(ctx context.Context, name string) (*inventory.HostRecord, error)
 	HostByToken(ctx context.Context, token string) (*inventory.HostRecord, error)
 	AppendEvents(ctx context.Context, evs []store.Event) error
+	store.LiveStore
 }
 
 // Publisher shows events written here to live views (the API's event
