@@ -99,8 +99,9 @@ func positionals(use string) []string {
 	flagValue := false // the last token read was a flag's value
 	for i := 1; i < len(f); i++ {
 		t := f[i]
-		if depth > 0 || strings.HasPrefix(t, "[") {
-			depth += strings.Count(t, "[") - strings.Count(t, "]")
+		if depth > 0 || strings.HasPrefix(t, "[") || strings.HasPrefix(t, "(") {
+			// [optional] and (a|b) groups of flags
+			depth += strings.Count(t, "[") + strings.Count(t, "(") - strings.Count(t, "]") - strings.Count(t, ")")
 			continue
 		}
 		if strings.HasPrefix(t, "-") {

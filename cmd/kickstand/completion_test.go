@@ -19,6 +19,7 @@ func TestPositionals(t *testing.T) {
 		"lint [--release rhel9] [--include-dir DIR] [-o json|yaml] FILE|-...":          {"FILE|-..."},
 		"append IMAGE --add DEST=SRCPATH ... --out OUT [--compress gzip|xz|zstd|none]": {"IMAGE"},
 		"import --name NAME [--release R] [--arch A] [--link] ISO|DIR":                 {"ISO|DIR"},
+		"add NAME --profile PROFILE (--mac MAC|--uuid UUID) [flags]":                   {"NAME"},
 		"rm PROFILE...": {"PROFILE..."},
 		"list":          nil,
 	} {

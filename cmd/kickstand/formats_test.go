@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,8 +9,13 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/server"
+	"github.com/kickstand/kickstand/internal/store"
 )
 
 // structured runs a command with -o json and with -o yaml, checks that
@@ -148,4 +154,117 @@ func TestListingFormats(t *testing.T) {
 
 func fmtSchema(st schemaStatus) string {
 	return fmt.Sprintf("%s: schema version %d of %d\n", st.Store, st.Version, st.Latest)
+}
+
+// The issue: `host list -o json` lacked the stage, progress and diagnosis
+// the table shows. Every column of the table is in -o json and -o yaml
+// (the API's host view, so neither can leak what the other hides); host
+// show and host timeline carry the full diagnosis.
+func TestHostFormats(t *testing.T) {
+	data := labStore(t)
+	cfg := "../../examples/lab.yaml"
+	ctx := context.Background()
+	in, err := server.Open(ctx, cfg, server.Options{DataDir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	err = in.Store.AppendEvents(ctx, []store.Event{
+		{Host: "el8.example.com", At: now.Add(-2 * time.Second), Kind: "dhcp.ack", Detail: "192.0.2.20", Data: map[string]any{"firmware": "bios"}},
+		{Host: "el8.example.com", At: now.Add(-time.Second), Kind: "callback.failed", Detail: "installer reported failure",
+			Data: map[string]any{"log_tail": "anaconda: no usable disks\n"}},
+	})
+	in.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"--config", cfg, "--data", data}
+
+	table, _, code := runCLI(t, nil, append(base, "host", "list")...)
+	if code != 0 {
+		t.Fatalf("host list: exit %d", code)
+	}
+	var hosts []struct {
+		Name      string   `json:"name"`
+		State     string   `json:"state"`
+		Profile   string   `json:"profile"`
+		MACs      []string `json:"macs"`
+		IPv4      string   `json:"ipv4"`
+		IPv6      string   `json:"ipv6"`
+		Vars      []string `json:"vars"`
+		Diagnosis struct {
+			Stage    string `json:"stage"`
+			Progress int    `json:"progress"`
+			Cause    string `json:"cause"`
+		} `json:"diagnosis"`
+	}
+	structured(t, 0, &hosts, append(base, "host", "list")...)
+	rows := strings.Split(strings.TrimSpace(table), "\n")[1:]
+	if len(hosts) != 4 || len(rows) != 4 {
+		t.Fatalf("host list: %d hosts in json, %d rows in the table", len(hosts), len(rows))
+	}
+	failed := false
+	for i, h := range hosts {
+		d := h.Diagnosis
+		cause := d.Cause
+		if cause == "" {
+			cause = "-"
+		}
+		ip4, ip6 := h.IPv4, h.IPv6
+		if ip4 == "" {
+			ip4 = "-"
+		}
+		if ip6 == "" {
+			ip6 = "-"
+		}
+		want := []string{h.Name, h.State, h.Profile, strings.Join(h.MACs, ","), ip4, ip6, d.Stage, fmt.Sprintf("%d%%", d.Progress)}
+		got := strings.Fields(rows[i])
+		if len(got) < len(want) || !reflect.DeepEqual(got[:len(want)], want) || !strings.HasSuffix(rows[i], cause) {
+			t.Errorf("host list row %q; json says %q, cause %q", rows[i], want, cause)
+		}
+		if h.Name == "el8.example.com" {
+			failed = d.Stage == "failed" && d.Cause != ""
+		}
+	}
+	if !failed {
+		t.Errorf("el8's failure is not in host list -o json: %+v", hosts)
+	}
+
+	var show struct {
+		Name      string `json:"name"`
+		State     string `json:"state"`
+		Diagnosis struct {
+			Stage   string   `json:"stage"`
+			Hint    string   `json:"hint"`
+			LogTail []string `json:"log_tail"`
+		} `json:"diagnosis"`
+	}
+	structured(t, 0, &show, append(base, "host", "show", "el8.example.com")...)
+	if show.State != "install" || show.Diagnosis.Stage != "failed" || show.Diagnosis.Hint == "" || len(show.Diagnosis.LogTail) != 1 {
+		t.Errorf("host show -o json: %+v", show)
+	}
+
+	var tl hostTimeline
+	structured(t, 0, &tl, append(base, "host", "timeline", "el8.example.com")...)
+	table, _, _ = runCLI(t, nil, append(base, "host", "timeline", "el8.example.com")...)
+	if tl.Host != "el8.example.com" || len(tl.Events) < 2 || tl.Diagnosis.Stage != "failed" ||
+		!strings.Contains(table, "stage: failed") || !strings.Contains(table, "cause: "+tl.Diagnosis.Cause) {
+		t.Errorf("host timeline -o json %+v\ntable:\n%s", tl, table)
+	}
+	for _, e := range tl.Events {
+		if !strings.Contains(table, e.Kind) {
+			t.Errorf("event %s in json, not in the table", e.Kind)
+		}
+	}
+
+	var profiles []profileRow
+	structured(t, 0, &profiles, append(base, "profile", "list")...)
+	if len(profiles) != 4 || profiles[0].Origin == "" || profiles[0].Distro == "" {
+		t.Errorf("profile list -o json: %+v", profiles)
+	}
+	var distros []inventory.Distro
+	structured(t, 0, &distros, append(base, "distro", "list")...)
+	if len(distros) != 4 || distros[0].Release == "" {
+		t.Errorf("distro list -o json: %+v", distros)
+	}
 }

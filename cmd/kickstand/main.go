@@ -264,20 +264,6 @@ type rendered struct {
 	Problems []kickstart.Problem `json:"problems"`
 }
 
-// hideVars keeps the names of a host's template variables and hides their
-// values, which may be password hashes: listings end up in terminals,
-// tickets and chat. The kickstart (render kickstart) shows them in place.
-func hideVars(v map[string]string) map[string]string {
-	if len(v) == 0 {
-		return v
-	}
-	out := make(map[string]string, len(v))
-	for k := range v {
-		out[k] = "<hidden>"
-	}
-	return out
-}
-
 func dash(s string) string {
 	if s == "" {
 		return "-"
