@@ -205,8 +205,8 @@ func newHostRmCmd(g *globals) *cobra.Command {
 // hostTimeline is `host timeline`: the host's events (each request's
 // status and, when refused, why, are in its data) and its diagnosis.
 type hostTimeline struct {
-	Host      string              `json:"host"`
-	Events    []store.Event       `json:"events"`
+	Host      string             `json:"host"`
+	Events    []store.Event      `json:"events"`
 	Diagnosis diagnose.Diagnosis `json:"diagnosis"`
 }
 
