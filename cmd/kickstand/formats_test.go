@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/server"
 	"github.com/kickstand/kickstand/internal/store"
+	"github.com/kickstand/kickstand/internal/vminstall"
 )
 
 // structured runs a command with -o json and with -o yaml, checks that
@@ -266,5 +268,43 @@ func TestHostFormats(t *testing.T) {
 	structured(t, 0, &distros, append(base, "distro", "list")...)
 	if len(distros) != 4 || distros[0].Release == "" {
 		t.Errorf("distro list -o json: %+v", distros)
+	}
+}
+
+// test-boot's report (needs root and QEMU to produce; the e2e tests run
+// it) prints from one struct in every format: the verdict, stage, notes,
+// the sandbox timeline and, on a failure, the console's last lines.
+func TestTestBootReportFormats(t *testing.T) {
+	res := &vminstall.TestBootResult{Host: "bios1", Pass: false, Verdict: "FAIL: the kernel was never fetched",
+		Details: []string{"http.kernel 404"}, Notes: []string{"a note"}, Serial: []string{"iPXE 1.21"},
+		Events:  []store.Event{{At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Kind: "dhcp.ack", Detail: "192.0.2.50"}},
+		Elapsed: 1500 * time.Millisecond}
+	res.Diagnosis.Stage, res.Diagnosis.Progress = "dhcp", 10
+	rep := newTestBootReport(res)
+	var table, js, ym bytes.Buffer
+	for f, b := range map[string]*bytes.Buffer{formatTable: &table, formatJSON: &js, formatYAML: &ym} {
+		if err := (&globals{output: f}).emit(b, rep, rep.writeText); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []string{"sandbox timeline of bios1:", "03:04:05.000  dhcp.ack  192.0.2.50", "stage: dhcp (10%)", "note: a note", "  | iPXE 1.21", "FAIL: the kernel was never fetched\n  http.kernel 404"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	var back, backY testBootReport
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	var m any
+	if err := yaml.Unmarshal(ym.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(m)
+	json.Unmarshal(b, &backY)
+	for _, r := range []testBootReport{back, backY} {
+		if r.Pass || r.Verdict != res.Verdict || r.Stage != "dhcp" || r.ElapsedMS != 1500 || len(r.Events) != 1 || len(r.Serial) != 1 || r.Notes[0] != "a note" {
+			t.Errorf("test-boot report read back: %+v", r)
+		}
 	}
 }
