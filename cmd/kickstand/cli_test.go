@@ -68,3 +68,28 @@ func writeMinimalConfig(t *testing.T) string {
 	}
 	return cfg
 }
+
+// $KICKSTAND_CONFIG and $KICKSTAND_DATA set the defaults of --config and
+// --data (a flag still wins), so a shell or unit file names them once.
+func TestConfigFromEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "k.yaml")
+	t.Setenv("KICKSTAND_CONFIG", cfg)
+	t.Setenv("KICKSTAND_DATA", filepath.Join(dir, "state"))
+	if _, e, code := runCLI(t, nil, "init"); code != 0 {
+		t.Fatalf("init with $KICKSTAND_CONFIG: %s", e)
+	}
+	if _, err := os.Stat(cfg); err != nil {
+		t.Fatal("init did not write $KICKSTAND_CONFIG")
+	}
+	if _, e, code := runCLI(t, nil, "token", "create", "--name", "env"); code != 0 {
+		t.Fatalf("token create: %s", e)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state", "kickstand.db")); err != nil {
+		t.Errorf("the store is not in $KICKSTAND_DATA: %v", err)
+	}
+	other := writeMinimalConfig(t)
+	if out, _, code := runCLI(t, nil, "--config", other, "token", "list"); code != 0 || !strings.Contains(out, "env") {
+		t.Errorf("--config with $KICKSTAND_DATA: exit %d\n%s", code, out)
+	}
+}

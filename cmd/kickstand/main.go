@@ -92,8 +92,8 @@ func newRootCmd() *cobra.Command {
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	pf := root.PersistentFlags()
-	pf.StringVarP(&g.config, "config", "c", defaultConfig, "inventory file")
-	pf.StringVar(&g.data, "data", "", "data directory (default: the config's server.data_dir)")
+	pf.StringVarP(&g.config, "config", "c", envOr("KICKSTAND_CONFIG", defaultConfig), "inventory file ($KICKSTAND_CONFIG sets the default)")
+	pf.StringVar(&g.data, "data", os.Getenv("KICKSTAND_DATA"), "data directory (default: $KICKSTAND_DATA, else the config's server.data_dir)")
 	pf.StringVar(&g.store, "store", "", "state store: a postgres:// URL or a directory (default: the config's server.store, else data_dir)")
 	pf.StringVarP(&g.output, "output", "o", formatTable, "output format: table, json or yaml")
 	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text (key=value) or json (one object per line)")
@@ -262,6 +262,15 @@ type rendered struct {
 	Explain  []string            `json:"explain"`
 	Chains   []string            `json:"chains"`
 	Problems []kickstart.Problem `json:"problems"`
+}
+
+// envOr is the environment variable name's value, or def when it is unset
+// or empty: a shell or unit file can point every command at one inventory.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 func dash(s string) string {
