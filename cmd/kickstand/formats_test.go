@@ -74,13 +74,8 @@ func TestRenderFormats(t *testing.T) {
 		t.Errorf("render -o json: %+v", r)
 	}
 
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "templates"), 0o755)
-	os.WriteFile(filepath.Join(dir, "templates", "bad.ks"), []byte("text\npart / --size=big\n"), 0o644)
-	cfg := "distros: [{name: d, release: rhel9, kernel: k, initrd: [i]}]\nprofiles: [{name: p, distro: d, kickstart: bad.ks}]\nhosts: [{name: h, macs: [\"52:54:00:00:00:01\"], profile: p}]\n"
-	os.WriteFile(filepath.Join(dir, "k.yaml"), []byte(cfg), 0o644)
 	var bad rendered
-	structured(t, 1, &bad, "render", "kickstart", "--as-build", "--config", filepath.Join(dir, "k.yaml"), "--data", "-", "h")
+	structured(t, 1, &bad, "render", "kickstart", "--as-build", "--config", badKickstartConfig(t, "text\npart / --size=big\n"), "--data", "-", "h")
 	if bad.Served || len(bad.Problems) == 0 || !strings.Contains(bad.Problems[0].Message, "big") {
 		t.Errorf("render -o json of a refused kickstart: %+v", bad)
 	}
