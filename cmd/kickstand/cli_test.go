@@ -39,6 +39,8 @@ func TestUsageMistakesExit2(t *testing.T) {
 		{[]string{"render", "kickstart", "a", "b"}, "accepts between 1 and 2 arg(s)"},
 		{[]string{"doctor", "extra"}, "unknown command"},
 		{[]string{"image", "pack", "dir"}, `required flag(s) "out" not set`},
+		{[]string{"help", "host", "lsit"}, `unknown help topic "host lsit"`},
+		{[]string{"completion", "bsh"}, `unknown command "bsh" for "kickstand completion"`},
 		{[]string{"-o", "xml", "version"}, `-o "xml": want table, json or yaml`},
 	} {
 		args := append([]string{"--config", cfg}, tc.args...)
@@ -50,6 +52,9 @@ func TestUsageMistakesExit2(t *testing.T) {
 	}
 	if _, errOut, _ := runCLI(t, nil, "host", "lsit"); !strings.Contains(errOut, "Did you mean this?") || !strings.Contains(errOut, "\tlist\n") {
 		t.Errorf("host lsit: no suggestion: %q", errOut)
+	}
+	if out, _, code := runCLI(t, nil, "help", "host", "list"); code != 0 || !strings.Contains(out, "List hosts") {
+		t.Errorf("kickstand help host list: exit %d, %q", code, out)
 	}
 	// A group called bare still shows its help, and succeeds.
 	if out, _, code := runCLI(t, nil, "host"); code != 0 || !strings.Contains(out, "Available Commands") {

@@ -13,6 +13,15 @@ import (
 // printed help and exited 0, so a script's typo looked like success).
 // A command group called bare still prints its help.
 func strictUsage(root *cobra.Command) {
+	// cobra adds these two when it runs; added now, the walk below covers
+	// them (`completion bsh` exited 0).
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "help" {
+			c.Run, c.RunE = nil, helpTopic
+		}
+	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErrorf("%s: %v\nRun '%s --help' for usage.", c.CommandPath(), err, c.CommandPath())
 	})
@@ -50,4 +59,14 @@ func unknownSubcommand(c *cobra.Command, args []string) error {
 		msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
 	}
 	return usageErrorf("%s\nRun '%s --help' for usage.", msg, c.CommandPath())
+}
+
+// helpTopic is `kickstand help [command]`, which cobra answers for an
+// unknown topic with the root's usage and exit 0.
+func helpTopic(c *cobra.Command, args []string) error {
+	cmd, rest, err := c.Root().Find(args)
+	if err != nil || cmd == nil || (len(rest) > 0 && cmd.HasSubCommands()) {
+		return usageErrorf("unknown help topic %q\nRun '%s --help' for usage.", strings.Join(args, " "), c.Root().Name())
+	}
+	return cmd.Help()
 }
