@@ -303,3 +303,43 @@ func TestTestBootReportFormats(t *testing.T) {
 		}
 	}
 }
+
+// host build and set-state print one line, or with -o json|yaml the host
+// they changed, as host list shows it.
+func TestHostChangeFormats(t *testing.T) {
+	cfg := writeMinimalConfig(t)
+	os.WriteFile(cfg, []byte("server:\n  address_v4: 192.0.2.1\n  data_dir: data\ndistros: [{name: d, release: rhel9, kernel: k, initrd: [i]}]\n"+
+		"profiles: [{name: p, distro: d}]\nhosts: [{name: h1, macs: [\"52:54:00:00:00:01\"], profile: p}]\n"), 0o644)
+	out, _, code := runCLI(t, nil, "--config", cfg, "host", "build", "h1")
+	if code != 0 || !strings.HasPrefix(out, "h1: install (token valid until ") {
+		t.Fatalf("host build: exit %d %q", code, out)
+	}
+	var h struct {
+		Name         string    `json:"name"`
+		State        string    `json:"state"`
+		TokenExpires time.Time `json:"token_expires"`
+		Diagnosis    struct {
+			Stage string `json:"stage"`
+		} `json:"diagnosis"`
+	}
+	for _, f := range []string{"json", "yaml"} {
+		out, _, code := runCLI(t, nil, "--config", cfg, "-o", f, "host", "build", "h1")
+		var err error
+		if f == "json" {
+			err = json.Unmarshal([]byte(out), &h)
+		} else {
+			var m any
+			if err = yaml.Unmarshal([]byte(out), &m); err == nil {
+				b, _ := json.Marshal(m)
+				err = json.Unmarshal(b, &h)
+			}
+		}
+		if code != 0 || err != nil || h.Name != "h1" || h.State != "install" || h.TokenExpires.Before(time.Now()) || h.Diagnosis.Stage == "" {
+			t.Errorf("host build -o %s: exit %d, %v, %+v\n%s", f, code, err, h, out)
+		}
+	}
+	out, _, code = runCLI(t, nil, "--config", cfg, "-o", "json", "host", "set-state", "h1", "local")
+	if err := json.Unmarshal([]byte(out), &h); code != 0 || err != nil || h.State != "local" {
+		t.Errorf("host set-state -o json: exit %d, %v\n%s", code, err, out)
+	}
+}

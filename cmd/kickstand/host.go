@@ -94,8 +94,7 @@ func newHostCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", h.Name, h.State)
-			return nil
+			return g.emitChanged(cmd, in, h, fmt.Sprintf("%s: %s", h.Name, h.State))
 		},
 	}, &cobra.Command{
 		Use:   "timeline HOST",
@@ -142,8 +141,7 @@ func newHostCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: install (token valid until %s)\n", h.Name, h.TokenExpires.Format(time.RFC3339))
-			return nil
+			return g.emitChanged(cmd, in, h, fmt.Sprintf("%s: install (token valid until %s)", h.Name, h.TokenExpires.Format(time.RFC3339)))
 		},
 	})
 	return cmd
@@ -232,4 +230,19 @@ func (tl hostTimeline) writeText(w io.Writer) error {
 		fmt.Fprintln(w, "  | "+l)
 	}
 	return nil
+}
+
+// emitChanged prints a host a command just changed: the one line saying
+// what happened, or with -o json|yaml the host as host list shows it (a
+// script gets the new state and token expiry without parsing the line).
+func (g *globals) emitChanged(cmd *cobra.Command, in *server.Instance, h *inventory.HostRecord, line string) error {
+	if !g.structured() {
+		_, err := fmt.Fprintln(cmd.OutOrStdout(), line)
+		return err
+	}
+	evs, err := in.Store.Events(cmd.Context(), h.Name, 0, 0)
+	if err != nil {
+		return err
+	}
+	return g.emit(cmd.OutOrStdout(), api.ViewHost(h, evs, time.Now(), false), nil)
 }
