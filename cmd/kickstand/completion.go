@@ -83,7 +83,7 @@ func completeArgs(pos []string, kinds map[string]completeFunc) completeFunc {
 			return f(cmd, args, toComplete)
 		}
 		if strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}") {
-			return strings.Split(strings.Trim(p, "{}"), "|"), cobra.ShellCompDirectiveNoFileComp
+			return withPrefix(strings.Split(strings.Trim(p, "{}"), "|"), toComplete), cobra.ShellCompDirectiveNoFileComp
 		}
 		return nil, cobra.ShellCompDirectiveDefault
 	}
@@ -139,14 +139,19 @@ func (g *globals) completeFrom(list func(context.Context, store.Store) ([]string
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		var out []string
-		for _, n := range names {
-			if strings.HasPrefix(n, toComplete) {
-				out = append(out, n)
-			}
-		}
-		return out, cobra.ShellCompDirectiveNoFileComp
+		return withPrefix(names, toComplete), cobra.ShellCompDirectiveNoFileComp
 	}
+}
+
+// withPrefix is the candidates that start with what was typed.
+func withPrefix(candidates []string, typed string) []string {
+	var out []string
+	for _, c := range candidates {
+		if strings.HasPrefix(c, typed) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // namesOf is the names of a store listing.

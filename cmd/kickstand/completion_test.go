@@ -62,6 +62,12 @@ func TestCompletionNames(t *testing.T) {
 	if got := complete(t, newRootCmd(), "host", "set-state", "--config", cfg, "el8.example.com", ""); !reflect.DeepEqual(got, []string{"install", "local", "menu"}) {
 		t.Errorf("host set-state HOST <TAB>: %q", got)
 	}
+	if got := complete(t, newRootCmd(), "render", ""); !reflect.DeepEqual(got, []string{"ipxe", "grub", "pxelinux", "kickstart", "cmdline"}) {
+		t.Errorf("render <TAB>: %q", got)
+	}
+	if got := complete(t, newRootCmd(), "render", "k"); !reflect.DeepEqual(got, []string{"kickstart"}) {
+		t.Errorf("render <TAB>: %q", got)
+	}
 	if got := complete(t, newRootCmd(), "version", "-o", ""); !reflect.DeepEqual(got, []string{"table", "json", "yaml"}) {
 		t.Errorf("-o <TAB>: %q", got)
 	}
