@@ -125,6 +125,16 @@ func TestListingFormats(t *testing.T) {
 	if _, e, code := runCLI(t, nil, "--config", cfg, "token", "create", "--name", "ci"); code != 0 {
 		t.Fatalf("token create: %s", e)
 	}
+	// token create -o json|yaml: the name and the secret (a create runs
+	// once per format, so not through structured).
+	for _, f := range []string{"json", "yaml"} {
+		out, e, code := runCLI(t, nil, "--config", cfg, "-o", f, "token", "create", "--name", "ci-"+f)
+		var created struct{ Name, Token string }
+		if err := yaml.Unmarshal([]byte(out), &created); code != 0 || err != nil || created.Name != "ci-"+f || !strings.HasPrefix(created.Token, "ksapi_") {
+			t.Errorf("token create -o %s: exit %d, %v, %+v\n%s%s", f, code, err, created, out, e)
+		}
+		runCLI(t, nil, "--config", cfg, "token", "revoke", "ci-"+f)
+	}
 	var toks []struct {
 		Name    string `json:"name"`
 		Created string `json:"created_at"`

@@ -48,7 +48,14 @@ func newTokenCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), tok)
+			created := struct {
+				Name      string    `json:"name"`
+				Token     string    `json:"token"`
+				CreatedAt time.Time `json:"created_at"`
+			}{name, tok, now}
+			if err := g.emit(cmd.OutOrStdout(), created, func(w io.Writer) error { _, err := fmt.Fprintln(w, tok); return err }); err != nil {
+				return err
+			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "token %s created. It is shown only this once: keep it now. Use it as \"Authorization: Bearer <token>\".\n", name)
 			return nil
 		},
