@@ -87,7 +87,10 @@ func newRootCmd() *cobra.Command {
 			if err := g.checkLogFlags(); err != nil {
 				return err
 			}
-			return g.checkFormat()
+			if err := g.checkFormat(); err != nil {
+				return err
+			}
+			return g.checkStructured(cmd.CommandPath())
 		},
 	}
 	root.SetVersionTemplate("{{.Version}}\n")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -37,6 +38,29 @@ func (g *globals) checkFormat() error {
 		return usageErrorf("-o %q: want table, json or yaml (an output file is --out FILE)", g.output)
 	}
 	return usageErrorf("-o %q: want table, json or yaml", g.output)
+}
+
+// structuredCommands are the commands that print data and so take
+// -o json|yaml; any other refuses them (exit 2) instead of printing its
+// usual text as if it had understood.
+func structuredCommands() []string {
+	return []string{
+		"version", "migrate", "render", "doctor", "image ls", "ks lint", "test-boot", "bench storm",
+		"host list", "host show", "host timeline", "host build", "host set-state",
+		"profile list", "distro list", "distro import", "token create", "token list",
+	}
+}
+
+// checkStructured refuses -o json|yaml for a command that prints no data.
+func (g *globals) checkStructured(cmdPath string) error {
+	if !g.structured() {
+		return nil
+	}
+	name := strings.TrimPrefix(cmdPath, "kickstand ")
+	if slices.Contains(structuredCommands(), name) {
+		return nil
+	}
+	return usageErrorf("%s prints no data to format: -o %s is taken by %s", cmdPath, g.output, strings.Join(structuredCommands(), ", "))
 }
 
 // emit prints v in the format -o asked for: JSON or YAML from v itself,
