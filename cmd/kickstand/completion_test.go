@@ -72,6 +72,21 @@ func TestCompletionNames(t *testing.T) {
 		t.Errorf("-o <TAB>: %q", got)
 	}
 
+	// The live-object commands: profiles and distros by argument and flag.
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"profile", "rm", "--config", cfg, "el6"}, []string{"el6-pxelinux"}},
+		{[]string{"profile", "add", "x", "--config", cfg, "--distro", "centos7"}, []string{"centos7", "centos7.2"}},
+		{[]string{"host", "add", "h", "--config", cfg, "--profile", "el7"}, []string{"el7-v6", "el7-xen"}},
+		{[]string{"distro", "rm", "--config", cfg, "centos6"}, []string{"centos6"}},
+	} {
+		if got := complete(t, newRootCmd(), c.args...); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%v<TAB>: %q, want %q", c.args, got, c.want)
+		}
+	}
+
 	// Any command naming PROFILE or DISTRO, or taking --profile, completes
 	// them, with nothing of its own.
 	g := &globals{config: cfg, data: "-"}
