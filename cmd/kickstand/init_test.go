@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,4 +94,17 @@ func mustRead(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// With the default config path the hint is the bare command; another
+// missing file (a template, a hosts directory) gets no hint.
+func TestMissingConfigHint(t *testing.T) {
+	err := &os.PathError{Op: "stat", Path: defaultConfig, Err: os.ErrNotExist}
+	if got := missingConfigHint(fmt.Errorf("config: %w", err), defaultConfig).Error(); !strings.HasSuffix(got, "`kickstand init` writes a commented sample to start from") {
+		t.Errorf("default path: %s", got)
+	}
+	other := &os.PathError{Op: "open", Path: "/srv/templates/x.ks", Err: os.ErrNotExist}
+	if got := missingConfigHint(other, defaultConfig); got != error(other) {
+		t.Errorf("another missing file got the hint: %v", got)
+	}
 }
