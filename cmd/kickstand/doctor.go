@@ -26,7 +26,7 @@ import (
 type doctorReport struct {
 	// Serve is what a kickstand serving from this data directory runs with.
 	Serve    serveCheck `json:"serve"`
-	Warnings []string `json:"warnings"`
+	Warnings []string   `json:"warnings"`
 	// Files is "" when every kernel, initrd and template is present, else
 	// what is missing.
 	Files      string             `json:"files,omitempty"`
