@@ -230,3 +230,24 @@ func TestLiveHostServedWhileServing(t *testing.T) {
 	}
 	waitFor("the running server still serves the removed host", func(s string) bool { return !strings.Contains(s, "live.example.com") })
 }
+
+// host add and edit print the changed host as host build does: a line,
+// or with -o json the API's view of it.
+func TestHostAddFormats(t *testing.T) {
+	cfg := distroConfig(t, 8080)
+	out, err := run(t, "host", "add", "j1", "--profile", "ownedprofile", "--mac", "52:54:00:16:08:01", "-o", "json", "--config", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h map[string]any
+	if err := json.Unmarshal([]byte(out), &h); err != nil || h["name"] != "j1" || h["origin"] != "live" || h["state"] != "local" {
+		t.Errorf("host add -o json: %v\n%s", err, out)
+	}
+	out, err = run(t, "host", "edit", "j1", "--netboot", "install", "-o", "yaml", "--config", cfg)
+	if err != nil || !strings.Contains(out, "state: install") {
+		t.Errorf("host edit -o yaml: %v\n%s", err, out)
+	}
+	if _, err := run(t, "host", "rm", "j1", "-o", "json", "--config", cfg); err == nil {
+		t.Error("host rm -o json: prints no data, so -o json is refused")
+	}
+}
