@@ -33,6 +33,7 @@ func TestLiveObjectsCLI(t *testing.T) {
   - name: imp.example.com
     macs: ["52:54:00:16:00:02"]
     profile: rocky9.4-imp
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM ops@example.com"}
 `
 	os.WriteFile(cfg, []byte(withHost), 0o644)
 	c := "--config=" + cfg
@@ -79,16 +80,22 @@ func TestLiveObjectsCLI(t *testing.T) {
 			t.Errorf("host add invalid: %v, want %q", err, want)
 		}
 	}
-	_, err = run(t, "host", "add", "web1", "--profile", "rocky9.4-imp", "--mac", "52:54:00:16:00:01", c)
+	_, err = run(t, "host", "add", "web1", "--profile", "rocky9.4-imp", "--mac", "52:54:00:16:00:01", "--var", "ssh_keys=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM ops@example.com", c)
 	if err == nil || !strings.Contains(err.Error(), "MAC 52:54:00:16:00:01 is also used by host owned.example.com") {
 		t.Errorf("host add with a taken MAC: %v", err)
 	}
-	out, err = run(t, "host", "add", "web1", "--profile", "rocky9.4-imp", "--mac", "52-54-00-16-00-10", "--ipv4", "192.0.2.61/24", "--netboot", "install", "--var", "rootpw=$6$secret", c)
+	// The imported profile names no kickstart: its hosts get the built-in
+	// one, so one nobody could log into is refused, live or in the file.
+	_, err = run(t, "host", "add", "web0", "--profile", "rocky9.4-imp", "--mac", "52:54:00:16:00:0f", c)
+	if err == nil || !strings.Contains(err.Error(), "host web0: vars: nobody could log into the installed machine") {
+		t.Errorf("host add without a login on a live profile: %v", err)
+	}
+	out, err = run(t, "host", "add", "web1", "--profile", "rocky9.4-imp", "--mac", "52-54-00-16-00-10", "--ipv4", "192.0.2.61/24", "--netboot", "install", "--var", "rootpw=$6$kickstandtest$5MS9oYuEhtNmSVDHCkrJI/DqZnbLIT/8EAaPqkN.4ywAIgaWBmTuZSsEv4Yys3y6iq.mc7wUFaTvVGsO537yn/", c)
 	if err != nil || out != "web1: added (install)\n" {
 		t.Fatalf("host add: %v %q", err, out)
 	}
 	out, err = run(t, "host", "show", "web1", c)
-	if err != nil || !strings.Contains(out, `"origin": "live"`) || !strings.Contains(out, "52:54:00:16:00:10") || strings.Contains(out, "secret") {
+	if err != nil || !strings.Contains(out, `"origin": "live"`) || !strings.Contains(out, "52:54:00:16:00:10") || strings.Contains(out, "kickstandtest") {
 		t.Errorf("host show: %v\n%s", err, out)
 	}
 	// host edit changes only what it is given; the state stays.
@@ -100,7 +107,7 @@ func TestLiveObjectsCLI(t *testing.T) {
 	if !strings.Contains(out, "192.0.2.62/24") || !strings.Contains(out, "52:54:00:16:00:10") || !strings.Contains(out, "rootpw") {
 		t.Errorf("after edit:\n%s", out)
 	}
-	if _, err := run(t, "host", "edit", "web1", "--var", "rootpw=", "--var", "user=ops", c); err != nil {
+	if _, err := run(t, "host", "edit", "web1", "--var", "rootpw=", "--var", "user=ops", "--var", "ssh_keys=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM ops@example.com", c); err != nil {
 		t.Fatal(err)
 	}
 	if out, _ = run(t, "host", "show", "web1", c); strings.Contains(out, "rootpw") || !strings.Contains(out, `"user"`) {

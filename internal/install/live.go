@@ -33,11 +33,15 @@ func (s *Service) fileOwned(kind, name string, err error) error {
 	return &store.Refused{Sentinel: store.ErrFileOwned, Msg: fmt.Sprintf("%s %s is declared in %s, which owns it: edit it there, not live", kind, name, file)}
 }
 
+// knownStore is what Known and LiveNames read.
+type knownStore interface {
+	Origins(context.Context) (map[string]string, map[string]string, error)
+	Profiles(context.Context) ([]inventory.Profile, error)
+}
+
 // LiveNames are the live profiles and distros in a store: what the file
 // may reference beyond its own (inventory.Loader.Known).
-func LiveNames(ctx context.Context, st interface {
-	Origins(context.Context) (map[string]string, map[string]string, error)
-}) (inventory.Known, error) {
+func LiveNames(ctx context.Context, st knownStore) (inventory.Known, error) {
 	return known(ctx, st, true)
 }
 
@@ -46,12 +50,22 @@ func (s *Service) Known(ctx context.Context) (inventory.Known, error) {
 	return known(ctx, s.d.Store, false)
 }
 
-func known(ctx context.Context, st interface {
-	Origins(context.Context) (map[string]string, map[string]string, error)
-}, liveOnly bool) (inventory.Known, error) {
+func known(ctx context.Context, st knownStore, liveOnly bool) (inventory.Known, error) {
 	ps, ds, err := st.Origins(ctx)
 	if err != nil {
 		return inventory.Known{}, fmt.Errorf("read profiles and distros: %w", err)
+	}
+	// The live profiles' definitions (a handful), for the login check of
+	// the hosts on them.
+	specs := map[string]*inventory.Profile{}
+	all, err := st.Profiles(ctx)
+	if err != nil {
+		return inventory.Known{}, fmt.Errorf("read profiles: %w", err)
+	}
+	for i := range all {
+		if ps[all[i].Name] == inventory.OriginLive {
+			specs[all[i].Name] = &all[i]
+		}
 	}
 	pick := func(m map[string]string) map[string]bool {
 		out := map[string]bool{}
@@ -62,7 +76,7 @@ func known(ctx context.Context, st interface {
 		}
 		return out
 	}
-	return inventory.Known{Profiles: pick(ps), Distros: pick(ds)}, nil
+	return inventory.Known{Profiles: pick(ps), Distros: pick(ds), ProfileSpecs: specs}, nil
 }
 
 // AddHost creates a live host, checked by the file's rules, in its

@@ -149,6 +149,7 @@ func assemble(path string, main *parsedFile, dir []*parsedFile, data map[string]
 			return nil, err // the store's failure, which names the store
 		}
 		v.known = k
+		v.fileProfiles = k.ProfileSpecs // a file host on a live profile
 	}
 	v.check(&c)
 	c.Warnings = v.warns
@@ -353,8 +354,10 @@ type validator struct {
 	// when set, names the one live object being checked (CheckHost).
 	known Known
 	live  string
-	// fileProfiles are the file's profiles when a live host is checked
-	// alone: its login is the built-in kickstart's when theirs is.
+	// fileProfiles are the profiles a host may use that the config being
+	// checked does not hold: the file's when a live host is checked
+	// alone, live ones (Known.ProfileSpecs) for either; a host's login is
+	// the built-in kickstart's when theirs is.
 	fileProfiles map[string]*Profile
 }
 
