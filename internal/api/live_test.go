@@ -160,6 +160,20 @@ func TestRenderRoute(t *testing.T) {
 			t.Fatalf("POST %s = %d %s", s.path, code, body)
 		}
 	}
+	// Its hosts rely on the profile's kickstart and vars: an edit that
+	// would lock them out is refused.
+	code, body = f.do("PATCH", "/api/v1/profiles/vnc", f.token, `{"vars":{"ssh_keys":"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM ops@example.com"}}`)
+	if code != 200 {
+		t.Fatalf("PATCH profile vars = %d %s", code, body)
+	}
+	code, body = f.do("POST", "/api/v1/hosts", f.token, `{"name":"v2","profile":"vnc","macs":["52:54:00:aa:00:03"]}`)
+	if code != 201 {
+		t.Fatalf("POST a host on the profile's key = %d %s", code, body)
+	}
+	code, body = f.do("PATCH", "/api/v1/profiles/vnc", f.token, `{"vars":{"ssh_keys":""}}`)
+	if code != 400 || !strings.Contains(string(body), "profile vnc: vars: nobody could log into host v2:") {
+		t.Errorf("PATCH profile taking the last login away = %d %s", code, body)
+	}
 	code, body = f.do("GET", "/api/v1/hosts/v1/render/ipxe", f.token, "")
 	if r = decode[Rendered](t, body); code != 200 || !strings.Contains(r.Body, "inst.vncpassword=<redacted>") {
 		t.Errorf("render without secrets = %d %s", code, body)

@@ -157,10 +157,42 @@ func (s *Service) SaveProfile(ctx context.Context, p inventory.Profile, create b
 	if err := s.d.Config().CheckProfile(&p, known); err != nil {
 		return &InvalidError{err}
 	}
+	if !create {
+		if err := s.loginsKept(ctx, &p); err != nil {
+			return err
+		}
+	}
 	if err := s.d.Store.PutProfile(ctx, p, create); err != nil {
 		return s.fileOwned("profile", p.Name, err)
 	}
 	return s.specChanged(ctx, "profile "+p.Name, map[bool]string{true: "added", false: "edited"}[create], by)
+}
+
+// loginsKept refuses a profile edit that would leave a host of it with
+// the built-in kickstart and no way to log in (its kickstart or login
+// vars taken away), as the file's check refuses such a host.
+func (s *Service) loginsKept(ctx context.Context, p *inventory.Profile) error {
+	if p.Kickstart != "" {
+		return nil // a template of the operator's own is theirs
+	}
+	hosts, err := s.d.Store.Hosts(ctx)
+	if err != nil {
+		return err
+	}
+	var locked []string
+	for i := range hosts {
+		h := &hosts[i]
+		if h.Profile == p.Name && !inventory.LoginOf(h.TemplateVars(p)).CanLogIn() {
+			locked = append(locked, h.Name)
+		}
+	}
+	if len(locked) == 0 {
+		return nil
+	}
+	if len(locked) > 10 {
+		locked = append(locked[:10], fmt.Sprintf("and %d more", len(locked)-10))
+	}
+	return &InvalidError{fmt.Errorf("profile %s: vars: nobody could log into host %s: the built-in kickstart locks root; keep vars.rootpw or vars.ssh_keys here, or set them on the hosts", p.Name, strings.Join(locked, ", "))}
 }
 
 // SaveDistro creates (create) or replaces a live distro.

@@ -35,6 +35,7 @@ type Store interface {
 	AppendEvents(ctx context.Context, evs []store.Event) error
 	RegisterDistro(ctx context.Context, d inventory.Distro, p *inventory.Profile) error
 	Profiles(ctx context.Context) ([]inventory.Profile, error)
+	Hosts(ctx context.Context) ([]inventory.HostRecord, error)
 	store.LiveStore
 }
 
