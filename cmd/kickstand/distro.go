@@ -55,7 +55,7 @@ func newDistroCmd(g *globals) *cobra.Command {
 			}
 			stderr := cmd.ErrOrStderr()
 			im := &distro.Importer{
-				DataDir: data, Store: in.Store, Config: in.Config(), Log: log,
+				DataDir: data, Store: distro.RegistryFunc(in.Install.Registrar(install.ByCLI)), Config: in.Config(), Log: log,
 				Progress: &distro.Progress{W: stderr, Terminal: isTerminal(stderr), Label: "import " + req.Name},
 			}
 			res, err := im.Import(ctx, req)
