@@ -139,7 +139,7 @@ func TestSeed000Cmdline(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := strings.Fields(out)
-	for _, w := range strings.Fields("noipv4 ip=[2401:beef:11::31:0]:::64:::none nameserver=2401:beef:11:a53 nameserver=2401:beef:11:b53 net.ifnames=0 biosdevname=0 inst.ssh") {
+	for _, w := range strings.Fields("noipv4 ip=[2401:beef:11::31:0]:::64:::none nameserver=2401:beef:11::a53 nameserver=2401:beef:11::b53 net.ifnames=0 biosdevname=0 inst.ssh") {
 		if !contains(got, w) {
 			t.Errorf("cmdline lacks %q:\n%s", w, out)
 		}

@@ -22,7 +22,7 @@ import (
 func newHostCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "host", Short: "List and change hosts"}
 	open := func(ctx context.Context) (*server.Instance, error) {
-		return server.Open(ctx, g.config, server.Options{DataDir: g.data, Store: g.store, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		return lastGood(server.Open(ctx, g.config, server.Options{DataDir: g.data, Store: g.store, LastGood: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}))
 	}
 	cmd.AddCommand(newHostAddCmd(g), newHostEditCmd(g), newHostRmCmd(g))
 	cmd.AddCommand(&cobra.Command{

@@ -39,7 +39,7 @@ func TestLiveObjectsCLI(t *testing.T) {
 
 	// Before the import the file is rejected at the host's line...
 	_, err := run(t, "host", "list", c)
-	if err == nil || !strings.Contains(err.Error(), `kickstand.yaml:21: hosts[1].profile: unknown profile "rocky9.4-imp"`) {
+	if err == nil || !strings.Contains(err.Error(), `kickstand.yaml:22: hosts[1].profile: unknown profile "rocky9.4-imp"`) {
 		t.Fatalf("before the import: %v", err)
 	}
 	// ...and the import, which needs no valid file of hosts, makes it usable.

@@ -183,8 +183,19 @@ func newServeCmd(g *globals) *cobra.Command {
 // openPreview opens the inventory for commands that read it. The live
 // store is used when it exists, so previews show real states and tokens;
 // otherwise a throwaway in-memory store, so previews never create files.
+// While the file is refused, they use the last good inventory in the
+// store, and say so.
 func openPreview(ctx context.Context, g *globals) (*server.Instance, error) {
-	return server.Open(ctx, g.config, server.Options{DataDir: g.data, Store: g.store, IfExists: true, Log: g.quietLogger(os.Stderr)})
+	return lastGood(server.Open(ctx, g.config, server.Options{DataDir: g.data, Store: g.store, IfExists: true, LastGood: true, Log: g.quietLogger(os.Stderr)}))
+}
+
+// lastGood warns, on stderr, that an instance works from the store's last
+// good inventory because the file is refused.
+func lastGood(in *server.Instance, err error) (*server.Instance, error) {
+	if err == nil && in.Stale != nil {
+		fmt.Fprintf(os.Stderr, "kickstand: warning: %s is refused; using the last good inventory in the store until it is fixed:\n%v\n", in.Path, in.Stale)
+	}
+	return in, err
 }
 
 func newRenderCmd(g *globals) *cobra.Command {

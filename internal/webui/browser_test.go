@@ -43,8 +43,10 @@ distros:
 profiles:
   - name: web
     distro: el9
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
   - name: db
     distro: el9
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
 hosts:
   - name: web01
     macs: ["52:54:00:00:01:01"]
