@@ -24,12 +24,9 @@ import (
 // doctorReport is everything doctor checks, in the order it prints it;
 // -o json|yaml prints it whole.
 type doctorReport struct {
-	// Serve is what a kickstand serving from this data directory runs
-	// with; absent when the data directory is unknown.
-	Serve *serveCheck `json:"serve,omitempty"`
-	// Config is why the file does not load ("" when it does).
-	Config   string   `json:"config_error,omitempty"`
-	Warnings []string `json:"warnings"`
+	// Serve is what a kickstand serving from this data directory runs with.
+	Serve    serveCheck `json:"serve"`
+	Warnings []string   `json:"warnings"`
 	// Files is "" when every kernel, initrd and template is present, else
 	// what is missing.
 	Files      string             `json:"files,omitempty"`
@@ -79,19 +76,12 @@ func newDoctorCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := inventory.Load(g.config)
 			if err != nil {
-				// What the running server does about the refused file.
-				r := doctorReport{Serve: checkServe(server.StatusFile(inventory.ServerOnly(g.config), server.Options{DataDir: g.data, Store: g.store})), Config: err.Error()}
-				if g.structured() {
-					if err := g.emit(cmd.OutOrStdout(), r, nil); err != nil {
-						return err
-					}
-				} else {
-					r.Serve.writeText(cmd.OutOrStdout())
-				}
+				sc := doctorServe(server.StatusFile(inventory.ServerOnly(g.config), server.Options{DataDir: g.data, Store: g.store}))
+				sc.writeText(cmd.ErrOrStderr())
 				return err
 			}
-			r := doctorReport{Serve: checkServe(server.StatusFile(cfg, server.Options{DataDir: g.data, Store: g.store})),
-				Warnings: append([]string{}, cfg.Warnings...), Kickstarts: []kickstartFailure{}, Loaders: []loaderCheck{}, Profiles: []profileChains{}}
+			r := doctorReport{Warnings: append([]string{}, cfg.Warnings...), Kickstarts: []kickstartFailure{}, Loaders: []loaderCheck{}, Profiles: []profileChains{}}
+			r.Serve = doctorServe(server.StatusFile(cfg, server.Options{DataDir: g.data, Store: g.store}))
 			r.Problems += r.Serve.problems()
 			if err := cfg.CheckFiles(); err != nil {
 				r.Files = err.Error()
@@ -266,43 +256,34 @@ func lintKickstarts(cmd *cobra.Command, g *globals, r *doctorReport) error {
 
 // serveCheck is what a kickstand serving from this data directory runs
 // with: its listeners, the settings of the file that wait for a restart,
-// and a refused file (server.Status, which serve writes).
+// and a refused file.
 type serveCheck struct {
-	// Running is false when no server runs from this data directory.
-	Running bool           `json:"running"`
-	Note    string         `json:"note,omitempty"` // why not running, or why unknown
-	Error   string         `json:"error,omitempty"`
-	Status  *server.Status `json:"status,omitempty"`
+	Running bool `json:"running"`
+	// Note says why nothing is known of a running server.
+	Note   string         `json:"note,omitempty"`
+	Status *server.Status `json:"status,omitempty"`
 }
 
-// checkServe reads the status file at path; nil when there is no data
-// directory to look in.
-func checkServe(path string) *serveCheck {
+func doctorServe(path string) serveCheck {
 	if path == "" {
-		return nil
+		return serveCheck{Note: "no data directory"}
 	}
 	st, err := server.ReadStatus(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &serveCheck{Note: "not running from this data directory"}
+		return serveCheck{Note: "not running from this data directory"}
 	}
 	if err != nil {
-		return &serveCheck{Error: err.Error()}
+		return serveCheck{Note: err.Error()}
 	}
 	if err := syscall.Kill(st.PID, 0); errors.Is(err, syscall.ESRCH) {
-		return &serveCheck{Note: fmt.Sprintf("not running (pid %d left %s)", st.PID, path)}
+		return serveCheck{Note: fmt.Sprintf("not running (pid %d left %s)", st.PID, path)}
 	}
-	return &serveCheck{Running: true, Status: st}
+	return serveCheck{Running: true, Status: st}
 }
 
-// problems counts the settings waiting for a restart, a refused file, and
-// a status that cannot be read.
-func (c *serveCheck) problems() int {
-	switch {
-	case c == nil:
-		return 0
-	case c.Error != "":
-		return 1
-	case c.Status == nil:
+// problems counts the settings waiting for a restart and a refused file.
+func (c serveCheck) problems() int {
+	if c.Status == nil {
 		return 0
 	}
 	n := len(c.Status.RestartRequired)
@@ -312,18 +293,12 @@ func (c *serveCheck) problems() int {
 	return n
 }
 
-func (c *serveCheck) writeText(out io.Writer) {
-	switch {
-	case c == nil:
-		return
-	case c.Error != "":
-		fmt.Fprintln(out, "serve:", c.Error)
-		return
-	case c.Status == nil:
-		fmt.Fprintln(out, "serve: "+c.Note)
+func (c serveCheck) writeText(out io.Writer) {
+	st := c.Status
+	if st == nil {
+		fmt.Fprintln(out, "serve:", c.Note)
 		return
 	}
-	st := c.Status
 	var ls []string
 	for _, n := range slices.Sorted(maps.Keys(st.Listening)) {
 		ls = append(ls, n+" "+st.Listening[n])

@@ -373,7 +373,7 @@ func TestDoctorServeStatusFormats(t *testing.T) {
 	}
 	var r doctorReport
 	structured(t, 1, &r, "--config", cfg, "doctor")
-	if r.Serve == nil || !r.Serve.Running || r.Serve.Status == nil || r.Serve.Status.Listening["http"] != "[::]:8080" ||
+	if !r.Serve.Running || r.Serve.Status == nil || r.Serve.Status.Listening["http"] != "[::]:8080" ||
 		len(r.Serve.Status.RestartRequired) != 1 || r.Serve.Status.RestartRequired[0].Field != "tftp.max_transfers" || r.Problems != 1 {
 		t.Errorf("doctor -o json serve: %+v", r.Serve)
 	}
