@@ -72,6 +72,16 @@ func TestLiveObjectsAPI(t *testing.T) {
 	if rec, _ := f.st.Host(ctx, "web1"); rec.Vars["rootpw"] != rootHash {
 		t.Errorf("the PATCH lost the host's variables: %v", rec.Vars)
 	}
+	// In vars, null removes a variable (a JSON merge patch); others stay.
+	if code, body := f.do("PATCH", "/api/v1/hosts/web1", tok, `{"vars":{"user":"ops"}}`); code != 200 {
+		t.Fatalf("PATCH vars = %d %s", code, body)
+	}
+	if code, body := f.do("PATCH", "/api/v1/hosts/web1", tok, `{"vars":{"user":null}}`); code != 200 {
+		t.Fatalf("PATCH vars null = %d %s", code, body)
+	}
+	if rec, _ := f.st.Host(ctx, "web1"); rec.Vars["rootpw"] != rootHash || len(rec.Vars) != 1 {
+		t.Errorf("after vars.user null: %v", rec.Vars)
+	}
 	_, body = f.do("GET", "/api/v1/profiles", tok, "")
 	ps := decode[[]Profile](t, body)
 	if len(ps) != 2 || ps[0].Name != "lp" || ps[0].Origin != "live" || ps[0].KernelArgs != "inst.text" || ps[1].Origin != "file" {
