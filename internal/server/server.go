@@ -352,6 +352,7 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 	}
 	in.live = l
 	in.writeStatus()
+	bound := httpAddr // a reload may move it; ready gets the first
 	in.mu.Unlock()
 	defer func() {
 		in.mu.Lock()
@@ -393,7 +394,7 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 		run("dhcp6", func() error { return ds6.Serve(ctx) })
 	}
 	if ready != nil {
-		ready(httpAddr)
+		ready(bound)
 	}
 	wg.Wait()
 	close(errs)
