@@ -99,12 +99,20 @@ var fixedSettings = []struct {
 func restartRequired(running, file *inventory.Config) ([]Pending, *inventory.Config) {
 	var out []Pending
 	eff := file
+	// A DHCP server that is off in both takes its settings when it is
+	// enabled, which is a restart: nothing to say until then.
+	off := map[string]bool{
+		"dhcp.":  !running.DHCP.Enabled && !file.DHCP.Enabled,
+		"dhcp6.": !running.DHCP6.Enabled && !file.DHCP6.Enabled,
+	}
 	for _, f := range fixedSettings {
 		r, w := f.get(running), f.get(file)
 		if reflect.DeepEqual(r, w) {
 			continue
 		}
-		out = append(out, Pending{Field: f.field, Running: show(r), InFile: show(w)})
+		if family, _, _ := strings.Cut(f.field, "."); !off[family+"."] {
+			out = append(out, Pending{Field: f.field, Running: show(r), InFile: show(w)})
+		}
 		if eff == file {
 			c := *file
 			eff = &c

@@ -42,6 +42,12 @@ func TestRestartRequiredKeepsRunningValues(t *testing.T) {
 	if p, eff := restartRequired(running, running); p != nil || eff != running {
 		t.Errorf("no change: %v", p)
 	}
+	// A DHCP server off before and after: its settings wait for the
+	// restart that enabling it takes, silently.
+	running.DHCP.Enabled, file.DHCP.Enabled, file.Server.Store = false, false, ""
+	if p, eff := restartRequired(running, &file); len(p) != 0 || eff.DHCP.Mode != "server" {
+		t.Errorf("DHCP off in both: %v, mode in force %s", p, eff.DHCP.Mode)
+	}
 }
 
 // A listener moves by opening the new socket before the old closes; one
