@@ -48,6 +48,8 @@ need=(
   "/usr/share/AAVMF/AAVMF_CODE.fd:qemu-efi-aarch64"
   "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd:ovmf"
   "mmdebstrap:mmdebstrap"
+  # Shell completion is tested in a real bash with bash-completion's helpers.
+  "/usr/share/bash-completion/bash_completion:bash-completion"
 )
 
 # apt-get download of arm64 packages needs the architecture in dpkg and its package lists.

@@ -383,7 +383,7 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 	}
 	if cfg.DHCP6.Enabled {
 		ds6, err := dhcp6.New(dhcpengine.Options{Config: in.Config, Booter: in.Booter, Store: in.Store, Log: in.Log,
-			OnEvent: func(e dhcpengine.Event) { recordDHCP6(rec, e) }})
+			OnEvent: func(e dhcpengine.Event) { recordDHCP(rec, e) }})
 		if err != nil {
 			return fmt.Errorf("dhcp6: %w", err)
 		}
@@ -426,52 +426,48 @@ func (in *Instance) learn(e dhcpengine.Event) {
 	in.Booter.Learn(e.IP, e.MAC, time.Now().Add(time.Duration(in.Config().Server.TokenTTL)))
 }
 
+// recordDHCP puts one step of a DHCP exchange, either family, on the
+// timeline. It runs for every packet, so it builds the event in one pass.
 func recordDHCP(rec *timeline.Recorder, e dhcpengine.Event) {
-	detail := string(e.Kind) + " " + e.MAC
+	var d strings.Builder
+	d.Grow(128)
+	d.WriteString(string(e.Kind))
+	data := make(map[string]any, 8)
+	data["family"], data["mac"], data["boot_file"] = e.Family, e.MAC, e.BootFile
+	if e.Family == 6 {
+		d.WriteString(" duid ")
+		d.WriteString(e.DUID)
+		data["duid"] = e.DUID
+		if e.MAC != "" {
+			d.WriteString(" mac ")
+			d.WriteString(e.MAC)
+		}
+	} else {
+		d.WriteString(" ")
+		d.WriteString(e.MAC)
+	}
 	if e.IP.IsValid() {
-		detail += " " + e.IP.String()
+		ip := e.IP.String()
+		d.WriteString(" ")
+		d.WriteString(ip)
+		data["ip"] = ip
 	}
 	if e.BootFile != "" {
-		detail += " boot " + e.BootFile
+		d.WriteString(" boot ")
+		d.WriteString(e.BootFile)
 	}
 	if e.Reason != "" {
-		detail += " (" + e.Reason + ")"
+		d.WriteString(" (")
+		d.WriteString(e.Reason)
+		d.WriteString(")")
 	}
-	data := map[string]any{"family": 4, "mac": e.MAC, "boot_file": e.BootFile}
 	if fw := firmwareOf(e.BootFile); fw != "" {
 		data["firmware"] = fw
-	}
-	if e.IP.IsValid() {
-		data["ip"] = e.IP.String()
 	}
 	if e.Relay.IsValid() {
 		data["relay"] = e.Relay.String()
 	}
-	rec.Record(store.Event{Kind: "dhcp." + string(e.Kind), At: e.Time, Host: e.Host, Detail: detail, Data: data})
-}
-
-func recordDHCP6(rec *timeline.Recorder, e dhcpengine.Event) {
-	detail := string(e.Kind) + " duid " + e.DUID
-	if e.MAC != "" {
-		detail += " mac " + e.MAC
-	}
-	if e.IP.IsValid() {
-		detail += " " + e.IP.String()
-	}
-	if e.BootFile != "" {
-		detail += " boot " + e.BootFile
-	}
-	if e.Reason != "" {
-		detail += " (" + e.Reason + ")"
-	}
-	data := map[string]any{"family": 6, "mac": e.MAC, "duid": e.DUID, "boot_file": e.BootFile}
-	if fw := firmwareOf(e.BootFile); fw != "" {
-		data["firmware"] = fw
-	}
-	if e.IP.IsValid() {
-		data["ip"] = e.IP.String()
-	}
-	rec.Record(store.Event{Kind: "dhcp." + string(e.Kind), At: e.Time, Host: e.Host, Detail: detail, Data: data})
+	rec.Record(store.Event{Kind: "dhcp." + string(e.Kind), At: e.Time, Host: e.Host, Detail: d.String(), Data: data})
 }
 
 // firmwareOf names the kind of client from the boot file it was given:
