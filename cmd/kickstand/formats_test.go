@@ -319,7 +319,7 @@ func TestTestBootReportFormats(t *testing.T) {
 func TestHostChangeFormats(t *testing.T) {
 	cfg := writeMinimalConfig(t)
 	os.WriteFile(cfg, []byte("server:\n  address_v4: 192.0.2.1\n  data_dir: data\ndistros: [{name: d, release: rhel9, kernel: k, initrd: [i]}]\n"+
-		"profiles: [{name: p, distro: d}]\nhosts: [{name: h1, macs: [\"52:54:00:00:00:01\"], profile: p}]\n"), 0o644)
+		"profiles: [{name: p, distro: d, vars: {ssh_keys: \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com\"}}]\nhosts: [{name: h1, macs: [\"52:54:00:00:00:01\"], profile: p}]\n"), 0o644)
 	out, _, code := runCLI(t, nil, "--config", cfg, "host", "build", "h1")
 	if code != 0 || !strings.HasPrefix(out, "h1: install (token valid until ") {
 		t.Fatalf("host build: exit %d %q", code, out)
