@@ -230,6 +230,7 @@ func TestReloadTellsTheTruth(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"host", "list"}, {"host", "show", "lo2.example.com"}, {"host", "timeline", "lo2.example.com"},
+		{"render", "kickstart", "lo2.example.com"},
 		{"host", "set-state", "lo2.example.com", "local"}, {"host", "build", "lo2.example.com"},
 	} {
 		cmd := exec.Command(bin, append(args, "--config", cfg)...)

@@ -764,21 +764,26 @@ const maxLockedReported = 10
 // login variables' form (the profile's are checked at the profile), and
 // that the host and profile together leave a way to log in.
 func (v *validator) checkLogin(at []any, h *Host, p *Profile, locked map[string]int) {
-	vars := h.Vars
-	if len(p.Vars) > 0 {
-		vars = h.TemplateVars(p)
-	}
-	for _, pr := range CheckLogin(vars) {
-		switch {
-		case pr.Var == "":
-			// A profile without a login makes every host of it an
-			// error: the first few are named, then the count.
-			if locked[p.Name]++; locked[p.Name] <= maxLockedReported {
-				v.errf(at, "%s (profile %s names no kickstart)", pr.Msg, p.Name)
-			}
-		case h.Vars[pr.Var] != "":
+	// This runs for every host at every reload: the profile's vars are
+	// checked once, at the profile, and no merged map is built.
+	if len(h.Vars) > 0 {
+		for _, pr := range checkLoginVars(h.Vars) {
 			v.errf(append(slices.Clip(at), pr.Var), "%s", pr.Msg)
 		}
+	}
+	get := func(k string) string {
+		if s, ok := h.Vars[k]; ok {
+			return s
+		}
+		return p.Vars[k]
+	}
+	if canLogIn(get("rootpw"), get("ssh_keys")) {
+		return
+	}
+	// A profile without a login makes every host of it an error: the
+	// first few are named, then the count.
+	if locked[p.Name]++; locked[p.Name] <= maxLockedReported {
+		v.errf(at, "%s (profile %s names no kickstart)", lockedMsg, p.Name)
 	}
 }
 

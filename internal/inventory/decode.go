@@ -35,6 +35,10 @@ type parsedFile struct {
 	unknown []error
 	// chunks are the keys of its hosts chunks in the chunk cache.
 	chunks []uint64
+	// inChunk: this is one chunk of a file's hosts, whose type errors
+	// send the file to a whole parse (an alias's node, outside the
+	// chunk's tree, would be named at the wrong line).
+	inChunk bool
 }
 
 // hostFile is one file's hosts and, for messages, the line each starts on.
@@ -170,7 +174,7 @@ func (pf *parsedFile) decodeOrReport(n *yaml.Node, v any, base []any) error {
 		return nil
 	}
 	var te *yaml.TypeError
-	if !errors.As(err, &te) {
+	if !errors.As(err, &te) || pf.inChunk {
 		return yamlError(pf.hosts.path, 0, err)
 	}
 	pf.unknown = append(pf.unknown, typeErrors(pf.hosts.path, n, base, err))
@@ -497,7 +501,7 @@ func decodeChunked(path string, data []byte, b hostsBlock, hostsOnly bool, chunk
 					p.err = errors.New("chunk is not the items it was cut at")
 					continue
 				}
-				pf := &parsedFile{hosts: hostFile{path: path}}
+				pf := &parsedFile{hosts: hostFile{path: path}, inChunk: true}
 				p.hosts, p.lines, p.err = pf.decodeHosts(doc.Content[0], firstLine-1, p.from)
 				p.unknown = pf.unknown
 				if p.err == nil && len(p.unknown) == 0 {
@@ -800,7 +804,7 @@ func fieldName(path []any) string {
 	return name.String()
 }
 
-var typeErrorRE = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (.+)$")
+var typeErrorRE = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
 
 // typeErrors turns yaml.v3's type errors under n (whose path is base) into
 // "file:line: field: message", the field found by its line, and the Go

@@ -37,16 +37,21 @@ func LoginOf(vars map[string]string) Login {
 	if l.User != "" {
 		l.KeyUser = l.User
 	}
-	for _, k := range strings.Split(vars["ssh_keys"], "\n") {
-		if k = strings.TrimSpace(k); k != "" && !strings.HasPrefix(k, "#") {
-			l.SSHKeys = append(l.SSHKeys, k)
-		}
-	}
+	l.SSHKeys = sshKeys(vars["ssh_keys"])
 	return l
 }
 
-// CanLogIn says whether anyone could log into the machine.
-func (l Login) CanLogIn() bool { return l.RootPW != "" || len(l.SSHKeys) > 0 }
+// sshKeys are the keys of an ssh_keys variable: its lines that are not
+// blank or comments.
+func sshKeys(s string) []string {
+	var out []string
+	for _, k := range strings.Split(s, "\n") {
+		if k = strings.TrimSpace(k); k != "" && !strings.HasPrefix(k, "#") {
+			out = append(out, k)
+		}
+	}
+	return out
+}
 
 var (
 	// cryptRE is a crypt(3) hash as /etc/shadow holds it: $id$[params$]salt$hash
@@ -71,11 +76,26 @@ type LoginProblem struct {
 // kickstart locks root unless told otherwise).
 func CheckLogin(vars map[string]string) []LoginProblem {
 	out := checkLoginVars(vars)
-	if !LoginOf(vars).CanLogIn() {
-		out = append(out, LoginProblem{"", "nobody could log into the installed machine: the built-in kickstart locks root; " +
-			"set vars.rootpw (a crypted hash) or vars.ssh_keys, here or in the profile"})
+	if !canLogIn(vars["rootpw"], vars["ssh_keys"]) {
+		out = append(out, LoginProblem{"", lockedMsg})
 	}
 	return out
+}
+
+const lockedMsg = "nobody could log into the installed machine: the built-in kickstart locks root; " +
+	"set vars.rootpw (a crypted hash) or vars.ssh_keys, here or in the profile"
+
+// canLogIn says whether a root password hash or a key lets anyone log in.
+func canLogIn(rootpw, keys string) bool {
+	if strings.TrimSpace(rootpw) != "" {
+		return true
+	}
+	for k := range strings.Lines(keys) { // as sshKeys, without a slice
+		if k = strings.TrimSpace(k); k != "" && !strings.HasPrefix(k, "#") {
+			return true
+		}
+	}
+	return false
 }
 
 // checkLoginVars checks the form of the login variables that are set.

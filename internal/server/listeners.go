@@ -99,12 +99,23 @@ var fixedSettings = []struct {
 func restartRequired(running, file *inventory.Config) ([]Pending, *inventory.Config) {
 	var out []Pending
 	eff := file
+	// A DHCP server that is off in both takes its settings when it is
+	// enabled, which is a restart: nothing to say until then.
+	off := map[string]bool{
+		"dhcp.":  !running.DHCP.Enabled && !file.DHCP.Enabled,
+		"dhcp6.": !running.DHCP6.Enabled && !file.DHCP6.Enabled,
+	}
 	for _, f := range fixedSettings {
 		r, w := f.get(running), f.get(file)
 		if reflect.DeepEqual(r, w) {
 			continue
 		}
-		out = append(out, Pending{Field: f.field, Running: show(r), InFile: show(w)})
+		if f.field == "tftp.max_transfers" && !(running.TFTP.Enabled && file.TFTP.Enabled && running.TFTP.Listen == file.TFTP.Listen) {
+			continue // a TFTP server the reload starts takes the file's
+		}
+		if family, _, _ := strings.Cut(f.field, "."); !off[family+"."] {
+			out = append(out, Pending{Field: f.field, Running: show(r), InFile: show(w)})
+		}
 		if eff == file {
 			c := *file
 			eff = &c
@@ -141,9 +152,9 @@ func listenAddr(name string, cfg *inventory.Config) string {
 	return ""
 }
 
-// opener opens a listener's sockets on addr and returns what serves them
-// until ctx ends.
-type opener func(ctx context.Context, addr string) (serve func() error, err error)
+// opener opens a listener's sockets on addr, set up as cfg says, and
+// returns what serves them until ctx ends.
+type opener func(ctx context.Context, addr string, cfg *inventory.Config) (serve func() error, err error)
 
 // slot is one running listener.
 type slot struct {
@@ -164,11 +175,12 @@ type listeners struct {
 	run   func(name string, f func() error)
 	open  map[string]opener
 	slots map[string]*slot
+	cur   *inventory.Config // what the open slots were set up with
 }
 
-func (l *listeners) start(name, addr string) (*slot, error) {
+func (l *listeners) start(name, addr string, cfg *inventory.Config) (*slot, error) {
 	ctx, cancel := context.WithCancel(l.ctx)
-	serve, err := l.open[name](ctx, addr)
+	serve, err := l.open[name](ctx, addr, cfg)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -206,7 +218,7 @@ func (l *listeners) prepare(cfg *inventory.Config) (commit, undo func(), err err
 				m.new.stopWait()
 			}
 			if m.oldGone {
-				s, err := l.start(m.name, m.old.addr)
+				s, err := l.start(m.name, m.old.addr, l.cur)
 				if err != nil {
 					delete(l.slots, m.name) // said by the caller's error
 					continue
@@ -222,12 +234,12 @@ func (l *listeners) prepare(cfg *inventory.Config) (commit, undo func(), err err
 		}
 		m := move{name: name, old: cur}
 		if want != "" {
-			m.new, err = l.start(name, want)
+			m.new, err = l.start(name, want, cfg)
 			if err != nil && cur != nil && samePort(cur.addr, want) {
 				// ":69" to "192.0.2.1:69": the old socket holds the port.
 				cur.stopWait()
 				m.oldGone = true
-				m.new, err = l.start(name, want)
+				m.new, err = l.start(name, want, cfg)
 			}
 			if err != nil {
 				m.new = nil
@@ -239,6 +251,7 @@ func (l *listeners) prepare(cfg *inventory.Config) (commit, undo func(), err err
 		moves = append(moves, m)
 	}
 	commit = func() {
+		l.cur = cfg
 		for _, m := range moves {
 			if m.new != nil {
 				l.slots[m.name] = m.new

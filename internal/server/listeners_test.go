@@ -42,6 +42,24 @@ func TestRestartRequiredKeepsRunningValues(t *testing.T) {
 	if p, eff := restartRequired(running, running); p != nil || eff != running {
 		t.Errorf("no change: %v", p)
 	}
+	// A TFTP server the reload starts (or moves) takes the file's bound;
+	// one that keeps running keeps its own.
+	tftpOn := *running
+	tftpOn.TFTP = inventory.TFTP{Enabled: true, Listen: ":69", MaxTransfers: 7}
+	if p, eff := restartRequired(running, &tftpOn); len(p) != 0 || eff.TFTP.MaxTransfers != 7 {
+		t.Errorf("TFTP enabled by the reload: %v, max_transfers %d", p, eff.TFTP.MaxTransfers)
+	}
+	tftpMore := tftpOn
+	tftpMore.TFTP.MaxTransfers = 9
+	if p, eff := restartRequired(&tftpOn, &tftpMore); len(p) != 1 || eff.TFTP.MaxTransfers != 7 {
+		t.Errorf("TFTP running on: %v, max_transfers %d", p, eff.TFTP.MaxTransfers)
+	}
+	// A DHCP server off before and after: its settings wait for the
+	// restart that enabling it takes, silently.
+	running.DHCP.Enabled, file.DHCP.Enabled, file.Server.Store = false, false, ""
+	if p, eff := restartRequired(running, &file); len(p) != 0 || eff.DHCP.Mode != "server" {
+		t.Errorf("DHCP off in both: %v, mode in force %s", p, eff.DHCP.Mode)
+	}
 }
 
 // A listener moves by opening the new socket before the old closes; one
@@ -52,7 +70,7 @@ func TestListenersMove(t *testing.T) {
 	var wg sync.WaitGroup
 	l := &listeners{ctx: ctx, slots: map[string]*slot{},
 		run: func(_ string, f func() error) { wg.Add(1); go func() { defer wg.Done(); f() }() },
-		open: map[string]opener{"http": func(ctx context.Context, addr string) (func() error, error) {
+		open: map[string]opener{"http": func(ctx context.Context, addr string, _ *inventory.Config) (func() error, error) {
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
 				return nil, err
@@ -60,7 +78,7 @@ func TestListenersMove(t *testing.T) {
 			return func() error { <-ctx.Done(); return ln.Close() }, nil
 		}}}
 	a, b := freeAddr(t), freeAddr(t)
-	s, err := l.start("http", a)
+	s, err := l.start("http", a, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

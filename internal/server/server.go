@@ -326,7 +326,7 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 	in.mu.Lock()
 	cfg := in.Config()
 	l := &listeners{ctx: ctx, run: run, slots: map[string]*slot{}, open: map[string]opener{
-		"http": func(ctx context.Context, addr string) (func() error, error) {
+		"http": func(ctx context.Context, addr string, _ *inventory.Config) (func() error, error) {
 			a, done, err := httpd.Listen(ctx, addr, handler, in.Log)
 			if err != nil {
 				return nil, err
@@ -335,12 +335,16 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 			in.Log.Info("http listening", "addr", a.String())
 			return func() error { return <-done }, nil
 		},
-		"tftp":   func(ctx context.Context, addr string) (func() error, error) { return in.openTFTP(ctx, rec, addr) },
-		"syslog": func(ctx context.Context, addr string) (func() error, error) { return in.openSyslog(ctx, rec, addr) },
-	}}
+		"tftp": func(ctx context.Context, addr string, cfg *inventory.Config) (func() error, error) {
+			return in.openTFTP(ctx, rec, addr, cfg.TFTP.MaxTransfers)
+		},
+		"syslog": func(ctx context.Context, addr string, _ *inventory.Config) (func() error, error) {
+			return in.openSyslog(ctx, rec, addr)
+		},
+	}, cur: cfg}
 	for _, name := range listenerNames {
 		if addr := listenAddr(name, cfg); addr != "" {
-			s, err := l.start(name, addr)
+			s, err := l.start(name, addr, cfg)
 			if err != nil {
 				in.mu.Unlock()
 				cancel()
@@ -352,6 +356,7 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 	}
 	in.live = l
 	in.writeStatus()
+	bound := httpAddr // a reload may move it; ready gets the first
 	in.mu.Unlock()
 	defer func() {
 		in.mu.Lock()
@@ -393,7 +398,7 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 		run("dhcp6", func() error { return ds6.Serve(ctx) })
 	}
 	if ready != nil {
-		ready(httpAddr)
+		ready(bound)
 	}
 	wg.Wait()
 	close(errs)
@@ -521,10 +526,10 @@ func (in *Instance) openSyslog(ctx context.Context, rec *timeline.Recorder, addr
 }
 
 // openTFTP opens the TFTP server's socket.
-func (in *Instance) openTFTP(ctx context.Context, rec *timeline.Recorder, addr string) (func() error, error) {
+func (in *Instance) openTFTP(ctx context.Context, rec *timeline.Recorder, addr string, maxTransfers int) (func() error, error) {
 	ts, err := tftp.New(tftp.Config{
 		Opener: tftp.OpenerFunc(in.openTFTPFile), Logger: in.Log,
-		MaxTransfers: in.Config().TFTP.MaxTransfers, // fixed while serving
+		MaxTransfers: maxTransfers, // fixed while this server runs
 		OnTransfer:   func(ti tftp.TransferInfo) { in.recordTFTP(rec, ti) },
 	})
 	if err != nil {

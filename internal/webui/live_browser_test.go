@@ -41,6 +41,7 @@ profiles:
     vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
   - name: vnc
     distro: el9
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
     kernel_args: inst.vnc inst.vncpassword=hunter2
 hosts:
   - name: lo01
