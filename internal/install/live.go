@@ -182,7 +182,7 @@ func (s *Service) loginsKept(ctx context.Context, p *inventory.Profile) error {
 	var locked []string
 	for i := range hosts {
 		h := &hosts[i]
-		if h.Profile == p.Name && !inventory.LoginOf(h.TemplateVars(p)).CanLogIn() {
+		if h.Profile == p.Name && !h.CanLogIn(p) {
 			locked = append(locked, h.Name)
 		}
 	}

@@ -771,13 +771,7 @@ func (v *validator) checkLogin(at []any, h *Host, p *Profile, locked map[string]
 			v.errf(append(slices.Clip(at), pr.Var), "%s", pr.Msg)
 		}
 	}
-	get := func(k string) string {
-		if s, ok := h.Vars[k]; ok {
-			return s
-		}
-		return p.Vars[k]
-	}
-	if canLogIn(get("rootpw"), get("ssh_keys")) {
+	if h.CanLogIn(p) {
 		return
 	}
 	// A profile without a login makes every host of it an error: the
