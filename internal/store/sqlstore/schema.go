@@ -65,4 +65,10 @@ var migrations = []string{
 	 DROP INDEX leases6_duid;
 	 DROP INDEX leases6_mac;
 	 DROP INDEX leases6_expires;`,
+	// 9: machines that reported themselves from iPXE (menu.unknown:
+	// discover); spec is the report, host the assignment ('' waiting).
+	`CREATE TABLE discovered (
+		mac TEXT PRIMARY KEY, spec TEXT NOT NULL, host TEXT NOT NULL,
+		first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL, reports BIGINT NOT NULL);
+	 CREATE INDEX discovered_last_seen ON discovered (last_seen);`,
 }

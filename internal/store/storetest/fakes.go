@@ -26,6 +26,7 @@ type Fake struct {
 	events   fakeEvents
 	tokens   map[string]store.APIToken // see apitokens.go; created on first use
 	retired  map[string]fakeHost       // hosts removed from the file, by name
+	found    map[string]store.Discovered // see discovered.go; created on first use
 }
 
 type entry[T any] struct {
