@@ -32,6 +32,8 @@ type Store interface {
 	Host(ctx context.Context, name string) (*inventory.HostRecord, error)
 	HostByToken(ctx context.Context, token string) (*inventory.HostRecord, error)
 	AppendEvents(ctx context.Context, evs []store.Event) error
+	DiscoveredMachine(ctx context.Context, mac string) (*store.Discovered, error)
+	AssignDiscovered(ctx context.Context, a store.Assignment) (*inventory.HostRecord, error)
 }
 
 // Publisher shows events written here to live views (the API's event
@@ -53,6 +55,9 @@ type Deps struct {
 	// NewToken mints build tokens (nil: 130 random bits, base32). Tests
 	// set it to make tokens predictable.
 	NewToken func() string
+	// BMC reaches a host's BMC (nil: no power control; internal/bmc
+	// makes one).
+	BMC func(h *inventory.Host) (BMC, error)
 }
 
 // Service is the lifecycle. Make it with New.
@@ -111,6 +116,9 @@ var (
 	ByFile      = Cause{Kind: "file"}
 	ByVMInstall = Cause{Kind: "vm install"}
 )
+
+// ByRule is an assignment made by a discovery rule.
+func ByRule(i int) Cause { return Cause{Kind: "discovery rule", Who: fmt.Sprint(i)} }
 
 // ByAPI is a change made through the REST API with the named token.
 func ByAPI(token string) Cause { return Cause{Kind: "api", Who: token} }

@@ -187,3 +187,9 @@ func PasswordFileProblem(path string) string {
 	}
 	return ""
 }
+
+// ValidHostName reports whether s may name a host (the file's rule).
+func ValidHostName(s string) bool { return hostnameRE.MatchString(s) }
+
+// ValidUUID reports whether s is a UUID as the inventory spells it.
+func ValidUUID(s string) bool { return uuidRE.MatchString(s) }
