@@ -40,7 +40,7 @@ func (s *Service) Reinstall(ctx context.Context, host string, by Cause) (*invent
 	if s.d.BMC == nil {
 		return nil, fmt.Errorf("reinstall %s: no BMC driver: %w", host, ErrNoBMC)
 	}
-	bmc, err := s.d.BMC(&old.Host)
+	bmc, err := s.d.BMC(ctx, &old.Host)
 	if err != nil {
 		s.bmcEvent(ctx, host, "bmc failed: "+err.Error(), map[string]any{"error": err.Error()})
 		return nil, fmt.Errorf("reinstall %s: %w", host, err)

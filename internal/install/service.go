@@ -57,7 +57,7 @@ type Deps struct {
 	NewToken func() string
 	// BMC reaches a host's BMC (nil: no power control; internal/bmc
 	// makes one).
-	BMC func(h *inventory.Host) (BMC, error)
+	BMC func(ctx context.Context, h *inventory.Host) (BMC, error)
 }
 
 // Service is the lifecycle. Make it with New.

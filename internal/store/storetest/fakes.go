@@ -24,8 +24,8 @@ type Fake struct {
 	hosts    map[string]*fakeHost
 	leases   map[netip.Addr]store.Lease // see leases.go; created on first use
 	events   fakeEvents
-	tokens   map[string]store.APIToken // see apitokens.go; created on first use
-	retired  map[string]fakeHost       // hosts removed from the file, by name
+	tokens   map[string]store.APIToken   // see apitokens.go; created on first use
+	retired  map[string]fakeHost         // hosts removed from the file, by name
 	found    map[string]store.Discovered // see discovered.go; created on first use
 }
 

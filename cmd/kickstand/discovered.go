@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kickstand/kickstand/internal/install"
+	"github.com/kickstand/kickstand/internal/server"
+	"github.com/kickstand/kickstand/internal/store"
+)
+
+// newDiscoveredCmd is the waiting room from the command line: the machines
+// that reported themselves (menu.unknown: discover) and their assignment.
+func newDiscoveredCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "discovered", Short: "List and assign machines that reported themselves from iPXE"}
+	open := func(ctx context.Context) (*server.Instance, error) {
+		return server.Open(ctx, g.config, server.Options{DataDir: g.data, Store: g.store, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List discovered machines: what their firmware reported, and whether they were assigned",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in, err := open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			ds, err := in.Store.DiscoveredMachines(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				if ds == nil {
+					ds = []store.Discovered{}
+				}
+				return writeJSON(cmd.OutOrStdout(), ds)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "MAC\tPROOF\tADDR\tUUID\tMANUFACTURER\tPRODUCT\tSERIAL\tASSET\tPLATFORM\tLAST SEEN\tHOST")
+			for _, d := range ds {
+				host := d.Host
+				if host == "" {
+					host = "(waiting)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.MAC, d.Proof, d.Addr, dash(d.UUID), dash(d.Manufacturer), dash(d.Product),
+					dash(d.Serial), dash(d.Asset), dash(d.Platform+"/"+d.BuildArch), d.LastSeen.UTC().Format(time.RFC3339), host)
+			}
+			return tw.Flush()
+		},
+	}
+	var name, profile string
+	assign := &cobra.Command{
+		Use:   "assign MAC --name NAME --profile PROFILE",
+		Short: "Make a discovered machine a host in install; it starts installing at its next poll, without a reboot",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return assignDiscovered(cmd, open, args[0], name, profile)
+		},
+	}
+	assign.Flags().StringVar(&name, "name", "", "the new host's name (required)")
+	assign.Flags().StringVar(&profile, "profile", "", "the new host's profile (required)")
+	assign.MarkFlagRequired("name")
+	assign.MarkFlagRequired("profile")
+	cmd.AddCommand(list, assign)
+	return cmd
+}
+
+// assignDiscovered is `discovered assign` and `host add --from-discovered`.
+func assignDiscovered(cmd *cobra.Command, open func(context.Context) (*server.Instance, error), mac, name, profile string) error {
+	in, err := open(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	h, err := in.Install.AssignDiscovered(cmd.Context(), mac, name, profile, install.ByCLI)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s: %s (machine %s, profile %s); it installs at its next poll\n", h.Name, h.State, mac, h.Profile)
+	return nil
+}
