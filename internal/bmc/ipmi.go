@@ -52,14 +52,25 @@ var ErrNoAnswer = errors.New("the BMC did not answer")
 type IPMI struct {
 	addr string
 	c    *client.Client
-	// sleep waits between attempts (tests make it instant).
-	sleep func(context.Context, time.Duration) error
+	lim  limits
 }
+
+// limits are the bounds in force (tests shorten them).
+type limits struct {
+	timeout, backoff time.Duration
+	attempts         int
+}
+
+var defaultLimits = limits{timeout: Timeout, backoff: Backoff, attempts: Attempts}
 
 // Open reads the password and logs in. cfgPath resolves a relative
 // password_file. The error names the address and what failed, never a
 // credential.
 func Open(ctx context.Context, b *inventory.BMC, cfgPath string) (*IPMI, error) {
+	return open(ctx, b, cfgPath, defaultLimits)
+}
+
+func open(ctx context.Context, b *inventory.BMC, cfgPath string, lim limits) (*IPMI, error) {
 	if b == nil || b.Driver != "ipmi" {
 		return nil, errors.New("bmc: only driver ipmi is supported")
 	}
@@ -84,8 +95,8 @@ func Open(ctx context.Context, b *inventory.BMC, cfgPath string) (*IPMI, error) 
 		return nil, fmt.Errorf("bmc %s: %v", b.Address, err)
 	}
 	// go-ipmi's own retries are off: Attempts bounds them here, once.
-	c.WithTimeout(Timeout).WithRetry(0).WithCipherSuiteID(types.CipherSuiteID3).WithMaxPrivilegeLevel(types.PrivilegeLevelAdministrator)
-	m := &IPMI{addr: b.Address, c: c, sleep: sleepCtx}
+	c.WithTimeout(lim.timeout).WithRetry(0).WithCipherSuiteID(types.CipherSuiteID3).WithMaxPrivilegeLevel(types.PrivilegeLevelAdministrator)
+	m := &IPMI{addr: b.Address, c: c, lim: lim}
 	if err := m.retry(ctx, "log in", func(ctx context.Context) error { return c.Connect(ctx) }); err != nil {
 		return nil, err
 	}
@@ -107,9 +118,9 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // refusal or any other answer ends it.
 func (m *IPMI) retry(ctx context.Context, what string, op func(context.Context) error) error {
 	var err error
-	for i := range Attempts {
+	for i := range m.lim.attempts {
 		if i > 0 {
-			if serr := m.sleep(ctx, Backoff*time.Duration(1<<(i-1))); serr != nil {
+			if serr := sleepCtx(ctx, m.lim.backoff*time.Duration(1<<(i-1))); serr != nil {
 				break
 			}
 		}
@@ -124,12 +135,17 @@ func (m *IPMI) retry(ctx context.Context, what string, op func(context.Context) 
 			return fmt.Errorf("bmc %s: %s: %v", m.addr, what, scrub(err))
 		}
 	}
-	return fmt.Errorf("bmc %s: %s: %w after %d attempts (%v each)", m.addr, what, ErrNoAnswer, Attempts, Timeout)
+	return fmt.Errorf("bmc %s: %s: %w after %d attempts (%v each)", m.addr, what, ErrNoAnswer, m.lim.attempts, m.lim.timeout)
 }
 
+// authFailure and noAnswer classify go-ipmi's errors; v0.9.1 wraps some
+// of them with %v, so the sentinel is not always reachable by errors.Is
+// and the text is checked too.
 func authFailure(err error) bool {
 	var st *types.RmcpStatusError
-	return errors.Is(err, client.ErrRAKPAuthentication) || errors.As(err, &st)
+	s := err.Error()
+	return errors.Is(err, client.ErrRAKPAuthentication) || errors.As(err, &st) ||
+		strings.Contains(s, "RAKP authentication failed") || strings.Contains(s, "RMCP+ status")
 }
 
 func noAnswer(err error) bool {
@@ -138,7 +154,7 @@ func noAnswer(err error) bool {
 		return true
 	}
 	s := err.Error()
-	return errors.Is(err, context.DeadlineExceeded) || strings.Contains(s, "timeout") || strings.Contains(s, "i/o timeout") ||
+	return errors.Is(err, context.DeadlineExceeded) || strings.Contains(s, "timeout") || strings.Contains(s, "deadline") ||
 		strings.Contains(s, "connection refused")
 }
 
@@ -211,7 +227,7 @@ func (m *IPMI) PowerCycle(ctx context.Context) error {
 
 // Close ends the session.
 func (m *IPMI) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), m.lim.timeout)
 	defer cancel()
 	return m.c.Close(ctx)
 }
