@@ -34,6 +34,10 @@ func newBenchStormCmd(g *globals) *cobra.Command {
 		spread, timeout, linkFor         time.Duration
 		sink                             string
 		wait                             time.Duration
+		relayAll                         bool
+		reboots, killAfter               int
+		killPIDs                         []int
+		rebootDelay, install             time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "storm",
@@ -41,12 +45,20 @@ func newBenchStormCmd(g *globals) *cobra.Command {
 		Long: `Each machine has its own MAC (02:5b:00:..., machine i) and boots as a BIOS PXE
 ROM chaining iPXE: DHCP through a relay (the local address), the loader over
 TFTP, the iPXE script, kernel and initrd, the kickstart from the token URL, and
-POST /cb/<token>/built. Machines are split round-robin over the targets.
+POST /cb/<token>/built. Machines are split round-robin over the targets,
+or with --relay-all each machine's DHCP goes to every target and it boots
+from the one that ACKed. --kill PID0,PID1 --kill-after N SIGKILLs, once N
+machines are built, the server with the most installs in flight; --reboots
+lets a machine whose boot failed start over from DHCP.
 The servers' inventory must hold the machines as hosts in install state:
 kickstand bench inventory writes it.`,
 		Example: `  kickstand bench storm --n 1000 --target 198.18.0.1@198.18.0.2 --sink 198.18.0.1:5001`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := storm.Config{Machines: n, First: first, Spread: spread, Timeout: timeout, TFTPBlksize: blksize}
+			cfg := storm.Config{Machines: n, First: first, Spread: spread, Timeout: timeout, TFTPBlksize: blksize,
+				InstallTime: install, RelayAll: relayAll, Reboots: reboots, RebootDelay: rebootDelay, KillPIDs: killPIDs, KillAfter: killAfter}
+			if len(killPIDs) > 0 && (killAfter <= 0 || killAfter > n) {
+				return fmt.Errorf("--kill-after %d: want 1 to --n (%d)", killAfter, n)
+			}
 			for _, t := range targets {
 				srv, loc, ok := strings.Cut(t, "@")
 				s, err1 := netip.ParseAddr(srv)
@@ -58,6 +70,9 @@ kickstand bench inventory writes it.`,
 			}
 			if len(cfg.Targets) == 0 {
 				return fmt.Errorf("no --target")
+			}
+			if len(killPIDs) > len(cfg.Targets) {
+				return fmt.Errorf("--kill names %d PIDs for %d targets", len(killPIDs), len(cfg.Targets))
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -102,6 +117,12 @@ kickstand bench inventory writes it.`,
 	f.IntVar(&streams, "link-streams", 8, "TCP streams for the link measurement")
 	f.DurationVar(&linkFor, "link-for", 3*time.Second, "duration of the link measurement")
 	f.DurationVar(&wait, "wait", time.Minute, "how long to wait for the servers' /healthz")
+	f.DurationVar(&install, "install-time", 0, "how long each installer runs between its kickstart and its callback")
+	f.BoolVar(&relayAll, "relay-all", false, "relay each machine's DHCP to every target (a relay with one helper address per server)")
+	f.IntVar(&reboots, "reboots", 0, "times a machine whose boot failed starts over from DHCP")
+	f.DurationVar(&rebootDelay, "reboot-delay", time.Second, "how long a machine takes to reboot")
+	f.IntSliceVar(&killPIDs, "kill", nil, "the targets' server PIDs, in --target order (0: never): the busiest is SIGKILLed mid-storm")
+	f.IntVar(&killAfter, "kill-after", 0, "kill once this many machines are built")
 	return cmd
 }
 

@@ -4,6 +4,6 @@ import "github.com/spf13/cobra"
 
 // addExtraCommands registers the subcommands that live in their own files.
 func addExtraCommands(root *cobra.Command, g *globals) {
-	root.AddCommand(newKSCmd(), newDoctorCmd(g), newImageCmd(), newDistroCmd(g), newTokenCmd(g), newVMCmd(g), newTestBootCmd(g), newBenchCmd(g), newDiscoveredCmd(g))
+	root.AddCommand(newKSCmd(), newDoctorCmd(g), newImageCmd(), newDistroCmd(g), newProfileCmd(g), newTokenCmd(g), newVMCmd(g), newTestBootCmd(g), newBenchCmd(g), newDiscoveredCmd(g))
 	addPowerCommands(root, g)
 }

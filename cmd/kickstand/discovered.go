@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kickstand/kickstand/internal/install"
+	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/server"
 	"github.com/kickstand/kickstand/internal/store"
 )
@@ -79,7 +80,7 @@ func assignDiscovered(cmd *cobra.Command, open func(context.Context) (*server.In
 		return err
 	}
 	defer in.Close()
-	h, err := in.Install.AssignDiscovered(cmd.Context(), mac, name, profile, install.ByCLI)
+	h, err := in.Install.AssignDiscovered(cmd.Context(), mac, inventory.Host{Name: name, Profile: profile}, install.ByCLI)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kickstand/kickstand/internal/distro"
+	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/server"
 )
@@ -37,24 +38,22 @@ func newDistroCmd(g *globals) *cobra.Command {
 			req.Source = args[0]
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			data := g.data
-			if data == "" {
-				cfg, err := inventory.Load(g.config)
-				if err != nil {
-					return err
-				}
-				data = cfg.Abs(cfg.Server.DataDir)
-			}
-			data, err := filepath.Abs(data)
-			if err != nil {
-				return err
-			}
 			log := slog.New(slog.NewTextHandler(io.Discard, nil))
-			in, err := server.Open(ctx, g.config, server.Options{DataDir: data, Log: log})
+			// Opened before anything else: the file may use a profile
+			// that an earlier import registered, which only the store
+			// knows.
+			in, err := server.Open(ctx, g.config, server.Options{DataDir: g.data, Log: log})
 			if err != nil {
 				return err
 			}
 			defer in.Close()
+			data := g.data
+			if data == "" {
+				data = in.Config().Abs(in.Config().Server.DataDir)
+			}
+			if data, err = filepath.Abs(data); err != nil {
+				return err
+			}
 			stderr := cmd.ErrOrStderr()
 			im := &distro.Importer{
 				DataDir: data, Store: in.Store, Config: in.Config(), Log: log,
@@ -106,7 +105,14 @@ func newDistroCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.AddCommand(imp, list)
+	rm := liveCmd(g, "rm NAME", "Remove a live distro no profile uses (its tree under the data directory is kept)", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, in *server.Instance, args []string) (string, error) {
+			if err := in.Install.RemoveDistro(cmd.Context(), args[0], install.ByCLI); err != nil {
+				return "", err
+			}
+			return "distro " + args[0] + ": removed", nil
+		})
+	cmd.AddCommand(imp, list, rm)
 	return cmd
 }
 

@@ -11,17 +11,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
-	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/kickstand/kickstand/internal/api"
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
@@ -157,17 +153,7 @@ func newServeCmd(g *globals) *cobra.Command {
 // store is used when it exists, so previews show real states and tokens;
 // otherwise a throwaway in-memory store, so previews never create files.
 func openPreview(ctx context.Context, g *globals) (*server.Instance, error) {
-	cfg, err := inventory.Load(g.config)
-	if err != nil {
-		return nil, err
-	}
-	spec := server.StoreSpec(cfg, server.Options{DataDir: g.data, Store: g.store})
-	if !store.IsPostgres(spec) && spec != "-" {
-		if _, err := os.Stat(filepath.Join(spec, "kickstand.db")); err != nil {
-			spec = "-"
-		}
-	}
-	return server.Open(ctx, g.config, server.Options{Store: spec, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return server.Open(ctx, g.config, server.Options{DataDir: g.data, Store: g.store, IfExists: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }
 
 func newRenderCmd(g *globals) *cobra.Command {
@@ -221,150 +207,6 @@ func newRenderCmd(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&r.Family, "family", 0, "address family the request arrives on: 4 or 6 (default: IPv4, unless the host's only static address is IPv6)")
 	cmd.Flags().BoolVar(&r.AsBuild, "as-build", false, "preview a host that is not installing as it would be after `kickstand host build`")
 	cmd.Flags().BoolVar(&explain, "explain", false, "say why the plan is what it is")
-	return cmd
-}
-
-func newHostCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "host", Short: "List and change hosts"}
-	open := func(ctx context.Context) (*server.Instance, error) {
-		return server.Open(ctx, g.config, server.Options{DataDir: g.data, Store: g.store, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "list",
-		Short: "List hosts and their netboot state",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := openPreview(cmd.Context(), g)
-			if err != nil {
-				return err
-			}
-			defer in.Close()
-			hosts, err := in.Store.Hosts(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if g.output == "json" {
-				for i := range hosts {
-					hosts[i].Vars = hideVars(hosts[i].Vars)
-				}
-				return writeJSON(cmd.OutOrStdout(), hosts)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSTATE\tPROFILE\tMACS\tIPV4\tIPV6\tSTAGE\tPROGRESS\tCAUSE")
-			for i := range hosts {
-				h := &hosts[i]
-				d, err := in.Diagnose(cmd.Context(), h)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d%%\t%s\n", h.Name, h.State, h.Profile, strings.Join(h.MACs, ","), dash(h.IPv4), dash(h.IPv6), d.Stage, d.Progress, dash(d.Cause))
-			}
-			return tw.Flush()
-		},
-	}, &cobra.Command{
-		Use:   "show HOST",
-		Short: "Show one host",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := openPreview(cmd.Context(), g)
-			if err != nil {
-				return err
-			}
-			defer in.Close()
-			h, err := in.Store.Host(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			h.Vars = hideVars(h.Vars)
-			if g.output == "json" {
-				return writeJSON(cmd.OutOrStdout(), h)
-			}
-			b, _ := json.MarshalIndent(h, "", "  ")
-			fmt.Fprintln(cmd.OutOrStdout(), string(b))
-			return nil
-		},
-	}, &cobra.Command{
-		Use:   "set-state HOST {install|local|menu}",
-		Short: "Change a host's netboot state; the next boot request sees it",
-		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
-			h, err := in.Install.SetState(cmd.Context(), args[0], args[1], install.ByCLI)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", h.Name, h.State)
-			return nil
-		},
-	}, &cobra.Command{
-		Use:   "timeline HOST",
-		Short: "Show everything that happened to a host, in order",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := openPreview(cmd.Context(), g)
-			if err != nil {
-				return err
-			}
-			defer in.Close()
-			if _, err := in.Store.Host(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			evs, err := in.Store.Events(cmd.Context(), args[0], 0, 0)
-			if err != nil {
-				return err
-			}
-			// Installer text (syslog, uploaded logs) quotes kickstart URLs
-			// and password hashes; the API shows it redacted, so does this.
-			evs = api.RedactEvents(evs)
-			if g.output == "json" {
-				return writeJSON(cmd.OutOrStdout(), evs)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TIME\tEVENT\tDETAIL")
-			for _, e := range evs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", e.At.Format("2006-01-02 15:04:05.000"), e.Kind, e.Detail)
-			}
-			tw.Flush()
-			h, _ := in.Store.Host(cmd.Context(), args[0])
-			d, err := in.Diagnose(cmd.Context(), h)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "\nstage: %s (%d%%)", d.Stage, d.Progress)
-			if d.Stalled {
-				fmt.Fprint(cmd.OutOrStdout(), ", STALLED")
-			}
-			fmt.Fprintln(cmd.OutOrStdout())
-			if d.Cause != "" {
-				fmt.Fprintf(cmd.OutOrStdout(), "cause: %s\nhint: %s\n", d.Cause, d.Hint)
-			}
-			for _, l := range d.LogTail {
-				fmt.Fprintln(cmd.OutOrStdout(), "  | "+l)
-			}
-			return nil
-		},
-	}, &cobra.Command{
-		Use:   "build HOST",
-		Short: "Put a host in install state with a fresh build token",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer in.Close()
-			h, err := in.Install.Build(cmd.Context(), args[0], install.ByCLI)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: install (token valid until %s)\n", h.Name, h.TokenExpires.Format(time.RFC3339))
-			return nil
-		},
-	})
 	return cmd
 }
 

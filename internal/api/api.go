@@ -52,6 +52,16 @@ type Deps struct {
 // Lifecycle is what the API asks of the install lifecycle.
 type Lifecycle interface {
 	SetState(ctx context.Context, host, state string, by install.Cause) (*inventory.HostRecord, error)
+	AddHost(ctx context.Context, h inventory.Host, by install.Cause) (*inventory.HostRecord, error)
+	EditHost(ctx context.Context, h inventory.Host, by install.Cause) (*inventory.HostRecord, error)
+	RemoveHost(ctx context.Context, name string, by install.Cause) error
+	SaveProfile(ctx context.Context, p inventory.Profile, create bool, by install.Cause) error
+	SaveDistro(ctx context.Context, d inventory.Distro, create bool, by install.Cause) error
+	RemoveProfile(ctx context.Context, name string, by install.Cause) error
+	RemoveDistro(ctx context.Context, name string, by install.Cause) error
+	Preview(ctx context.Context, r install.PreviewRequest) (install.Preview, error)
+	AssignDiscovered(ctx context.Context, mac string, h inventory.Host, by install.Cause) (*inventory.HostRecord, error)
+	Reinstall(ctx context.Context, host string, by install.Cause) (*inventory.HostRecord, error)
 }
 
 // access says who may call a route.
@@ -77,15 +87,28 @@ func routes() []route {
 		{"GET", "/openapi.json", public, (*api).openapi},
 		{"GET", "/whoami", public, (*api).whoami},
 		{"GET", "/hosts", read, (*api).hosts},
+		{"POST", "/hosts", write, (*api).addHost},
 		{"GET", "/hosts/{name}", read, (*api).host},
+		{"PATCH", "/hosts/{name}", write, (*api).editHost},
+		{"DELETE", "/hosts/{name}", write, (*api).removeHost},
+		{"GET", "/hosts/{name}/render/{kind}", read, (*api).render},
 		{"GET", "/hosts/{name}/timeline", read, (*api).timeline},
 		{"POST", "/hosts/{name}/build", write, (*api).build},
 		{"POST", "/hosts/{name}/state", write, (*api).setState},
 		{"GET", "/profiles", read, (*api).profiles},
+		{"POST", "/profiles", write, (*api).addProfile},
+		{"PATCH", "/profiles/{name}", write, (*api).editProfile},
+		{"DELETE", "/profiles/{name}", write, (*api).removeProfile},
 		{"GET", "/distros", read, (*api).distros},
+		{"POST", "/distros", write, (*api).addDistro},
+		{"PATCH", "/distros/{name}", write, (*api).editDistro},
+		{"DELETE", "/distros/{name}", write, (*api).removeDistro},
 		{"GET", "/events", read, (*api).events},
 		{"GET", "/events/stream", read, (*api).stream},
 		{"GET", "/unknown", read, (*api).unknown},
+		{"GET", "/discovered", read, (*api).discovered},
+		{"POST", "/discovered/{mac}/assign", write, (*api).assignDiscovered},
+		{"POST", "/hosts/{name}/reinstall", write, (*api).reinstall},
 	}
 }
 

@@ -327,7 +327,8 @@ func TestRoutes(t *testing.T) {
 		method, path, body string
 		want               int
 	}{
-		{"DELETE", "/api/v1/hosts/a", "", 405},
+		{"PUT", "/api/v1/hosts/a", "", 405},
+		{"DELETE", "/api/v1/hosts/a", "", 409}, // the file's
 		{"GET", "/api/v1/hosts/a/build", "", 405},
 		{"GET", "/api/v1/nope", "", 404},
 		{"POST", "/api/v1/hosts/zzz/build", "", 404},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"time"
 
 	"github.com/kickstand/kickstand/internal/diagnose"
@@ -30,6 +31,14 @@ type Host struct {
 	IPv6     string   `json:"ipv6,omitempty"`
 	Gateway6 string   `json:"gateway6,omitempty"`
 	Platform string   `json:"platform,omitempty"`
+	// The install network and time settings, as declared.
+	Nameservers []string `json:"nameservers,omitempty"`
+	NTP         []string `json:"ntp,omitempty"`
+	Timezone    string   `json:"timezone,omitempty"`
+	Interface   string   `json:"interface,omitempty"`
+	// Vars names the host's template variables; their values (password
+	// hashes, keys) are never shown.
+	Vars []string `json:"vars,omitempty"`
 	// TokenExpires is when the build token (never shown) stops working.
 	TokenExpires time.Time `json:"token_expires,omitzero"`
 	UpdatedAt    time.Time `json:"updated_at"`
@@ -74,7 +83,12 @@ func (a *api) view(r *http.Request, rec *inventory.HostRecord, full bool, pendin
 		Name: rec.Name, State: rec.State, Profile: rec.Profile, Origin: rec.Origin, Netboot: rec.Netboot,
 		MACs: rec.MACs, UUID: rec.UUID, IPv4: rec.IPv4, Gateway4: rec.Gateway4, IPv6: rec.IPv6, Gateway6: rec.Gateway6,
 		Platform: rec.Platform, UpdatedAt: rec.UpdatedAt,
+		Nameservers: rec.Nameservers, NTP: rec.NTP, Timezone: rec.Timezone, Interface: rec.Interface,
 	}
+	for k := range rec.Vars {
+		h.Vars = append(h.Vars, k)
+	}
+	sort.Strings(h.Vars)
 	if rec.State == inventory.StateInstall {
 		h.TokenExpires = rec.TokenExpires
 	}
@@ -118,12 +132,16 @@ func (a *api) host(w http.ResponseWriter, r *http.Request, _ string) {
 }
 
 func (a *api) writeHost(w http.ResponseWriter, r *http.Request, rec *inventory.HostRecord, pending ...store.Event) {
+	a.writeHostCode(w, r, http.StatusOK, rec, pending...)
+}
+
+func (a *api) writeHostCode(w http.ResponseWriter, r *http.Request, code int, rec *inventory.HostRecord, pending ...store.Event) {
 	h, err := a.view(r, rec, true, pending...)
 	if err != nil {
 		a.fail(w, r, "diagnosing host "+rec.Name, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, h)
+	writeJSON(w, code, h)
 }
 
 func (a *api) build(w http.ResponseWriter, r *http.Request, who string) {
@@ -167,16 +185,35 @@ func (a *api) changeState(w http.ResponseWriter, r *http.Request, who, to string
 	a.writeHost(w, r, rec)
 }
 
+// Profile is a profile with who owns it: the file or live edits.
+type Profile struct {
+	inventory.Profile
+	Origin string `json:"origin"`
+}
+
+// Distro is a distro with who owns it.
+type Distro struct {
+	inventory.Distro
+	Origin string `json:"origin"`
+}
+
 func (a *api) profiles(w http.ResponseWriter, r *http.Request, _ string) {
 	ps, err := a.d.Store.Profiles(r.Context())
 	if err != nil {
 		a.fail(w, r, "listing profiles", err)
 		return
 	}
-	for i := range ps {
-		ps[i].KernelArgs = redact(ps[i].KernelArgs)
+	origins, _, err := a.d.Store.Origins(r.Context())
+	if err != nil {
+		a.fail(w, r, "listing profiles", err)
+		return
 	}
-	writeJSON(w, http.StatusOK, nonNil(ps))
+	out := make([]Profile, len(ps))
+	for i, p := range ps {
+		profileRoutes.hide(&p)
+		out[i] = Profile{p, origins[p.Name]}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (a *api) distros(w http.ResponseWriter, r *http.Request, _ string) {
@@ -185,10 +222,17 @@ func (a *api) distros(w http.ResponseWriter, r *http.Request, _ string) {
 		a.fail(w, r, "listing distros", err)
 		return
 	}
-	for i := range ds {
-		ds[i].Tree, ds[i].Stage2, ds[i].Repo = redact(ds[i].Tree), redact(ds[i].Stage2), redact(ds[i].Repo)
+	_, origins, err := a.d.Store.Origins(r.Context())
+	if err != nil {
+		a.fail(w, r, "listing distros", err)
+		return
 	}
-	writeJSON(w, http.StatusOK, nonNil(ds))
+	out := make([]Distro, len(ds))
+	for i, d := range ds {
+		distroRoutes.hide(&d)
+		out[i] = Distro{d, origins[d.Name]}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // nonNil makes an empty list encode as [] rather than null.

@@ -167,14 +167,6 @@ func (b *Booter) TargetByName(ctx context.Context, name string) (*Target, error)
 	return b.target(r)
 }
 
-// Profile is the named profile, nil when there is none.
-func (b *Booter) Profile(ctx context.Context, name string) (*inventory.Profile, error) {
-	if err := b.ensureIndex(ctx); err != nil {
-		return nil, err
-	}
-	return b.Index.Profile(name), nil
-}
-
 // menuItems are the hosts the menu offers: those installing, narrowed to
 // menu.hosts when set.
 func (b *Booter) menuItems(cfg *inventory.Config) []Target {

@@ -56,23 +56,34 @@ func (b *Booter) Identify(ctx context.Context, f Facts) (Identity, error) {
 	if f.MAC == "" && f.UUID == "" && len(f.DUID) == 0 {
 		return b.IdentifyAddr(ctx, f.ClientIP)
 	}
-	if f.UUID != "" {
-		if r := b.Index.ByUUID(f.UUID); r != nil {
-			return Identity{Host: r, Proof: ProofUUID, MAC: f.MAC}, nil
-		}
-	}
-	if f.MAC != "" {
-		if r := b.Index.ByMAC(f.MAC); r != nil {
-			return Identity{Host: r, Proof: ProofMAC, MAC: f.MAC}, nil
-		}
-	}
-	if len(f.DUID) > 0 {
-		if r := b.Index.ByDUID(f.DUID); r != nil {
-			return Identity{Host: r, Proof: ProofDUID, MAC: f.MAC}, nil
-		}
-	}
-	return Identity{MAC: f.MAC}, nil
+	r, proof := b.Index.Match(Keys{MAC: f.MAC, UUID: f.UUID, DUID: f.DUID})
+	return Identity{Host: r, Proof: proof, MAC: f.MAC}, nil
 }
+
+// Keys are what a DHCP packet proves about its client: its hardware
+// address, SMBIOS UUID and DUID (each may be unknown).
+type Keys struct {
+	MAC  string
+	UUID string
+	DUID []byte
+}
+
+// Match finds the host a DHCP client is, in order of strength: its SMBIOS
+// UUID, its MAC, its DUID (dhcp6.duids). The DHCP servers' reservations
+// and the boot decision both ask it, so they cannot disagree about who a
+// client is. Packets call it, so it is answered from the index, never the
+// store; the index is loaded first if it was not yet.
+func (b *Booter) Match(ctx context.Context, k Keys) (*inventory.HostRecord, error) {
+	if err := b.ensureIndex(ctx); err != nil {
+		return nil, err
+	}
+	r, _ := b.Index.Match(k)
+	return r, nil
+}
+
+// ReservedBy names the host whose static address a is, "" for none: an
+// address the DHCP pools must not give another client.
+func (b *Booter) ReservedBy(a netip.Addr) string { return b.Index.NameAt(a) }
 
 // IdentifyAddr says which host an address belongs to now: a menu choice
 // made from it for a host still installing, a host's static address, a

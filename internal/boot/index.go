@@ -2,6 +2,7 @@ package boot
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"reflect"
@@ -158,6 +159,16 @@ func (x *Index) Put(r *inventory.HostRecord) {
 	x.put(r)
 }
 
+// Remove forgets a host this server just removed (a live host's rm).
+func (x *Index) Remove(name string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if r := x.hosts[name]; r != nil {
+		x.remove(r)
+		x.count--
+	}
+}
+
 func (x *Index) put(r *inventory.HostRecord) {
 	if old := x.hosts[r.Name]; old != nil {
 		x.remove(old)
@@ -229,16 +240,51 @@ func (x *Index) copyOf(name string) *inventory.HostRecord {
 	return &c
 }
 
-// ByMAC, ByUUID, ByDUID and ByAddr find a host by one key (nil if none).
+// Match finds the host keys name (Booter.Match says in which order) and
+// the proof that tied it, under one read lock: the DHCP servers call it for
+// every packet.
+func (x *Index) Match(k Keys) (*inventory.HostRecord, Proof) {
+	var uuid, mac, duid string
+	if k.UUID != "" {
+		uuid = inventory.NormalUUID(k.UUID)
+	}
+	if k.MAC != "" {
+		mac = inventory.NormalMAC(k.MAC)
+	}
+	if len(k.DUID) > 0 {
+		duid = hex.EncodeToString(k.DUID)
+	}
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if x.hosts == nil {
+		return nil, ""
+	}
+	for _, c := range [...]struct {
+		key   string
+		by    map[string]string
+		proof Proof
+	}{{uuid, x.byUUID, ProofUUID}, {mac, x.byMAC, ProofMAC}, {duid, x.byDUID, ProofDUID}} {
+		if c.key == "" {
+			continue
+		}
+		if r := x.copyOf(c.by[c.key]); r != nil {
+			return r, c.proof
+		}
+	}
+	return nil, ""
+}
+
+// NameAt names the host whose static address a is, "" for none.
+func (x *Index) NameAt(a netip.Addr) string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.byAddr[a.Unmap().WithZone("")]
+}
+
+// ByMAC, ByToken and ByAddr find a host by one key (nil if none).
 // ByAddr knows static addresses only: leases are the Booter's business.
 func (x *Index) ByMAC(mac string) *inventory.HostRecord {
 	return x.by(func() string { return x.byMAC[inventory.NormalMAC(mac)] })
-}
-func (x *Index) ByUUID(uuid string) *inventory.HostRecord {
-	return x.by(func() string { return x.byUUID[inventory.NormalUUID(uuid)] })
-}
-func (x *Index) ByDUID(duid []byte) *inventory.HostRecord {
-	return x.by(func() string { return x.byDUID[fmt.Sprintf("%x", duid)] })
 }
 func (x *Index) ByToken(token string) *inventory.HostRecord {
 	if token == "" {

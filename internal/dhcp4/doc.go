@@ -40,7 +40,8 @@
 //     broadcast otherwise. Option 82 is echoed verbatim. There is no ping
 //     check before an offer: it costs iPXE about 13 s per boot.
 //
-//   - Reservations come from dhcpengine.Reservations, answered from
+//   - Reservations are the boot package's host index (boot.Booter.Match),
+//     the one the boot decision identifies clients by, answered from
 //     memory, so a packet costs no store query for them.
 //
 // The interfaces, their addresses and the mode's sockets are read when Serve

@@ -71,16 +71,16 @@ func (s *Server) open(ctx context.Context, d inventory.DHCP) ([]*dhcpengine.Sock
 // Peek reads the client's MAC from chaddr without parsing the packet.
 // Only Ethernet BOOTREQUESTs to port 67 of a full server are rate
 // limited: a proxy hands out no addresses.
-func (s *Server) Peek(p *dhcpengine.Packet) (string, dhcpengine.Keys, bool) {
+func (s *Server) Peek(p *dhcpengine.Packet) (string, boot.Keys, bool) {
 	b := p.Data
 	if p.Socket.Port != serverPort || len(b) < 34 || b[0] != 1 || b[1] != 1 || b[2] != 6 {
-		return "", dhcpengine.Keys{}, false
+		return "", boot.Keys{}, false
 	}
 	if cfg := s.Config(); cfg == nil || cfg.DHCP.Mode == "proxy" {
-		return "", dhcpengine.Keys{}, false
+		return "", boot.Keys{}, false
 	}
 	mac := net.HardwareAddr(b[28:34]).String()
-	return mac, dhcpengine.Keys{MAC: mac}, true
+	return mac, boot.Keys{MAC: mac}, true
 }
 
 // request is one client message being answered.
@@ -110,14 +110,14 @@ func (s *Server) Handle(ctx context.Context, p *dhcpengine.Packet) {
 		s.Ignored() // not an Ethernet client
 		return
 	}
-	h, found, err := s.Reservation(ctx, dhcpengine.Keys{UUID: r.f.UUID, MAC: r.f.MAC})
+	h, err := s.Reservation(ctx, boot.Keys{UUID: r.f.UUID, MAC: r.f.MAC})
 	if err != nil {
 		// Without knowing the reservation, a pool address could go to a
 		// reserved host; stay silent and let the client retry.
 		s.Log().Warn("host lookup failed: no reply", "mac", r.f.MAC, "err", err)
 		return
 	}
-	if found {
+	if h != nil {
 		r.host = h.Name
 	}
 	r.ev = dhcpengine.Event{MAC: r.f.MAC, Host: r.host, Relay: r.f.Relay}
@@ -131,8 +131,10 @@ func (s *Server) Handle(ctx context.Context, p *dhcpengine.Packet) {
 			s.Ignored() // no configured subnet for this client
 			return
 		}
-		if found && h.Addr4.IsValid() && r.sub.Prefix.Contains(h.Addr4.Addr()) {
-			r.resv = h.Addr4.Addr()
+		if h != nil {
+			if a, ok := h.Addr4(); ok && a.Addr().Is4() && r.sub.Prefix.Contains(a.Addr()) {
+				r.resv = a.Addr()
+			}
 		}
 		s.full(ctx, r)
 	}

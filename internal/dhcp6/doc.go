@@ -16,7 +16,10 @@
 //     to one), so ParseFacts finds the MAC in relay option 79 (RFC 6939),
 //     in a DUID-LL or DUID-LLT, or in an EUI-64 link-local source address,
 //     and a DUID-UUID gives the SMBIOS UUID (EDK2 byte order). The
-//     dhcp6.duids config ties any other DUID to a host.
+//     dhcp6.duids config ties any other DUID to a host. The facts go to
+//     the boot package's host index as the packet gave them: it finds the
+//     host by UUID, MAC or reserved DUID, for the reservation and for the
+//     boot decision alike, from memory.
 //
 //   - Parse once, decide elsewhere. The packet becomes boot.Facts (Family
 //     6, DUID, MAC, option 61 arch, 16 vendor class, 15 user class, the

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"slices"
 	"strconv"
 	"time"
 
@@ -123,19 +122,19 @@ type request struct {
 // Peek reads the client's DUID (and the MAC or UUID inside it) from a
 // Solicit, Request, Renew or Rebind, relayed or not, without parsing the
 // packet: those are the messages that take addresses from the pool.
-func (s *Server) Peek(p *dhcpengine.Packet) (string, dhcpengine.Keys, bool) {
+func (s *Server) Peek(p *dhcpengine.Packet) (string, boot.Keys, bool) {
 	duid, ok := peekClientID(p.Data, 0)
 	if !ok {
-		return "", dhcpengine.Keys{}, false
+		return "", boot.Keys{}, false
 	}
-	k := dhcpengine.Keys{DUID: hex.EncodeToString(duid)}
+	k := boot.Keys{DUID: duid}
 	if d, err := dhcpv6.DUIDFromBytes(duid); err == nil {
 		k.MAC = duidMAC(d)
 		if u, ok := d.(*dhcpv6.DUIDUUID); ok {
 			k.UUID = dhcpengine.EFIGUID(u.UUID[:])
 		}
 	}
-	return k.DUID, k, true
+	return hex.EncodeToString(duid), k, true
 }
 
 // peekClientID finds the Client Identifier option of an allocating client
@@ -231,23 +230,17 @@ func (s *Server) forUs(r *request) bool {
 	return false // server messages, relay-replies, reconfigure...
 }
 
-// identify finds the client's host and its reservation in the subnet. A
-// host found by a reserved DUID is handed to the boot decision by its
-// UUID or MAC, the keys the decision knows.
+// identify finds the client's host, as the boot decision will (by UUID,
+// MAC or reserved DUID: the facts go to it as the packet gave them), and
+// its reservation in the subnet.
 func (s *Server) identify(ctx context.Context, r *request) error {
-	h, found, err := s.Reservation(ctx, dhcpengine.Keys{DUID: r.duid, UUID: r.f.UUID, MAC: r.f.MAC})
-	if err != nil || !found {
+	h, err := s.Reservation(ctx, boot.Keys{DUID: r.f.DUID, UUID: r.f.UUID, MAC: r.f.MAC})
+	if err != nil || h == nil {
 		return err
 	}
 	r.host = h.Name
-	if h.Addr6.IsValid() && r.sub != nil && r.sub.Prefix.Contains(h.Addr6.Addr()) {
-		r.resv = h.Addr6.Addr()
-	}
-	switch {
-	case h.UUID != "":
-		r.f.UUID = h.UUID
-	case len(h.MACs) > 0 && !slices.Contains(h.MACs, r.f.MAC):
-		r.f.MAC = h.MACs[0]
+	if a, ok := h.Addr6(); ok && a.Addr().Is6() && r.sub != nil && r.sub.Prefix.Contains(a.Addr()) {
+		r.resv = a.Addr()
 	}
 	return nil
 }

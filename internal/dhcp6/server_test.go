@@ -17,7 +17,6 @@ import (
 	"github.com/kickstand/kickstand/internal/dhcpengine/enginetest"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
-	"github.com/kickstand/kickstand/internal/store/sqlstore"
 	"github.com/kickstand/kickstand/internal/store/storetest"
 	"github.com/kickstand/kickstand/internal/vmtest"
 )
@@ -178,20 +177,7 @@ func vendorClass(m *dhcpv6.Message) string {
 // Reservations matched by MAC (DUID-LL, DUID-LLT), by UUID (DUID-UUID) and
 // by a configured DUID, and the boot URL each firmware gets.
 func TestReservationsAndBootURLs(t *testing.T) {
-	forEachStore(t, testReservationsAndBootURLs)
-}
-
-// forEachStore runs a test against the fake store and a real SQLite one.
-func forEachStore(t *testing.T, f func(*testing.T, store.Store)) {
-	t.Run("fake", func(t *testing.T) { f(t, storetest.NewFake()) })
-	t.Run("sqlite", func(t *testing.T) {
-		st, err := sqlstore.OpenSQLite(context.Background(), t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		f(t, st)
-	})
+	enginetest.ForEachStore(t, testReservationsAndBootURLs)
 }
 
 func testReservationsAndBootURLs(t *testing.T, st store.Store) {
@@ -338,7 +324,7 @@ func TestUnknownClients(t *testing.T) {
 	}
 }
 
-func TestDeclineAndRelease(t *testing.T) { forEachStore(t, testDeclineAndRelease) }
+func TestDeclineAndRelease(t *testing.T) { enginetest.ForEachStore(t, testDeclineAndRelease) }
 
 func testDeclineAndRelease(t *testing.T, st store.Store) {
 	h := newHarness(t, st)

@@ -77,7 +77,9 @@ func TestTwoEnginesOneStore(t *testing.T) {
 
 type noBoot struct{}
 
-func (noBoot) BootSpec(context.Context, boot.Facts) (boot.Plan, error) { return boot.Plan{}, nil }
+func (noBoot) BootSpec(context.Context, boot.Facts) (boot.Plan, error)         { return boot.Plan{}, nil }
+func (noBoot) Match(context.Context, boot.Keys) (*inventory.HostRecord, error) { return nil, nil }
+func (noBoot) ReservedBy(netip.Addr) string                                    { return "" }
 
 func newEngine(t *testing.T, o dhcpengine.Options) *dhcpengine.Engine {
 	t.Helper()

@@ -58,7 +58,7 @@ type Handler interface {
 	// Peek reads a packet's client without parsing the packet: the key the
 	// per-client rate limit counts it under, and the keys its host may be
 	// found by. ok is false for a packet the limits do not apply to.
-	Peek(p *Packet) (client string, k Keys, ok bool)
+	Peek(p *Packet) (client string, k boot.Keys, ok bool)
 	// Handle answers one packet. It runs on a worker; a reply that needs
 	// a lease is sent from the commit's continuation (Engine.Commit).
 	Handle(ctx context.Context, p *Packet)
@@ -87,9 +87,15 @@ type Packet struct {
 	Pending *sync.WaitGroup
 }
 
-// Booter is the boot decision (boot.Booter satisfies it).
+// Booter is the boot decision and the host index it owns (boot.Booter
+// satisfies it). The reservations are its index's answer: the host a
+// client is, and whose static address an address is. Both are answered
+// from memory, for every packet; keeping the index current on a reload or
+// a live change is the index's owner's job.
 type Booter interface {
 	BootSpec(ctx context.Context, f boot.Facts) (boot.Plan, error)
+	Match(ctx context.Context, k boot.Keys) (*inventory.HostRecord, error)
+	ReservedBy(a netip.Addr) string
 }
 
 // Options configure an Engine.
@@ -100,9 +106,7 @@ type Options struct {
 	Config func() *inventory.Config
 	Booter Booter
 	Store  store.Store
-	// Reservations finds clients' hosts; nil means StoreReservations.
-	Reservations Reservations
-	Log          *slog.Logger
+	Log    *slog.Logger
 	// OnEvent, when set, sees every exchange step, from the worker or the
 	// committer handling the packet. It must not block.
 	OnEvent func(Event)
@@ -110,9 +114,8 @@ type Options struct {
 
 // Engine runs one family's server machinery.
 type Engine struct {
-	opt  Options
-	log  *slog.Logger
-	resv Reservations
+	opt Options
+	log *slog.Logger
 
 	// Tunables; tests change them (the commit's before Start).
 	CommitWindow time.Duration
@@ -140,10 +143,7 @@ func New(o Options) (*Engine, error) {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	o.Log = o.Log.With("proto", fmt.Sprintf("dhcp%d", o.Family))
-	if o.Reservations == nil {
-		o.Reservations = StoreReservations(o.Store, o.Config)
-	}
-	e := &Engine{opt: o, log: o.Log, resv: o.Reservations, CommitWindow: time.Millisecond, CommitMax: 512,
+	e := &Engine{opt: o, log: o.Log, CommitWindow: time.Millisecond, CommitMax: 512,
 		OfferHold: 30 * time.Second, DeclineHold: 10 * time.Minute, ready: make(chan struct{})}
 	e.commit = &committer{store: o.Store, log: e.log, in: make(chan *pending, commitQueue),
 		mem: newMemLeases(o.Family, memLeaseLimit, e.reservedForOther)}
@@ -276,7 +276,7 @@ func (e *Engine) admit(h Handler, p *Packet) bool {
 	if !ok {
 		return true
 	}
-	if _, found, err := e.resv.Lookup(context.Background(), k); found || err != nil {
+	if h, err := e.opt.Booter.Match(context.Background(), k); h != nil || err != nil {
 		return true
 	}
 	return e.limiter().allow(client, time.Now(), e.log)
@@ -297,14 +297,15 @@ func (e *Engine) Plan(ctx context.Context, f boot.Facts) boot.Plan {
 	return p
 }
 
-// Reservation is the client's host, if it is one.
-func (e *Engine) Reservation(ctx context.Context, k Keys) (Host, bool, error) {
-	return e.resv.Lookup(ctx, k)
+// Reservation is the client's host (nil if it is none), as the boot
+// decision will identify it.
+func (e *Engine) Reservation(ctx context.Context, k boot.Keys) (*inventory.HostRecord, error) {
+	return e.opt.Booter.Match(ctx, k)
 }
 
 func (e *Engine) reservedForOther(a netip.Addr, host string) bool {
-	h, found, err := e.resv.Lookup(context.Background(), Keys{Addr: a})
-	return err == nil && found && h.Name != host
+	owner := e.opt.Booter.ReservedBy(a)
+	return owner != "" && owner != host
 }
 
 // Offer chooses an address for op's client from memory and holds it for

@@ -25,7 +25,7 @@ type Store interface {
 
 // Assigner turns a discovered machine into a host: the lifecycle.
 type Assigner interface {
-	AssignDiscovered(ctx context.Context, mac, name, profile string, by install.Cause) (*inventory.HostRecord, error)
+	AssignDiscovered(ctx context.Context, mac string, h inventory.Host, by install.Cause) (*inventory.HostRecord, error)
 }
 
 // Deps are the service's dependencies.
@@ -155,7 +155,7 @@ func (s *Service) byRule(ctx context.Context, cfg *inventory.Config, d store.Dis
 			s.d.Log.WarnContext(ctx, "discovery rule matches but makes no valid host name: not assigned", "rule", i, "name", r.Name, "mac", d.MAC)
 			return nil, false, nil
 		}
-		if _, err := s.d.Install.AssignDiscovered(ctx, d.MAC, name, r.Profile, install.ByRule(i)); err != nil {
+		if _, err := s.d.Install.AssignDiscovered(ctx, d.MAC, inventory.Host{Name: name, Profile: r.Profile}, install.ByRule(i)); err != nil {
 			s.d.Log.WarnContext(ctx, "discovery rule could not assign the machine", "rule", i, "mac", d.MAC, "host", name, "err", err)
 			return nil, false, nil
 		}

@@ -51,7 +51,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /boot.ipxe", s.ipxe)
-	mux.HandleFunc("GET "+render.DiscoveryPath, s.discover)
+	mux.HandleFunc("GET /discover", s.discover) // render.DiscoveryPath
 	mux.HandleFunc("GET /ks/{token}", s.kickstart)
 	mux.HandleFunc("GET /ks", s.kickstartByFallback)
 	mux.HandleFunc("POST /cb/{token}/{what}", s.callback)

@@ -34,6 +34,7 @@ type Store interface {
 	AppendEvents(ctx context.Context, evs []store.Event) error
 	DiscoveredMachine(ctx context.Context, mac string) (*store.Discovered, error)
 	AssignDiscovered(ctx context.Context, a store.Assignment) (*inventory.HostRecord, error)
+	store.LiveStore
 }
 
 // Publisher shows events written here to live views (the API's event

@@ -114,13 +114,13 @@ func Parse(path string, data []byte) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return assemble(path, pf, nil, map[string][]byte{path: data})
+	return assemble(path, pf, nil, map[string][]byte{path: data}, nil)
 }
 
 // assemble makes the config of a main file and its hosts.d files (in
 // order) and validates it. data holds the files read for this load; the
 // others are read again only if a message needs a line in them.
-func assemble(path string, main *parsedFile, dir []*parsedFile, data map[string][]byte) (*Config, error) {
+func assemble(path string, main *parsedFile, dir []*parsedFile, data map[string][]byte, known func(*Config) (Known, error)) (*Config, error) {
 	c := main.cfg
 	c.Path = path
 	c.Warnings = nil
@@ -141,6 +141,13 @@ func assemble(path string, main *parsedFile, dir []*parsedFile, data map[string]
 		}
 	}
 	v := validator{file: path, files: c.hostFiles, data: data, errs: unknown}
+	if known != nil {
+		k, err := known(&c)
+		if err != nil {
+			return nil, fmt.Errorf("%s: live objects: %w", path, err)
+		}
+		v.known = k
+	}
 	v.check(&c)
 	c.Warnings = v.warns
 	if len(v.errs) > 0 {
@@ -285,6 +292,10 @@ type validator struct {
 	trees map[string]*yaml.Node
 	errs  []error
 	warns []string
+	// known are the live objects the file may reference (Known); live,
+	// when set, names the one live object being checked (CheckHost).
+	known Known
+	live  string
 }
 
 func (v *validator) warnf(path []any, format string, args ...any) {
@@ -298,6 +309,12 @@ func (v *validator) warnf(path []any, format string, args ...any) {
 // sequence indexes), naming the file, line and field so the operator can
 // find it. A host's path is in the file it came from.
 func (v *validator) errf(path []any, format string, args ...any) {
+	if v.live != "" {
+		if len(path) > 0 && (path[0] == "hosts" || path[0] == "profiles" || path[0] == "distros") {
+			v.errs = append(v.errs, liveError(v.live, path, fmt.Sprintf(format, args...)))
+		}
+		return // the rest of the file is not the live object's to answer for
+	}
 	file, line := v.file, 0
 	if len(path) > 1 && path[0] == "hosts" {
 		if i, ok := path[1].(int); ok {
@@ -457,7 +474,7 @@ func (v *validator) check(c *Config) {
 			v.errf(at("name"), "duplicate profile %q", p.Name)
 		}
 		profiles[p.Name] = true
-		if !distros[p.Distro] {
+		if !distros[p.Distro] && !v.known.Distros[p.Distro] {
 			v.errf(at("distro"), "unknown distro %q", p.Distro)
 		}
 		switch p.Loader {
@@ -575,7 +592,7 @@ func (v *validator) check(c *Config) {
 		}
 		if h.Profile == "" {
 			v.errf(at("profile"), "missing")
-		} else if !profiles[h.Profile] {
+		} else if !profiles[h.Profile] && !v.known.Profiles[h.Profile] {
 			v.errf(at("profile"), "unknown profile %q", h.Profile)
 		}
 		if h.BMC != nil {

@@ -139,6 +139,15 @@ type BMC struct {
 	PasswordFile string `yaml:"password_file,omitempty" json:"password_file,omitempty"`
 }
 
+// Public is the BMC as views show it: driver and address, no user and no
+// password file.
+func (b *BMC) Public() *BMC {
+	if b == nil {
+		return nil
+	}
+	return &BMC{Driver: b.Driver, Address: b.Address}
+}
+
 // Equal reports whether two BMC settings are alike.
 func (b *BMC) Equal(o *BMC) bool {
 	if b == nil || o == nil {

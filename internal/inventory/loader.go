@@ -21,6 +21,10 @@ const DefaultHostsDir = "hosts.d"
 // Its methods may be called from several goroutines.
 type Loader struct {
 	Path string
+	// Known, when set, names the live objects the file may reference;
+	// it is given the file's config (its server section says where the
+	// store is) before the file is checked.
+	Known func(*Config) (Known, error)
 
 	mu     sync.Mutex
 	cache  map[string]cachedFile
@@ -97,7 +101,7 @@ func (l *Loader) Load(reread bool) (*Config, error) {
 		return l.last, nil // nothing read: nothing changed
 	}
 	l.cache = next
-	c, err := assemble(l.Path, main, pfs, data)
+	c, err := assemble(l.Path, main, pfs, data, l.Known)
 	l.last, l.names = c, names
 	return c, err
 }

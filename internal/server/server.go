@@ -8,11 +8,13 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -73,7 +75,10 @@ type Options struct {
 	DataDir string
 	// Store overrides the config's store (a postgres:// URL or a directory).
 	Store string
-	Log   *slog.Logger
+	// IfExists uses the store only if it exists, else an in-memory one:
+	// previews show real states and tokens but never create files.
+	IfExists bool
+	Log      *slog.Logger
 }
 
 // Open loads the config, opens the store and syncs the file into it. Bad
@@ -82,15 +87,29 @@ func Open(ctx context.Context, path string, o Options) (*Instance, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
+	// The store is opened as the file is checked: its live profiles and
+	// distros are names the file's hosts and profiles may use.
+	var st store.Store
 	loader := &inventory.Loader{Path: path}
+	loader.Known = func(c *inventory.Config) (inventory.Known, error) {
+		if st == nil {
+			spec := StoreSpec(c, o)
+			if o.IfExists && !storeExists(spec) {
+				spec = "-"
+			}
+			var err error
+			if st, err = sqlstore.Open(ctx, spec); err != nil {
+				return inventory.Known{}, fmt.Errorf("store %s: %w", store.Redact(spec), err)
+			}
+		}
+		return install.LiveNames(ctx, st)
+	}
 	cfg, err := load(loader, false, o.CheckFiles)
 	if err != nil {
+		if st != nil {
+			st.Close()
+		}
 		return nil, err
-	}
-	spec := StoreSpec(cfg, o)
-	st, err := sqlstore.Open(ctx, spec)
-	if err != nil {
-		return nil, fmt.Errorf("store %s: %w", store.Redact(spec), err)
 	}
 	in := &Instance{Path: path, Store: st, Log: o.Log, loader: loader, strict: o.CheckFiles}
 	in.cfg.Store(cfg)
@@ -110,6 +129,16 @@ func Open(ctx context.Context, path string, o Options) (*Instance, error) {
 		return nil, err
 	}
 	return in, nil
+}
+
+// storeExists says whether a store spec names a store that was made
+// before: a PostgreSQL URL always does, a directory when it holds one.
+func storeExists(spec string) bool {
+	if store.IsPostgres(spec) || spec == "-" {
+		return true
+	}
+	_, err := os.Stat(filepath.Join(spec, "kickstand.db"))
+	return err == nil
 }
 
 // attributor breaks the knot between the recorder (which asks the
@@ -453,10 +482,15 @@ func (in *Instance) recordTFTP(rec *timeline.Recorder, ti tftp.TransferInfo) {
 	case ti.Err != nil && !ti.Completed:
 		detail += " (" + ti.Err.Error() + ")"
 	}
-	rec.Record(store.Event{Kind: "tftp.file", At: ti.Start, Detail: detail, Data: map[string]any{
+	data := map[string]any{
 		"file": ti.Name, "bytes": ti.Bytes, "duration_ms": ti.Duration.Milliseconds(), "completed": ti.Completed,
 		"probe": ti.Probe, "class": class, "client": ti.Client.Addr().Unmap().String(), "blksize": ti.BlockSize, "windowsize": ti.WindowSize,
-	}})
+		"status": timeline.TFTPStatus(ti.Completed, ti.Probe, ti.Aborted, ti.Err),
+	}
+	if errors.Is(ti.Err, tftp.ErrBusy) {
+		data["refused"] = "the server is busy (tftp.max_transfers transfers running)"
+	}
+	rec.Record(store.Event{Kind: "tftp.file", At: ti.Start, Detail: detail, Data: data})
 }
 
 // Diagnose says where a host (redacted as the API shows it: installer text

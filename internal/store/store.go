@@ -67,6 +67,8 @@ type Store interface {
 	// registers both or neither. Objects owned by the file are refused.
 	RegisterDistro(ctx context.Context, d inventory.Distro, p *inventory.Profile) error
 
+	LiveStore
+
 	// AppendEvents records timeline events durably, in order.
 	AppendEvents(ctx context.Context, evs []Event) error
 	// Events returns events after afterID in order; host "" means all

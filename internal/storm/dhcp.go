@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -22,17 +23,25 @@ type relay struct {
 	conn   *net.UDPConn
 	giaddr netip.Addr
 	server netip.AddrPort
-
-	mu      sync.Mutex
-	waiting map[dhcpv4.TransactionID]chan *dhcpv4.DHCPv4
+	w      *waiters
+	// resent counts retransmitted packets (the storm's DHCP retries).
+	resent *atomic.Int64
 }
 
-func newRelay(giaddr, server netip.Addr) (*relay, error) {
+// waiters routes replies to exchanges by transaction id. The relays of
+// one storm share it: with Config.RelayAll a machine's packets go out on
+// every link and the answer may come back on any.
+type waiters struct {
+	mu sync.Mutex
+	m  map[dhcpv4.TransactionID]chan *dhcpv4.DHCPv4
+}
+
+func newRelay(giaddr, server netip.Addr, w *waiters, resent *atomic.Int64) (*relay, error) {
 	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(giaddr, 67)))
 	if err != nil {
 		return nil, fmt.Errorf("relay on %s:67: %w", giaddr, err)
 	}
-	r := &relay{conn: conn, giaddr: giaddr, server: netip.AddrPortFrom(server, 67), waiting: map[dhcpv4.TransactionID]chan *dhcpv4.DHCPv4{}}
+	r := &relay{conn: conn, giaddr: giaddr, server: netip.AddrPortFrom(server, 67), w: w, resent: resent}
 	go r.read()
 	return r, nil
 }
@@ -55,9 +64,9 @@ func (r *relay) read() {
 		if err != nil || p.OpCode != dhcpv4.OpcodeBootReply {
 			continue
 		}
-		r.mu.Lock()
-		ch := r.waiting[p.TransactionID]
-		r.mu.Unlock()
+		r.w.mu.Lock()
+		ch := r.w.m[p.TransactionID]
+		r.w.mu.Unlock()
 		if ch != nil {
 			select {
 			case ch <- p:
@@ -71,6 +80,7 @@ func (r *relay) read() {
 type lease struct {
 	addr     netip.Addr
 	next     netip.Addr // siaddr: the TFTP server
+	server   netip.Addr // the server identifier of the ACK: who answered
 	bootFile string
 	attempts int
 }
@@ -89,22 +99,28 @@ func pxeOptions(mac net.HardwareAddr) []dhcpv4.Modifier {
 	}
 }
 
+// relays are the links one machine's DHCP goes out on: one relay, or
+// every one when the relay agent forwards to all the servers (as one with
+// two helper addresses does). The first OFFER wins, as with any client.
+type relays []*relay
+
 // dora gets mac a lease: DISCOVER, OFFER, REQUEST, ACK, retransmitting
 // after 1, 2, 4, 4... seconds as PXE ROMs do, and starting over after a
-// NAK, until ctx ends.
-func (r *relay) dora(ctx context.Context, mac net.HardwareAddr) (lease, error) {
+// NAK or a server that stopped answering, until ctx ends.
+func (rs relays) dora(ctx context.Context, mac net.HardwareAddr) (lease, error) {
+	w := rs[0].w
 	var last error
 	for attempt := 1; ctx.Err() == nil; attempt++ {
 		var xid dhcpv4.TransactionID
 		rand.Read(xid[:])
-		ch := make(chan *dhcpv4.DHCPv4, 4)
-		r.mu.Lock()
-		r.waiting[xid] = ch
-		r.mu.Unlock()
-		l, err := r.exchange(ctx, mac, xid, ch)
-		r.mu.Lock()
-		delete(r.waiting, xid)
-		r.mu.Unlock()
+		ch := make(chan *dhcpv4.DHCPv4, 4*len(rs))
+		w.mu.Lock()
+		w.m[xid] = ch
+		w.mu.Unlock()
+		l, err := rs.exchange(ctx, mac, xid, ch)
+		w.mu.Lock()
+		delete(w.m, xid)
+		w.mu.Unlock()
 		if err == nil {
 			l.attempts = attempt
 			return l, nil
@@ -114,13 +130,13 @@ func (r *relay) dora(ctx context.Context, mac net.HardwareAddr) (lease, error) {
 	return lease{}, fmt.Errorf("dhcp %s: %w (last: %v)", mac, ctx.Err(), last)
 }
 
-func (r *relay) exchange(ctx context.Context, mac net.HardwareAddr, xid dhcpv4.TransactionID, ch chan *dhcpv4.DHCPv4) (lease, error) {
-	mods := append([]dhcpv4.Modifier{dhcpv4.WithTransactionID(xid), dhcpv4.WithRelay(r.giaddr.AsSlice())}, pxeOptions(mac)...)
+func (rs relays) exchange(ctx context.Context, mac net.HardwareAddr, xid dhcpv4.TransactionID, ch chan *dhcpv4.DHCPv4) (lease, error) {
+	mods := append([]dhcpv4.Modifier{dhcpv4.WithTransactionID(xid), dhcpv4.WithRelay(rs[0].giaddr.AsSlice())}, pxeOptions(mac)...)
 	disc, err := dhcpv4.NewDiscovery(mac, mods...)
 	if err != nil {
 		return lease{}, err
 	}
-	offer, err := r.send(ctx, disc, ch, dhcpv4.MessageTypeOffer)
+	offer, err := rs.send(ctx, disc, ch, dhcpv4.MessageTypeOffer)
 	if err != nil {
 		return lease{}, fmt.Errorf("no OFFER: %w", err)
 	}
@@ -131,7 +147,7 @@ func (r *relay) exchange(ctx context.Context, mac net.HardwareAddr, xid dhcpv4.T
 	if err != nil {
 		return lease{}, err
 	}
-	ack, err := r.send(ctx, req, ch, dhcpv4.MessageTypeAck, dhcpv4.MessageTypeNak)
+	ack, err := rs.send(ctx, req, ch, dhcpv4.MessageTypeAck, dhcpv4.MessageTypeNak)
 	if err != nil {
 		return lease{}, fmt.Errorf("no ACK: %w", err)
 	}
@@ -146,19 +162,27 @@ func (r *relay) exchange(ctx context.Context, mac net.HardwareAddr, xid dhcpv4.T
 	if l.addr, ok = netip.AddrFromSlice(ack.YourIPAddr.To4()); !ok || l.addr.IsUnspecified() {
 		return lease{}, errors.New("ACK without an address")
 	}
+	l.server, _ = netip.AddrFromSlice(ack.ServerIdentifier().To4())
 	if l.next, ok = netip.AddrFromSlice(ack.ServerIPAddr.To4()); !ok || l.next.IsUnspecified() {
-		l.next, _ = netip.AddrFromSlice(ack.ServerIdentifier().To4())
+		l.next = l.server
 	}
 	return l, nil
 }
 
-// send transmits p until a reply of one of the wanted types arrives,
-// waiting 1, 2, 4, 4 seconds between copies (4 tries).
-func (r *relay) send(ctx context.Context, p *dhcpv4.DHCPv4, ch chan *dhcpv4.DHCPv4, want ...dhcpv4.MessageType) (*dhcpv4.DHCPv4, error) {
+// send transmits p on every relay (each with its own giaddr) until a
+// reply of one of the wanted types arrives, waiting 1, 2, 4, 4 seconds
+// between copies (4 tries).
+func (rs relays) send(ctx context.Context, p *dhcpv4.DHCPv4, ch chan *dhcpv4.DHCPv4, want ...dhcpv4.MessageType) (*dhcpv4.DHCPv4, error) {
 	wait := time.Second
 	for try := 0; try < 4; try++ {
-		if _, err := r.conn.WriteToUDPAddrPort(p.ToBytes(), r.server); err != nil {
-			return nil, err
+		if try > 0 {
+			rs[0].resent.Add(1)
+		}
+		for _, r := range rs {
+			p.GatewayIPAddr = r.giaddr.AsSlice()
+			if _, err := r.conn.WriteToUDPAddrPort(p.ToBytes(), r.server); err != nil {
+				return nil, err
+			}
 		}
 		t := time.NewTimer(wait)
 	recv:

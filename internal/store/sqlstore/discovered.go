@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -120,11 +119,7 @@ func (s *SQL) AssignDiscovered(ctx context.Context, a store.Assignment) (*invent
 	if err := a.Transition.Check(); err != nil {
 		return nil, fmt.Errorf("assign %s: %w", mac, err)
 	}
-	spec, err := json.Marshal(h)
-	if err != nil {
-		return nil, err
-	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
 		ds, err := s.discoveredWhere(ctx, tx, `WHERE mac = ?`, mac)
 		switch {
 		case err != nil:
@@ -134,37 +129,8 @@ func (s *SQL) AssignDiscovered(ctx context.Context, a store.Assignment) (*invent
 		case ds[0].Host != "":
 			return fmt.Errorf("machine %s is already assigned to host %s: %w", mac, ds[0].Host, store.ErrExists)
 		}
-		for _, c := range []struct{ what, q, v string }{
-			{"name", `SELECT name FROM hosts WHERE name = ?`, h.Name},
-			{"MAC", `SELECT host FROM host_macs WHERE mac = ?`, mac},
-			{"UUID", `SELECT name FROM hosts WHERE uuid = ?`, h.UUID},
-		} {
-			if c.v == "" {
-				continue
-			}
-			var other string
-			err := tx.QueryRowContext(ctx, s.rebind(c.q), c.v).Scan(&other)
-			if err == nil {
-				return fmt.Errorf("%s %s is already used by host %s: %w", c.what, c.v, other, store.ErrExists)
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-		}
-		var tok any
-		var exp int64
-		if a.Transition.Token != "" {
-			tok, exp = a.Transition.Token, a.Transition.Expires.UnixMilli()
-		}
-		now := a.Now.UnixMilli()
-		if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO hosts (`+newHostCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			h.Name, inventory.OriginLive, string(spec), nullable(h.UUID), a.Transition.State, h.Netboot, tok, exp, now); err != nil {
+		if err := s.createHost(ctx, tx, h, a.Transition); err != nil {
 			return err
-		}
-		for _, m := range h.MACs {
-			if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO host_macs (mac, host) VALUES (?, ?)`), m, h.Name); err != nil {
-				return err
-			}
 		}
 		_, err = tx.ExecContext(ctx, s.rebind(`UPDATE discovered SET host = ? WHERE mac = ?`), h.Name, mac)
 		return err

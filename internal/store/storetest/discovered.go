@@ -4,8 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"sort"
+		"sort"
 	"testing"
 	"time"
 
@@ -82,13 +81,11 @@ func (f *Fake) AssignDiscovered(_ context.Context, a store.Assignment) (*invento
 	case d.Host != "":
 		return nil, fmt.Errorf("machine %s is already assigned to host %s: %w", mac, d.Host, store.ErrExists)
 	}
-	if _, ok := f.hosts[a.Host.Name]; ok {
-		return nil, fmt.Errorf("name %s is already used by host %s: %w", a.Host.Name, a.Host.Name, store.ErrExists)
+	if err := liveOnly("host", a.Host.Name, f.hostOrigin(a.Host.Name), true); err != nil {
+		return nil, fmt.Errorf("assign %s: %w", mac, err)
 	}
-	for n, h := range f.hosts {
-		if slices.Contains(h.rec.MACs, mac) || (a.Host.UUID != "" && h.rec.UUID == a.Host.UUID) {
-			return nil, fmt.Errorf("MAC or UUID of %s is already used by host %s: %w", mac, n, store.ErrExists)
-		}
+	if err := f.taken(a.Host); err != nil {
+		return nil, fmt.Errorf("assign %s: %w", mac, err)
 	}
 	rec := inventory.HostRecord{Host: a.Host, State: a.Transition.State, Token: a.Transition.Token,
 		TokenExpires: a.Transition.Expires, Origin: inventory.OriginLive, UpdatedAt: a.Now}

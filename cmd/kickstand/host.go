@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kickstand/kickstand/internal/api"
+	"github.com/kickstand/kickstand/internal/install"
+	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/server"
+	"github.com/kickstand/kickstand/internal/timeline"
+)
+
+func newHostCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "host", Short: "List and change hosts"}
+	open := func(ctx context.Context) (*server.Instance, error) {
+		return server.Open(ctx, g.config, server.Options{DataDir: g.data, Store: g.store, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}
+	cmd.AddCommand(newHostAddCmd(g), newHostEditCmd(g), newHostRmCmd(g))
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List hosts and their netboot state",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in, err := openPreview(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			hosts, err := in.Store.Hosts(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				for i := range hosts {
+					hosts[i].Vars, hosts[i].BMC = hideVars(hosts[i].Vars), hosts[i].BMC.Public()
+				}
+				return writeJSON(cmd.OutOrStdout(), hosts)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSTATE\tPROFILE\tMACS\tIPV4\tIPV6\tSTAGE\tPROGRESS\tCAUSE")
+			for i := range hosts {
+				h := &hosts[i]
+				d, err := in.Diagnose(cmd.Context(), h)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d%%\t%s\n", h.Name, h.State, h.Profile, strings.Join(h.MACs, ","), dash(h.IPv4), dash(h.IPv6), d.Stage, d.Progress, dash(d.Cause))
+			}
+			return tw.Flush()
+		},
+	}, &cobra.Command{
+		Use:   "show HOST",
+		Short: "Show one host",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, err := openPreview(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			h, err := in.Store.Host(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			h.Vars, h.BMC = hideVars(h.Vars), h.BMC.Public()
+			if g.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), h)
+			}
+			b, _ := json.MarshalIndent(h, "", "  ")
+			fmt.Fprintln(cmd.OutOrStdout(), string(b))
+			return nil
+		},
+	}, &cobra.Command{
+		Use:   "set-state HOST {install|local|menu}",
+		Short: "Change a host's netboot state; the next boot request sees it",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, err := open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			h, err := in.Install.SetState(cmd.Context(), args[0], args[1], install.ByCLI)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", h.Name, h.State)
+			return nil
+		},
+	}, &cobra.Command{
+		Use:   "timeline HOST",
+		Short: "Show everything that happened to a host, in order",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, err := openPreview(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			if _, err := in.Store.Host(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			evs, err := in.Store.Events(cmd.Context(), args[0], 0, 0)
+			if err != nil {
+				return err
+			}
+			// Installer text (syslog, uploaded logs) quotes kickstart URLs
+			// and password hashes; the API shows it redacted, so does this.
+			evs = api.RedactEvents(evs)
+			if g.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), evs)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			// STATUS is a request's HTTP status or TFTP outcome, so a
+			// refused /ks does not read like a success; DETAIL says why.
+			fmt.Fprintln(tw, "TIME\tEVENT\tSTATUS\tDETAIL")
+			for _, e := range evs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.At.Format("2006-01-02 15:04:05.000"), e.Kind, dash(timeline.Status(e)), e.Detail)
+			}
+			tw.Flush()
+			h, _ := in.Store.Host(cmd.Context(), args[0])
+			d, err := in.Diagnose(cmd.Context(), h)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\nstage: %s (%d%%)", d.Stage, d.Progress)
+			if d.Stalled {
+				fmt.Fprint(cmd.OutOrStdout(), ", STALLED")
+			}
+			fmt.Fprintln(cmd.OutOrStdout())
+			if d.Cause != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "cause: %s\nhint: %s\n", d.Cause, d.Hint)
+			}
+			for _, l := range d.LogTail {
+				fmt.Fprintln(cmd.OutOrStdout(), "  | "+l)
+			}
+			return nil
+		},
+	}, &cobra.Command{
+		Use:   "build HOST",
+		Short: "Put a host in install state with a fresh build token",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, err := open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			h, err := in.Install.Build(cmd.Context(), args[0], install.ByCLI)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: install (token valid until %s)\n", h.Name, h.TokenExpires.Format(time.RFC3339))
+			return nil
+		},
+	})
+	return cmd
+}
+
+// newHostAddCmd is `host add NAME --profile P --mac M ...`: a live host,
+// checked as the file's hosts are. Its flags are hostFlags, so other ways
+// of filling a host in (from a discovered machine) add to the same set.
+func newHostAddCmd(g *globals) *cobra.Command {
+	var f hostFlags
+	var fromDiscovered, name string
+	cmd := liveCmd(g, "add NAME --profile PROFILE (--mac MAC|--uuid UUID|--from-discovered MAC) [flags]", "Add a live host (checked as the file's hosts are)", cobra.RangeArgs(0, 1),
+		func(cmd *cobra.Command, in *server.Instance, args []string) (string, error) {
+			switch {
+			case len(args) == 1 && name != "" && name != args[0]:
+				return "", fmt.Errorf("the host is named twice: %s and --name %s", args[0], name)
+			case len(args) == 1:
+				name = args[0]
+			case name == "":
+				return "", errors.New("name the host: host add NAME, or --name NAME")
+			}
+			h := inventory.Host{Name: name}
+			if err := f.apply(&h); err != nil {
+				return "", err
+			}
+			if fromDiscovered != "" {
+				// The machine's MAC and UUID come from its report; it
+				// is put in install and installs at its next poll.
+				rec, err := in.Install.AssignDiscovered(cmd.Context(), fromDiscovered, h, install.ByCLI)
+				if err != nil {
+					return "", err
+				}
+				return fmt.Sprintf("%s: added from discovered machine %s (%s); it installs at its next poll", rec.Name, fromDiscovered, rec.State), nil
+			}
+			rec, err := in.Install.AddHost(cmd.Context(), h, install.ByCLI)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%s: added (%s)", rec.Name, rec.State), nil
+		})
+	f.bind(cmd.Flags())
+	cmd.Flags().StringVar(&fromDiscovered, "from-discovered", "", "make the discovered machine with this MAC the host (see `kickstand discovered list`); it installs without a reboot")
+	cmd.Flags().StringVar(&name, "name", "", "the host's name (instead of the NAME argument)")
+	return cmd
+}
+
+func newHostEditCmd(g *globals) *cobra.Command {
+	var f hostFlags
+	cmd := liveCmd(g, "edit HOST [flags]", "Change a live host: only the flags given (a host in the file is edited there)", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, in *server.Instance, args []string) (string, error) {
+			old, err := in.Store.Host(cmd.Context(), args[0])
+			if err != nil {
+				return "", err
+			}
+			h := old.Host
+			if err := f.apply(&h); err != nil {
+				return "", err
+			}
+			rec, err := in.Install.EditHost(cmd.Context(), h, install.ByCLI)
+			if err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%s: edited (%s)", rec.Name, rec.State), nil
+		})
+	f.bind(cmd.Flags())
+	return cmd
+}
+
+func newHostRmCmd(g *globals) *cobra.Command {
+	return liveCmd(g, "rm HOST", "Remove a live host (its timeline stays)", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, in *server.Instance, args []string) (string, error) {
+			if err := in.Install.RemoveHost(cmd.Context(), args[0], install.ByCLI); err != nil {
+				return "", err
+			}
+			return args[0] + ": removed", nil
+		})
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+// Issue 16 item 1: hosts could only be added by editing YAML, an imported
+// distro's profile was unusable from the file
+// (`lab-imp.yaml:119: hosts[5].profile: unknown profile "rocky9.4-imp"`),
+// and there was no way to remove a distro.
+func TestLiveObjectsCLI(t *testing.T) {
+	media, _ := distroTree(t)
+	cfg := distroConfig(t, 8080)
+	base, _ := os.ReadFile(cfg)
+	withHost := string(base) + `hosts:
+  - name: owned.example.com
+    macs: ["52:54:00:16:00:01"]
+    profile: ownedprofile
+  - name: imp.example.com
+    macs: ["52:54:00:16:00:02"]
+    profile: rocky9.4-imp
+`
+	os.WriteFile(cfg, []byte(withHost), 0o644)
+	c := "--config=" + cfg
+
+	// Before the import the file is rejected at the host's line...
+	_, err := run(t, "host", "list", c)
+	if err == nil || !strings.Contains(err.Error(), `kickstand.yaml:21: hosts[1].profile: unknown profile "rocky9.4-imp"`) {
+		t.Fatalf("before the import: %v", err)
+	}
+	// ...and the import, which needs no valid file of hosts, makes it usable.
+	os.WriteFile(cfg, base, 0o644)
+	if _, errOut, err := run2(t, "distro", "import", "--name", "rocky9.4-imp", media, c); err != nil {
+		t.Fatalf("import: %v\n%s", err, errOut)
+	}
+	os.WriteFile(cfg, []byte(withHost), 0o644)
+	out, err := run(t, "host", "list", c)
+	if err != nil || !strings.Contains(out, "imp.example.com") || !strings.Contains(out, "rocky9.4-imp") {
+		t.Fatalf("a file host on the imported profile: %v\n%s", err, out)
+	}
+
+	// host add: checked as the file is, with the file's messages.
+	_, err = run(t, "host", "add", "web1", "--profile", "nope", "--mac", "52:54:00:16:00:10", "--ipv4", "192.0.2.300/24", c)
+	for _, want := range []string{`host web1: ipv4: "192.0.2.300/24" is not an address/prefix`, `host web1: profile: unknown profile "nope"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("host add invalid: %v, want %q", err, want)
+		}
+	}
+	_, err = run(t, "host", "add", "web1", "--profile", "rocky9.4-imp", "--mac", "52:54:00:16:00:01", c)
+	if err == nil || !strings.Contains(err.Error(), "MAC 52:54:00:16:00:01 is also used by host owned.example.com") {
+		t.Errorf("host add with a taken MAC: %v", err)
+	}
+	out, err = run(t, "host", "add", "web1", "--profile", "rocky9.4-imp", "--mac", "52-54-00-16-00-10", "--ipv4", "192.0.2.61/24", "--netboot", "install", "--var", "rootpw=$6$secret", c)
+	if err != nil || out != "web1: added (install)\n" {
+		t.Fatalf("host add: %v %q", err, out)
+	}
+	out, err = run(t, "host", "show", "web1", c)
+	if err != nil || !strings.Contains(out, `"origin": "live"`) || !strings.Contains(out, "52:54:00:16:00:10") || strings.Contains(out, "secret") {
+		t.Errorf("host show: %v\n%s", err, out)
+	}
+	// host edit changes only what it is given; the state stays.
+	out, err = run(t, "host", "edit", "web1", "--ipv4", "192.0.2.62/24", c)
+	if err != nil || out != "web1: edited (install)\n" {
+		t.Fatalf("host edit: %v %q", err, out)
+	}
+	out, _ = run(t, "host", "show", "web1", c)
+	if !strings.Contains(out, "192.0.2.62/24") || !strings.Contains(out, "52:54:00:16:00:10") || !strings.Contains(out, "rootpw") {
+		t.Errorf("after edit:\n%s", out)
+	}
+	// A file host is the file's.
+	_, err = run(t, "host", "edit", "owned.example.com", "--ipv4", "192.0.2.63/24", c)
+	if err == nil || !strings.Contains(err.Error(), "host owned.example.com is declared in "+cfg+", which owns it: edit it there, not live") {
+		t.Errorf("edit of a file host: %v", err)
+	}
+	if _, err = run(t, "host", "rm", "owned.example.com", c); err == nil || !strings.Contains(err.Error(), "which owns it") {
+		t.Errorf("rm of a file host: %v", err)
+	}
+
+	// The timeline says who did it.
+	out, err = run(t, "host", "timeline", "web1", c)
+	for _, want := range []string{"host web1 added live (by cli)", "(new) -> install (by cli)", "host web1 edited live: ipv4 (by cli)"} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Errorf("timeline lacks %q: %v\n%s", want, err, out)
+		}
+	}
+
+	// profile add/edit/rm, and what is in use stays.
+	if _, err := run(t, "profile", "add", "p2", "--distro", "rocky9.4-imp", "--loader", "floppy", c); err == nil ||
+		err.Error() != `profile p2: loader: unknown loader "floppy" (want ipxe, grub, pxelinux or shim)` {
+		t.Errorf("profile add invalid: %v", err)
+	}
+	if out, err := run(t, "profile", "add", "p2", "--distro", "rocky9.4-imp", "--kernel-args", "inst.text", c); err != nil || out != "profile p2: added\n" {
+		t.Fatalf("profile add: %v %q", err, out)
+	}
+	if _, err := run(t, "profile", "edit", "p2", "--loader", "grub", c); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = run(t, "profile", "list", c)
+	if !strings.Contains(out, "p2") || !strings.Contains(out, "grub") || !strings.Contains(out, "live") || !strings.Contains(out, "ownedprofile") {
+		t.Errorf("profile list:\n%s", out)
+	}
+	if _, err := run(t, "profile", "edit", "ownedprofile", "--loader", "grub", c); err == nil || !strings.Contains(err.Error(), "which owns it") {
+		t.Errorf("edit of a file profile: %v", err)
+	}
+	if _, err := run(t, "host", "edit", "web1", "--profile", "p2", c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "profile", "rm", "p2", c); err == nil || !strings.Contains(err.Error(), "profile p2 is used by host web1") {
+		t.Errorf("rm of a used profile: %v", err)
+	}
+	if _, err := run(t, "distro", "rm", "rocky9.4-imp", c); err == nil || !strings.Contains(err.Error(), "distro rocky9.4-imp is used by profile") {
+		t.Errorf("rm of a used distro: %v", err)
+	}
+	if _, err := run(t, "distro", "rm", "owned", c); err == nil || !strings.Contains(err.Error(), "which owns it") {
+		t.Errorf("rm of a file distro: %v", err)
+	}
+
+	// Removing in order: host, profiles, distro.
+	if out, err := run(t, "host", "rm", "web1", c); err != nil || out != "web1: removed\n" {
+		t.Fatalf("host rm: %v %q", err, out)
+	}
+	if _, err := run(t, "host", "show", "web1", c); err == nil {
+		t.Error("removed host still shown")
+	}
+	os.WriteFile(cfg, base, 0o644) // the file's host no longer uses the imported profile
+	for _, args := range [][]string{{"profile", "rm", "p2"}, {"profile", "rm", "rocky9.4-imp"}, {"distro", "rm", "rocky9.4-imp"}} {
+		if _, err := run(t, append(args, c)...); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+	}
+	out, _ = run(t, "distro", "list", "-o", "json", c)
+	var ds []map[string]any
+	json.Unmarshal([]byte(out), &ds)
+	if len(ds) != 1 || ds[0]["name"] != "owned" {
+		t.Errorf("distros after rm: %s", out)
+	}
+}

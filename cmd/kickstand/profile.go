@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kickstand/kickstand/internal/install"
+	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/server"
+)
+
+// newProfileCmd is `kickstand profile`: list profiles, and add, edit and
+// remove live ones (the file's are edited in the file).
+func newProfileCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "profile", Short: "List profiles; add, edit and remove live ones"}
+	var add, edit profileFlags
+	addCmd := liveCmd(g, "add NAME --distro DISTRO [flags]", "Add a live profile (checked as the file's profiles are)", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, in *server.Instance, args []string) (string, error) {
+			p := inventory.Profile{Name: args[0]}
+			add.apply(&p)
+			if err := in.Install.SaveProfile(cmd.Context(), p, true, install.ByCLI); err != nil {
+				return "", err
+			}
+			return "profile " + p.Name + ": added", nil
+		})
+	add.bind(addCmd.Flags())
+	editCmd := liveCmd(g, "edit NAME [flags]", "Change a live profile: only the flags given", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, in *server.Instance, args []string) (string, error) {
+			p, err := in.Store.Profile(cmd.Context(), args[0])
+			if err != nil {
+				return "", err
+			}
+			edit.apply(p)
+			if err := in.Install.SaveProfile(cmd.Context(), *p, false, install.ByCLI); err != nil {
+				return "", err
+			}
+			return "profile " + p.Name + ": edited", nil
+		})
+	edit.bind(editCmd.Flags())
+	rmCmd := liveCmd(g, "rm NAME", "Remove a live profile no host uses", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, in *server.Instance, args []string) (string, error) {
+			if err := in.Install.RemoveProfile(cmd.Context(), args[0], install.ByCLI); err != nil {
+				return "", err
+			}
+			return "profile " + args[0] + ": removed", nil
+		})
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List profiles, from the file and live",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in, err := openPreview(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			ps, err := in.Store.Profiles(cmd.Context())
+			if err != nil {
+				return err
+			}
+			origins, _, err := in.Store.Origins(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if g.output == "json" {
+				type row struct {
+					inventory.Profile
+					Origin string `json:"origin"`
+				}
+				out := make([]row, len(ps))
+				for i, p := range ps {
+					out[i] = row{p, origins[p.Name]}
+				}
+				return writeJSON(cmd.OutOrStdout(), out)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tDISTRO\tLOADER\tKICKSTART\tORIGIN")
+			for _, p := range ps {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Name, p.Distro, p.Loader, dash(p.Kickstart), origins[p.Name])
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.AddCommand(addCmd, editCmd, rmCmd, list)
+	return cmd
+}

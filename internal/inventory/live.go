@@ -1,0 +1,76 @@
+package inventory
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Known names the live objects (made through the CLI or the API and kept
+// in the store) that the file's profiles and hosts may reference: a host
+// in the file may use a profile that `distro import` registered.
+type Known struct {
+	Profiles map[string]bool
+	Distros  map[string]bool
+}
+
+// CheckHost validates a live host by the file's rules and with the file's
+// messages, where "file:line" is the object ("host web1: ipv4: ..."). It
+// fills in the defaults the file would (platform, netboot, MAC spelling).
+// Names the host's profile may be are the file's and known's; a MAC,
+// UUID or address shared with another host is the store's to refuse,
+// which sees every host, live or not.
+func (c *Config) CheckHost(h *Host, known Known) error {
+	h.applyDefaults()
+	x := c.liveScope(known)
+	x.Hosts = []Host{*h}
+	return x.checkLive("host "+h.Name, known)
+}
+
+// CheckProfile validates a live profile as CheckHost does a host.
+func (c *Config) CheckProfile(p *Profile, known Known) error {
+	if p.Loader == "" {
+		p.Loader = LoaderIPXE
+	}
+	x := c.liveScope(known)
+	x.Profiles = []Profile{*p}
+	return x.checkLive("profile "+p.Name, known)
+}
+
+// CheckDistro validates a live distro as CheckHost does a host.
+func (c *Config) CheckDistro(d *Distro) error {
+	x := c.liveScope(Known{})
+	x.Distros = []Distro{*d}
+	return x.checkLive("distro "+d.Name, Known{})
+}
+
+// liveScope is a copy of the (valid) config holding none of the file's
+// objects: a live object is checked on its own, against the names known.
+func (c *Config) liveScope(known Known) *Config {
+	x := *c
+	x.Distros, x.Profiles, x.Hosts = nil, nil, nil
+	x.Menu.Hosts, x.DHCP6.DUIDs = nil, nil
+	x.Warnings, x.hostFiles = nil, nil
+	x.applyDefaults()
+	return &x
+}
+
+func (c *Config) checkLive(what string, known Known) error {
+	v := validator{live: what, known: known, files: []hostFile{{path: what, hosts: c.Hosts, lines: make([]int32, len(c.Hosts))}}}
+	v.check(c)
+	if len(v.errs) > 0 {
+		return errors.Join(v.errs...)
+	}
+	return nil
+}
+
+// liveError is a live object's problem: the object, and the field without
+// the list it would be in in a file (hosts[0].ipv4 is ipv4).
+func liveError(what string, path []any, msg string) error {
+	if len(path) >= 2 {
+		path = path[2:]
+	}
+	if len(path) == 0 {
+		return fmt.Errorf("%s: %s", what, msg)
+	}
+	return fmt.Errorf("%s: %s: %s", what, fieldName(path), msg)
+}

@@ -1,0 +1,93 @@
+package inventory
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A host in the file may use a live profile (one `distro import`
+// registered): issue 16 item 1 reported
+// `lab-imp.yaml:119: hosts[5].profile: unknown profile "rocky9.4-imp"`.
+func TestFileHostMayUseLiveProfile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lab-imp.yaml")
+	write(t, path, mainFile+"  - name: imp.example.com\n    macs: [\"52:54:00:00:00:02\"]\n    profile: rocky9.4-imp\n")
+
+	_, err := (&Loader{Path: path}).Load(false)
+	if err == nil || !strings.Contains(err.Error(), `lab-imp.yaml:17: hosts[1].profile: unknown profile "rocky9.4-imp"`) {
+		t.Fatalf("without the live profile: err = %v, want the unknown profile named at its line", err)
+	}
+	var saw *Config
+	l := &Loader{Path: path, Known: func(c *Config) (Known, error) {
+		saw = c
+		return Known{Profiles: map[string]bool{"rocky9.4-imp": true}}, nil
+	}}
+	c, err := l.Load(false)
+	if err != nil {
+		t.Fatalf("with the live profile: %v", err)
+	}
+	if saw == nil || saw.Server.AddressV4 != "192.0.2.1" || c.Hosts[1].Profile != "rocky9.4-imp" {
+		t.Errorf("Known was not given the file's config, or the host lost its profile")
+	}
+
+	// A live distro may be a file profile's.
+	write(t, path, strings.Replace(mainFile, "distro: el9", "distro: imported", 1))
+	if _, err := (&Loader{Path: path}).Load(true); err == nil || !strings.Contains(err.Error(), `unknown distro "imported"`) {
+		t.Fatalf("err = %v, want unknown distro", err)
+	}
+	l = &Loader{Path: path, Known: func(*Config) (Known, error) { return Known{Distros: map[string]bool{"imported": true}}, nil }}
+	if _, err := l.Load(true); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Live objects get the file's checks and messages, named by the object
+// rather than a file and line.
+func TestCheckLiveObjects(t *testing.T) {
+	c, err := Parse("k.yaml", []byte(mainFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := Host{Name: "web1", MACs: []string{"52-54-00-AA-BB-CC"}, IPv4: "192.0.2.300/24", Profile: "nope"}
+	err = c.CheckHost(&h, Known{})
+	for _, want := range []string{`host web1: ipv4: "192.0.2.300/24" is not an address/prefix`, `host web1: profile: unknown profile "nope"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckHost: err = %v, want %q", err, want)
+		}
+	}
+	h = Host{Name: "web1", MACs: []string{"52-54-00-AA-BB-CC"}, Profile: "live-p"}
+	if err := c.CheckHost(&h, Known{Profiles: map[string]bool{"live-p": true}}); err != nil {
+		t.Fatal(err)
+	}
+	if h.MACs[0] != "52:54:00:aa:bb:cc" || h.Netboot != StateLocal || h.Platform != PlatformBaremetal {
+		t.Errorf("defaults not applied as the file would: %+v", h)
+	}
+	if err := c.CheckHost(&Host{Name: "bad name", Profile: "p"}, Known{Profiles: map[string]bool{"p": true}}); err == nil ||
+		!strings.Contains(err.Error(), `host bad name: name: "bad name" is not a valid host name`) ||
+		!strings.Contains(err.Error(), "host bad name: macs: host bad name has neither macs nor uuid") {
+		t.Errorf("err = %v", err)
+	}
+
+	p := Profile{Name: "p2", Distro: "el9", Loader: "floppy"}
+	if err := c.CheckProfile(&p, Known{Distros: map[string]bool{"el9": true}}); err == nil || err.Error() != `profile p2: loader: unknown loader "floppy" (want ipxe, grub, pxelinux or shim)` {
+		t.Errorf("CheckProfile: %v", err)
+	}
+	p = Profile{Name: "p2", Distro: "gone"}
+	if err := c.CheckProfile(&p, Known{}); err == nil || err.Error() != `profile p2: distro: unknown distro "gone"` {
+		t.Errorf("CheckProfile: %v", err)
+	}
+	if err := c.CheckDistro(&Distro{Name: "d", Release: "rhel9", Kernel: "../vmlinuz", Initrds: []string{"i"}}); err == nil ||
+		err.Error() != `distro d: kernel: "../vmlinuz" must be a path inside the tree (no .., not absolute)` {
+		t.Errorf("CheckDistro: %v", err)
+	}
+}
+
+// A live object answers for itself only, whatever the config around it.
+func TestCheckLiveIgnoresTheRest(t *testing.T) {
+	var c Config // not even defaulted
+	h := Host{Name: "web1", MACs: []string{"52:54:00:aa:bb:cc"}, Profile: "p"}
+	if err := c.CheckHost(&h, Known{Profiles: map[string]bool{"p": true}}); err != nil {
+		t.Fatal(err)
+	}
+}
