@@ -68,8 +68,8 @@ const (
 // TestDiscoverAssignInstall is issue 17's real-firmware acceptance: a
 // SeaBIOS+iPXE VM whose MAC kickstand does not know gets the discovery
 // script, reports its MAC, UUID, manufacturer, product, serial and asset
-// tag (set with QEMU's -smbios), and waits. `kickstand discovered assign`
-// makes it a host, and the same VM, without a reboot (one BIOS run, QEMU
+// tag (set with QEMU's -smbios), and waits. `kickstand host add
+// --from-discovered` makes it a host, and the same VM, without a reboot (one BIOS run, QEMU
 // with -no-reboot), installs through kickstand and reports built.
 func TestDiscoverAssignInstall(t *testing.T) {
 	t.Parallel()
@@ -119,9 +119,9 @@ func TestDiscoverAssignInstall(t *testing.T) {
 	}
 
 	assigned := time.Now()
-	out, err := exec.Command(k.bin, "discovered", "assign", discMAC, "--name", "rack-a1", "--profile", "test-bios", "--config", cfg, "--data", data).CombinedOutput()
+	out, err := exec.Command(k.bin, "host", "add", "--from-discovered", discMAC, "--name", "rack-a1", "--profile", "test-bios", "--config", cfg, "--data", data).CombinedOutput()
 	if err != nil {
-		t.Fatalf("discovered assign: %v\n%s", err, out)
+		t.Fatalf("host add --from-discovered: %v\n%s", err, out)
 	}
 	res := vm.Wait()
 	for _, re := range []*regexp.Regexp{ksOK, postOK, done} {
