@@ -48,6 +48,9 @@ need=(
   "/usr/share/AAVMF/AAVMF_CODE.fd:qemu-efi-aarch64"
   "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd:ovmf"
   "mmdebstrap:mmdebstrap"
+  # Power control (issue 17): OpenIPMI's BMC simulator and ipmitool, for the real-BMC tests.
+  "ipmi_sim:openipmi"
+  "ipmitool:ipmitool"
 )
 
 # apt-get download of arm64 packages needs the architecture in dpkg and its package lists.

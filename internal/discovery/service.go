@@ -110,7 +110,10 @@ func (s *Service) Poll(ctx context.Context, f boot.Facts, rawQuery string) (Answ
 	if old != nil && old.Host != "" {
 		return s.assigned(ctx, f, old)
 	}
-	if old == nil || s.perMAC.Allow(rep.MAC, now) {
+	// A new machine is always written; either way the write spends the
+	// MAC's allowance, so its next polls are not written again before
+	// refresh_every.
+	if allowed := s.perMAC.Allow(rep.MAC, now); old == nil || allowed {
 		created, err := s.d.Store.ReportDiscovered(ctx, rep, store.DiscoveryLimits{
 			Max: cfg.Discovery.MaxMachines, StaleBefore: now.Add(-time.Duration(cfg.Discovery.StaleAfter))})
 		switch {

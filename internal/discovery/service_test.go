@@ -87,6 +87,14 @@ func TestWaitingRoom(t *testing.T) {
 	if _, err := r.st.Host(ctx, "rack-1"); err == nil {
 		t.Fatal("a report made a host")
 	}
+	// Its next polls are answered, but its report is written at most
+	// once per refresh_every (the per-MAC limit).
+	if a := r.poll("192.0.2.50", "mac=52:54:00:00:07:01&serial=S2"); a.Status != http.StatusOK {
+		t.Fatalf("second poll: %+v", a)
+	}
+	if d, _ := r.st.DiscoveredMachine(ctx, "52:54:00:00:07:01"); d.Serial != "S1" || d.Reports != 1 {
+		t.Errorf("a poll within refresh_every rewrote the report: %+v", d)
+	}
 	// A known host polling gets its own boot script.
 	if a := r.poll("192.0.2.10", "mac=52:54:00:00:00:0a"); a.Host != "known" || !strings.Contains(string(a.Body), "kickstand: installing known") {
 		t.Fatalf("known host's poll: %+v", a)

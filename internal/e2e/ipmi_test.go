@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -161,6 +162,11 @@ func TestIPMIReinstall(t *testing.T) {
 		t.Fatalf("after power on: %q", st)
 	}
 	time.Sleep(3 * time.Second)
+
+	// Views show the BMC's driver and address only.
+	if out, err := exec.Command(k.bin, "host", "show", "-o", "json", "--config", cfg, "--data", data, "ipmi1").CombinedOutput(); err != nil || !strings.Contains(string(out), "127.0.0.1:9623") || strings.Contains(string(out), "admin") || strings.Contains(string(out), "bmc.pw") {
+		t.Errorf("host show: %v\n%s", err, out)
+	}
 
 	// Wrong credentials: a clear error at once, no state change.
 	start := time.Now()
