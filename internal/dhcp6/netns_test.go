@@ -96,6 +96,7 @@ func TestDhclient6(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			waitLinkLocal(ctx, t, lab)
 			dir := t.TempDir()
 			log := filepath.Join(dir, "script.log")
 			// Our own script: the stock one would rewrite the host's
@@ -433,5 +434,23 @@ func TestOVMFHTTPBootv6(t *testing.T) {
 	}
 	if e := events.Find(dhcpengine.EventReply, func(e *dhcpengine.Event) bool { return e.Host == "pxe1" }); e == nil || e.IP.String() != "2001:db8::10" || e.BootFile != "http://[2001:db8::1]:8080/ipxe.efi" {
 		t.Errorf("reply event: %+v\n%s", e, events)
+	}
+}
+
+// waitLinkLocal waits for the client veth's new link-local address to
+// leave DAD: dhclient -6 exits at once ("no link-local IPv6 address") when
+// it starts before the kernel has one, which a loaded machine shows.
+func waitLinkLocal(ctx context.Context, t *testing.T, lab *vmtest.Lab) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, err := lab.Output(ctx, "cli", "ip", "-6", "addr", "show", "dev", vmtest.CliVeth, "scope", "link")
+		if err == nil && strings.Contains(out, "fe80::") && !strings.Contains(out, "tentative") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no usable link-local address on %s after 15 s: %s %v", vmtest.CliVeth, out, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
