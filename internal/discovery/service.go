@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/kickstand/kickstand/internal/boot"
@@ -48,6 +49,9 @@ type Service struct {
 	// few seconds, but its report is written at most once per
 	// discovery.refresh_every.
 	perMAC *ratelimit.Limiter
+	// fullLogged is when "max_machines reached" was last logged (unix
+	// seconds): once a minute, however many machines it turns away.
+	fullLogged atomic.Int64
 }
 
 // New makes a Service; the per-MAC rate is the config's at this time.
@@ -110,6 +114,12 @@ func (s *Service) Poll(ctx context.Context, f boot.Facts, rawQuery string) (Answ
 	if old != nil && old.Host != "" {
 		return s.assigned(ctx, f, old)
 	}
+	if h := s.d.Booter.Index.ByMAC(rep.MAC); h != nil {
+		// A known host's MAC from an address that is not the host's:
+		// a claim, not a new machine. Nothing is stored.
+		return Answer{Status: http.StatusOK, Body: render.IPXEWait(s.wait(cfg), "waiting"),
+			Refused: fmt.Sprintf("MAC %s is host %s's, but the request comes from %s", rep.MAC, h.Name, f.ClientIP)}, nil
+	}
 	// A new machine is always written; either way the write spends the
 	// MAC's allowance, so its next polls are not written again before
 	// refresh_every.
@@ -120,7 +130,9 @@ func (s *Service) Poll(ctx context.Context, f boot.Facts, rawQuery string) (Answ
 		case errors.Is(err, store.ErrFull):
 			// Not stored; the machine keeps polling, and takes a stale
 			// machine's place once there is one.
-			s.d.Log.WarnContext(ctx, "discovered machine not kept: discovery.max_machines reached", "mac", rep.MAC, "max", cfg.Discovery.MaxMachines)
+			if last := s.fullLogged.Load(); now.Unix()-last >= 60 && s.fullLogged.CompareAndSwap(last, now.Unix()) {
+				s.d.Log.WarnContext(ctx, "discovered machines not kept: discovery.max_machines reached (logged once a minute)", "mac", rep.MAC, "max", cfg.Discovery.MaxMachines)
+			}
 			return Answer{Status: http.StatusOK, Body: render.IPXEWait(s.wait(cfg), "kickstand keeps no more discovered machines"), Refused: "discovered machines at their cap"}, nil
 		case err != nil:
 			return Answer{}, err

@@ -95,6 +95,14 @@ func TestWaitingRoom(t *testing.T) {
 	if d, _ := r.st.DiscoveredMachine(ctx, "52:54:00:00:07:01"); d.Serial != "S1" || d.Reports != 1 {
 		t.Errorf("a poll within refresh_every rewrote the report: %+v", d)
 	}
+	// Another address claiming a known host's MAC is neither that host
+	// nor a new machine.
+	if a := r.poll("192.0.2.77", "mac=52:54:00:00:00:0a"); a.Host != "" || a.Refused == "" || strings.Contains(string(a.Body), "/ks/") {
+		t.Fatalf("a claim of a known host's MAC: %+v", a)
+	}
+	if _, err := r.st.DiscoveredMachine(ctx, "52:54:00:00:00:0a"); err == nil {
+		t.Fatal("a claim of a known host's MAC was stored as a discovered machine")
+	}
 	// A known host polling gets its own boot script.
 	if a := r.poll("192.0.2.10", "mac=52:54:00:00:00:0a"); a.Host != "known" || !strings.Contains(string(a.Body), "kickstand: installing known") {
 		t.Fatalf("known host's poll: %+v", a)
