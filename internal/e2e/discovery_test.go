@@ -144,3 +144,49 @@ func TestDiscoverAssignInstall(t *testing.T) {
 		t.Errorf("discovered list after assignment: %+v", ms)
 	}
 }
+
+// TestDiscoverUEFIByRule: an unknown OVMF machine gets ipxe.efi from
+// kickstand's DHCP and TFTP, reports itself as platform efi, and a
+// discovery rule on its serial assigns it at once: it installs to built
+// with no operator and no reboot.
+func TestDiscoverUEFIByRule(t *testing.T) {
+	t.Parallel()
+	vmtest.NeedVM(t)
+	vmtest.Need(t, vmtest.OVMFCode, "/usr/lib/ipxe/ipxe.efi")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	lab, err := vmtest.NewLab(ctx, "e2edrule")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lab.Close() })
+	cfg, data := labConfig(t, func(s string) string {
+		return s + `
+menu:
+  unknown: discover
+discovery:
+  poll: 2s
+  rules:
+    - {serial: "AUTO-UEFI-1", name: "uefi-{serial}", profile: test-uefi}
+`
+	})
+	k := startKickstand(t, ctx, lab, cfg, data)
+	const mac = "52:54:00:00:07:20"
+	res, err := vmtest.BootVM(ctx, lab, vmtest.VMOptions{Name: "drule", Firmware: vmtest.UEFI, MAC: mac, NoIPv6PXE: true, Timeout: 4 * time.Minute,
+		ExtraArgs: []string{"-smbios", "type=1,manufacturer=Rackmaker Inc,product=RM-3000,serial=AUTO-UEFI-1"}})
+	if err != nil {
+		t.Fatalf("VM: %v\n%s", err, tailOf(res))
+	}
+	for _, re := range []*regexp.Regexp{ksOK, postOK, done} {
+		if res.Find(re) == "" {
+			t.Fatalf("serial console lacks %s:\n%s", re, tailOf(res))
+		}
+	}
+	tl := k.waitTimeline(t, "uefi-auto-uefi-1", regexp.MustCompile(`callback\.built`), 10*time.Second)
+	inOrder(t, tl, "discovery", "(new) -> install (by discovery rule 0)", "http.kernel", "http.kickstart", "callback.built", "install -> local")
+	ms := k.discovered(t)
+	if len(ms) != 1 || ms[0].MAC != mac || ms[0].Platform != "efi" || ms[0].BuildArch != "x86_64" || ms[0].Host != "uefi-auto-uefi-1" || ms[0].Serial != "AUTO-UEFI-1" {
+		t.Errorf("discovered list: %+v", ms)
+	}
+	t.Logf("UEFI discovery by rule took %s; timeline:\n%s", res.Elapsed, tl)
+}
