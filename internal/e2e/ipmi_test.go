@@ -211,6 +211,9 @@ func TestIPMIReinstall(t *testing.T) {
 	if st := ipmitool("power", "status"); st != "Chassis Power is off" {
 		t.Errorf("after the install: %q", st)
 	}
+	if out, err := lab.Output(ctx, lab.Srv, k.bin, "host", "power", "--config", cfg, "--data", data, "ipmi1", "status"); err != nil || strings.TrimSpace(out) != "ipmi1: power off" {
+		t.Errorf("host power status: %v %q", err, out)
+	}
 	t.Logf("timeline:\n%s\nchassis_control calls:\n%s", tl, calls)
 	if strings.Contains(k.Log(), "rack-s3cret") || strings.Contains(tl+tl2, "rack-s3cret") {
 		t.Error("the BMC password is in kickstand's log or a timeline")
