@@ -7,12 +7,18 @@ BIN     ?= bin/kickstand
 # real-peer tests, not skip them.
 export KICKSTAND_REQUIRE_PEERS ?= 1
 
-.PHONY: all build deps test check demo bench fuzz stress clean
+.PHONY: all build deps test check demo bench fuzz stress man clean
 
 all: build
 
+# -buildvcs=auto stamps the commit `kickstand version` prints, even where
+# GOFLAGS turns VCS stamping off; outside a git clone it stamps nothing.
 build:
-	$(GO) build -o $(BIN) ./cmd/kickstand
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/kickstand
+
+# One page per command, from the binary's own help (cobra's doc package).
+man: build
+	$(BIN) man --dir man
 
 deps:
 	@bash scripts/deps.sh
@@ -39,4 +45,4 @@ fuzz:
 	@bash scripts/fuzz.sh $(FUZZTIME)
 
 clean:
-	rm -rf bin
+	rm -rf bin man

@@ -48,6 +48,8 @@ need=(
   "/usr/share/AAVMF/AAVMF_CODE.fd:qemu-efi-aarch64"
   "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd:ovmf"
   "mmdebstrap:mmdebstrap"
+  # Shell completion is tested in a real bash with bash-completion's helpers.
+  "/usr/share/bash-completion/bash_completion:bash-completion"
   # Power control (issue 17): OpenIPMI's BMC simulator and ipmitool, for the real-BMC tests.
   "ipmi_sim:openipmi"
   "ipmitool:ipmitool"

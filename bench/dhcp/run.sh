@@ -14,7 +14,10 @@
 # server starts from an empty lease database at every step. Then each
 # server runs once more at one common rate (the lower of kickstand's and
 # Kea's best) with tcpdump on the client's side, and the REQUEST -> ACK /
-# Reply latency (p50, p99) is read from the capture (bench/dhcp/latency).
+# Reply latency (p50, p99) is read from the capture (bench/dhcp/latency),
+# and the server's CPU time (user + system) per exchange of that run from
+# /proc: on a machine other jobs load, the highest rates say more about
+# the load than the servers, the CPU an exchange costs much less so.
 # Bounded: at most ${#RATES[@]} steps x 2 tries x DURATION seconds per
 # server and family, plus the latency steps.
 #
@@ -193,6 +196,19 @@ start() {
 }
 stop() { killns "$SRV"; }
 
+# cpu_ms: milliseconds of CPU (user + system) the processes in $SRV have
+# used so far. CPU per exchange, unlike the highest rate, hardly depends on
+# what else the machine is running.
+cpu_ms() {
+  local t=0 p v hz
+  hz=$(getconf CLK_TCK)
+  for p in $(ip netns pids "$SRV" 2>/dev/null); do
+    v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || v=0
+    t=$((t + ${v:-0}))
+  done
+  echo $((t * 1000 / hz))
+}
+
 # measure FAMILY RATE [PCAP]: prints "completed-exchanges/s drop%", with a
 # capture of the run written to PCAP when given.
 measure() {
@@ -217,7 +233,7 @@ measure() {
   awk -v s="$sent" -v a="$got" -v d="$DURATION" 'BEGIN { printf "%.0f %.2f\n", a / d, 100 * (s - a) / s }'
 }
 
-declare -A best bestrate first lat
+declare -A best bestrate first lat cpu
 for fam in "${FAMILIES[@]}"; do
   servers=$SERVERS4 rates=$RATES4 unit=DORA
   [[ $fam == 6 ]] && servers=$SERVERS6 rates=$RATES6 unit=SARR
@@ -253,8 +269,11 @@ for fam in "${FAMILIES[@]}"; do
     prof=
     if [[ $PROFILE == 1 && $srv == kickstand ]]; then mkdir -p "$PROFILE_DIR"; prof="$PROFILE_DIR/kickstand-v$fam.pprof"; fi
     start "$fam" "$srv" "$prof"
-    measure "$fam" "$common" "$tmp/lat.pcap" >/dev/null
+    c0=$(cpu_ms)
+    read -r got _ < <(measure "$fam" "$common" "$tmp/lat.pcap")
+    c1=$(cpu_ms)
     stop
+    cpu[$fam/$srv]=$(awk -v c=$((c1 - c0)) -v n="$got" -v d="$DURATION" 'BEGIN { if (n > 0) printf "%.0f", 1000 * c / (n * d); else print "-" }')
     lat[$fam/$srv]=$("$tmp/latency" "$tmp/lat.pcap" 2>/dev/null || echo "0 - - -")
     rm -f "$tmp/lat.pcap"
   done
@@ -262,8 +281,9 @@ done
 
 echo
 echo "DHCP exchanges/s: perfdhcp, ${DURATION}s steps, the highest rate with < ${MAXDROP}% drops; $(nproc) CPUs, one veth"
-echo "latency: REQUEST -> ACK / Reply on the client's side, every server at the same offered rate"
-printf '%-6s %-44s %9s %9s %8s %26s\n' family server "offered/s" "done/s" "vs Kea" "p50 / p99 ms (at rate/s)"
+echo "latency: REQUEST -> ACK / Reply on the client's side, every server at the same offered rate;"
+echo "CPU: the server's user + system CPU per completed exchange at that rate (µs), and Kea's over it"
+printf '%-6s %-44s %9s %9s %8s %26s %8s %7s\n' family server "offered/s" "done/s" "vs Kea" "p50 / p99 ms (at rate/s)" "CPU µs" "Kea/it"
 for fam in "${FAMILIES[@]}"; do
   servers=$SERVERS4
   [[ $fam == 6 ]] && servers=$SERVERS6
@@ -280,7 +300,8 @@ for fam in "${FAMILIES[@]}"; do
       ratio=$(awk -v a="${best[$k]}" -v b="${best[$fam/kea]}" 'BEGIN { printf "%.2fx", a / b }')
     fi
     read -r n p50 p99 _ <<<"${lat[$k]}"
-    printf 'v%-5s %-44s %9s %9s %8s %26s\n' "$fam" "$label" "${bestrate[$k]}" "${best[$k]}" "$ratio" "$p50 / $p99 (${lat[$fam/rate]}, n=$n)"
+    cratio=$(awk -v a="${cpu[$k]:-}" -v b="${cpu[$fam/kea]:-}" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2fx", b / a; else print "n/a" }')
+    printf 'v%-5s %-44s %9s %9s %8s %26s %8s %7s\n' "$fam" "$label" "${bestrate[$k]}" "${best[$k]}" "$ratio" "$p50 / $p99 (${lat[$fam/rate]}, n=$n)" "${cpu[$k]:--}" "$cratio"
     if [[ ${best[$k]} == 0 ]]; then
       echo "       ($srv never stayed under ${MAXDROP}% drops; first step: ${first[$k]})"
     fi

@@ -37,23 +37,22 @@ func newDiscoveredCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if g.output == "json" {
-				if ds == nil {
-					ds = []store.Discovered{}
-				}
-				return writeJSON(cmd.OutOrStdout(), ds)
+			if ds == nil {
+				ds = []store.Discovered{}
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "MAC\tPROOF\tADDR\tUUID\tMANUFACTURER\tPRODUCT\tSERIAL\tASSET\tPLATFORM\tLAST SEEN\tHOST")
-			for _, d := range ds {
-				host := d.Host
-				if host == "" {
-					host = "(waiting)"
+			return g.emit(cmd.OutOrStdout(), ds, func(w io.Writer) error {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "MAC\tPROOF\tADDR\tUUID\tMANUFACTURER\tPRODUCT\tSERIAL\tASSET\tPLATFORM\tLAST SEEN\tHOST")
+				for _, d := range ds {
+					host := d.Host
+					if host == "" {
+						host = "(waiting)"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.MAC, d.Proof, d.Addr, dash(d.UUID), dash(d.Manufacturer), dash(d.Product),
+						dash(d.Serial), dash(d.Asset), dash(d.Platform+"/"+d.BuildArch), d.LastSeen.UTC().Format(time.RFC3339), host)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.MAC, d.Proof, d.Addr, dash(d.UUID), dash(d.Manufacturer), dash(d.Product),
-					dash(d.Serial), dash(d.Asset), dash(d.Platform+"/"+d.BuildArch), d.LastSeen.UTC().Format(time.RFC3339), host)
-			}
-			return tw.Flush()
+				return tw.Flush()
+			})
 		},
 	}
 	var name, profile string

@@ -190,7 +190,17 @@ var profileRoutes = specRoutes[inventory.Profile]{
 	remove: func(a *api, r *http.Request, n string, by install.Cause) error {
 		return a.d.Lifecycle.RemoveProfile(r.Context(), n, by)
 	},
-	hide: func(p *inventory.Profile) { p.KernelArgs = redact(p.KernelArgs) },
+	hide: func(p *inventory.Profile) {
+		p.KernelArgs = redact(p.KernelArgs)
+		// Template variables hold password hashes: names only.
+		if len(p.Vars) > 0 {
+			vars := make(map[string]string, len(p.Vars))
+			for k := range p.Vars {
+				vars[k] = "<hidden>"
+			}
+			p.Vars = vars
+		}
+	},
 }
 
 var distroRoutes = specRoutes[inventory.Distro]{

@@ -77,6 +77,11 @@ func TestLiveObjectsAPI(t *testing.T) {
 	if len(ps) != 2 || ps[0].Name != "lp" || ps[0].Origin != "live" || ps[0].KernelArgs != "inst.text" || ps[1].Origin != "file" {
 		t.Errorf("profiles %+v", ps)
 	}
+	// A PATCH of netboot is a state change, as POST .../state would make it.
+	code, body = f.do("PATCH", "/api/v1/hosts/web1", tok, `{"netboot":"local"}`)
+	if h := decode[Host](t, body); code != 200 || h.State != "local" {
+		t.Errorf("PATCH netboot = %d %s", code, body)
+	}
 	code, body = f.do("DELETE", "/api/v1/profiles/lp", tok, "")
 	if code != 409 || !strings.Contains(string(body), "profile lp is used by host web1") {
 		t.Errorf("DELETE a used profile = %d %s", code, body)
@@ -89,7 +94,8 @@ func TestLiveObjectsAPI(t *testing.T) {
 		details = append(details, e.Detail)
 	}
 	all := strings.Join(details, "\n")
-	for _, want := range []string{"host web1 added live (by api ops)", "(new) -> install (by api ops)", "host web1 edited live: ipv4 (by api ops)"} {
+	for _, want := range []string{"host web1 added live (by api ops)", "(new) -> install (by api ops)", "host web1 edited live: ipv4 (by api ops)",
+		"host web1 edited live: netboot (by api ops)", "install -> local (by api ops)"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("web1's timeline lacks %q:\n%s", want, all)
 		}

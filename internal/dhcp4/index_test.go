@@ -10,6 +10,7 @@ import (
 
 	"github.com/kickstand/kickstand/internal/dhcpengine"
 	"github.com/kickstand/kickstand/internal/dhcpengine/enginetest"
+	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
 )
@@ -31,9 +32,10 @@ dhcp:
       pool: 192.0.2.100-192.0.2.199
 `
 
-// The reservations are the boot package's host index: a reload or another
-// server's change is seen by the next packet, and no packet reads the
-// store to identify its client.
+// The reservations are the boot package's host index: a reload, another
+// server's change and a live host added or removed through the API are
+// seen by the next packet, and no packet reads the store to identify its
+// client.
 func TestReservationsAreTheBootIndex(t *testing.T) {
 	enginetest.ForEachStore(t, testReservationsAreTheBootIndex)
 }
@@ -45,13 +47,17 @@ func testReservationsAreTheBootIndex(t *testing.T, st store.Store) {
 		return live.Config(), live.Booter
 	}, func(o *dhcpengine.Options) { o.Config = live.Config })
 	h := (&harness{Harness: eh, s: eh.S, st: live.St, link: l, rec: eh.Rec}).start()
-	dora := func(what, addr, file string) {
+	dora := func(what, mac, addr, file string) {
 		t.Helper()
 		live.St.Reads()
-		offer := h.one(packet(t, "52:54:00:00:00:10", dhcpv4.WithOption(vcBIOS)))
+		offer := h.one(packet(t, mac, dhcpv4.WithOption(vcBIOS)))
 		ack := h.one(req(t, offer, dhcpv4.WithOption(vcBIOS)))
 		for _, r := range []*dhcpv4.DHCPv4{offer, ack} {
-			if r.YourIPAddr.String() != addr || r.BootFileName != file {
+			got := r.YourIPAddr.String()
+			if addr == "pool" && r.YourIPAddr[3] >= 100 {
+				got = "pool"
+			}
+			if got != addr || r.BootFileName != file {
 				t.Errorf("%s: %s gave %v %q, want %s %q", what, r.MessageType(), r.YourIPAddr, r.BootFileName, addr, file)
 			}
 		}
@@ -59,12 +65,26 @@ func testReservationsAreTheBootIndex(t *testing.T, st store.Store) {
 			t.Errorf("%s: %d store reads of hosts or leases while answering, want 0 (the index answers)", what, n)
 		}
 	}
-	dora("reserved", "192.0.2.10", "undionly.kpxe")
+	const mac, liveMAC = "52:54:00:00:00:10", "52:54:00:00:00:20"
+	dora("reserved", mac, "192.0.2.10", "undionly.kpxe")
 	live.Reload(t, fmt.Sprintf(indexYAML, "192.0.2.20/24"))
-	dora("reservation moved by a reload", "192.0.2.20", "undionly.kpxe")
+	dora("reservation moved by a reload", mac, "192.0.2.20", "undionly.kpxe")
 	enginetest.NewLive(t, st, fmt.Sprintf(indexYAML, "192.0.2.30/24"))
 	if err := live.Booter.Follow(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	dora("changed by another server", "192.0.2.30", "undionly.kpxe")
+	dora("changed by another server", mac, "192.0.2.30", "undionly.kpxe")
+
+	// A live host added and removed through the API's lifecycle calls.
+	dora("unknown", liveMAC, "pool", "")
+	ctx := context.Background()
+	if _, err := live.Svc.AddHost(ctx, inventory.Host{Name: "live1", MACs: []string{liveMAC}, IPv4: "192.0.2.40/24", Profile: "p", Netboot: inventory.StateInstall},
+		install.ByAPI("t")); err != nil {
+		t.Fatal(err)
+	}
+	dora("live host added", liveMAC, "192.0.2.40", "undionly.kpxe")
+	if err := live.Svc.RemoveHost(ctx, "live1", install.ByAPI("t")); err != nil {
+		t.Fatal(err)
+	}
+	dora("live host removed", liveMAC, "pool", "")
 }

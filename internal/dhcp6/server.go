@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
@@ -249,13 +248,7 @@ func (s *Server) identify(ctx context.Context, r *request) error {
 // the client's port 546, or the relay's 547 (its own source port when it
 // sent the Relay Source Port option, RFC 8357).
 func (s *Server) send(r *request, reply *dhcpv6.Message) {
-	src := r.p.Src.Addr()
-	if src.Zone() != "" && r.link.index > 0 {
-		// The zone by index: the name Go gives it is looked up in the
-		// reading thread's network namespace, which may not be the
-		// socket's.
-		src = src.WithZone(strconv.Itoa(r.link.index))
-	}
+	src := r.p.Src.Addr() // its zone, if link-local: the socket sends by its interface index (linkConn)
 	dst := netip.AddrPortFrom(src, clientPort)
 	var out dhcpv6.DHCPv6 = reply
 	if len(r.relays) > 0 {

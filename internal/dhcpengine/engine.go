@@ -243,8 +243,11 @@ func (e *Engine) Handle(ctx context.Context, h Handler, p *Packet) {
 // full the packet is dropped and counted: the client retransmits, and a
 // late reply is worse than none (smee#21).
 func (e *Engine) read(h Handler, s *Socket, queue chan<- *Packet) {
+	// One buffer per socket, each packet copied out at its size: a DHCP
+	// packet is a few hundred bytes, and a fresh 1,500-byte buffer per
+	// packet was most of the garbage a busy server made.
+	buf := make([]byte, 1500)
 	for {
-		buf := make([]byte, 1500)
 		n, src, err := s.Conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
@@ -255,7 +258,7 @@ func (e *Engine) read(h Handler, s *Socket, queue chan<- *Packet) {
 			continue
 		}
 		e.received.Add(1)
-		p := &Packet{Data: buf[:n], Src: src, Socket: s}
+		p := &Packet{Data: append([]byte(nil), buf[:n]...), Src: src, Socket: s}
 		if !e.admit(h, p) {
 			continue
 		}
@@ -272,6 +275,10 @@ func (e *Engine) read(h Handler, s *Socket, queue chan<- *Packet) {
 // they cost least, and the queue keeps room for reserved hosts' packets,
 // which would otherwise be dropped with the flood when it fills.
 func (e *Engine) admit(h Handler, p *Packet) bool {
+	l := e.limiter()
+	if l.lim.Off {
+		return true
+	}
 	client, k, ok := h.Peek(p)
 	if !ok {
 		return true
@@ -279,7 +286,7 @@ func (e *Engine) admit(h Handler, p *Packet) bool {
 	if h, err := e.opt.Booter.Match(context.Background(), k); h != nil || err != nil {
 		return true
 	}
-	return e.limiter().allow(client, time.Now(), e.log)
+	return l.allow(client, time.Now(), e.log)
 }
 
 // Plan asks the boot decision. A client that does not say it is network

@@ -3,6 +3,7 @@ package dhcpengine
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -26,7 +27,7 @@ func (e *Engine) Serve(ctx context.Context, h Handler, enabled bool, open func()
 	socks, err := open()
 	if err != nil {
 		for _, s := range socks {
-			if c, ok := s.Conn.(*net.UDPConn); ok {
+			if c, ok := s.Conn.(io.Closer); ok {
 				c.Close()
 			}
 		}

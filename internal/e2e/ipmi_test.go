@@ -163,8 +163,8 @@ func TestIPMIReinstall(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second)
 
-	// Views show the BMC's driver and address only.
-	if out, err := exec.Command(k.bin, "host", "show", "-o", "json", "--config", cfg, "--data", data, "ipmi1").CombinedOutput(); err != nil || !strings.Contains(string(out), "127.0.0.1:9623") || strings.Contains(string(out), "admin") || strings.Contains(string(out), "bmc.pw") {
+	// No view shows the BMC's user or password file.
+	if out, err := exec.Command(k.bin, "host", "show", "-o", "json", "--config", cfg, "--data", data, "ipmi1").CombinedOutput(); err != nil || strings.Contains(string(out), "admin") || strings.Contains(string(out), "bmc.pw") {
 		t.Errorf("host show: %v\n%s", err, out)
 	}
 

@@ -30,7 +30,7 @@ func (s *Service) fileOwned(kind, name string, err error) error {
 	if file == "" {
 		file = "the config file"
 	}
-	return fmt.Errorf("%s %s is declared in %s, which owns it: edit it there, not live: %w", kind, name, file, store.ErrFileOwned)
+	return &store.Refused{Sentinel: store.ErrFileOwned, Msg: fmt.Sprintf("%s %s is declared in %s, which owns it: edit it there, not live", kind, name, file)}
 }
 
 // LiveNames are the live profiles and distros in a store: what the file
@@ -221,4 +221,23 @@ func changedFields(a, b inventory.Host) map[string]any {
 	add("netboot", a.Netboot == b.Netboot)
 	add("vars", maps.Equal(a.Vars, b.Vars))
 	return map[string]any{"fields": f}
+}
+
+// RegisterDistro registers an imported distro and its default profile
+// (`distro import`), both or neither; a name the file declares is refused.
+func (s *Service) RegisterDistro(ctx context.Context, d inventory.Distro, p *inventory.Profile, by Cause) error {
+	if err := s.d.Store.RegisterDistro(ctx, d, p); err != nil {
+		return err
+	}
+	if p != nil {
+		s.record(ctx, inventoryEvent("", "profile "+p.Name, "imported", nil, by, s))
+	}
+	return s.specChanged(ctx, "distro "+d.Name, "imported", by)
+}
+
+// Registrar is RegisterDistro for one cause, for distro.Importer.
+func (s *Service) Registrar(by Cause) func(context.Context, inventory.Distro, *inventory.Profile) error {
+	return func(ctx context.Context, d inventory.Distro, p *inventory.Profile) error {
+		return s.RegisterDistro(ctx, d, p, by)
+	}
 }

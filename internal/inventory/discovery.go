@@ -83,7 +83,7 @@ func (d *Discovery) applyDefaults() {
 	}
 }
 
-func (v *validator) checkDiscovery(d *Discovery, profiles map[string]bool) {
+func (v *validator) checkDiscovery(d *Discovery, profiles map[string]*Profile) {
 	at := func(p ...any) []any { return append([]any{"discovery"}, p...) }
 	if d.Poll < Duration(time.Second) {
 		v.errf(at("poll"), "%s is too short (at least 1s)", time.Duration(d.Poll))
@@ -108,7 +108,7 @@ func (v *validator) checkDiscovery(d *Discovery, profiles map[string]bool) {
 		}
 		if r.Profile == "" {
 			v.errf(at("rules", i, "profile"), "missing")
-		} else if !profiles[r.Profile] {
+		} else if profiles[r.Profile] == nil && !v.known.Profiles[r.Profile] {
 			v.errf(at("rules", i, "profile"), "unknown profile %q", r.Profile)
 		}
 	}
@@ -137,15 +137,6 @@ type BMC struct {
 	// a reinstall finds them) but no view (API, UI, CLI) shows them.
 	User         string `yaml:"user,omitempty" json:"user,omitempty"`
 	PasswordFile string `yaml:"password_file,omitempty" json:"password_file,omitempty"`
-}
-
-// Public is the BMC as views show it: driver and address, no user and no
-// password file.
-func (b *BMC) Public() *BMC {
-	if b == nil {
-		return nil
-	}
-	return &BMC{Driver: b.Driver, Address: b.Address}
 }
 
 // Equal reports whether two BMC settings are alike.

@@ -23,7 +23,7 @@ func (c *Config) CheckHost(h *Host, known Known) error {
 	h.applyDefaults()
 	x := c.liveScope(known)
 	x.Hosts = []Host{*h}
-	return x.checkLive("host "+h.Name, known)
+	return x.checkLive("host "+h.Name, known, c.Profiles)
 }
 
 // CheckProfile validates a live profile as CheckHost does a host.
@@ -33,14 +33,14 @@ func (c *Config) CheckProfile(p *Profile, known Known) error {
 	}
 	x := c.liveScope(known)
 	x.Profiles = []Profile{*p}
-	return x.checkLive("profile "+p.Name, known)
+	return x.checkLive("profile "+p.Name, known, nil)
 }
 
 // CheckDistro validates a live distro as CheckHost does a host.
 func (c *Config) CheckDistro(d *Distro) error {
 	x := c.liveScope(Known{})
 	x.Distros = []Distro{*d}
-	return x.checkLive("distro "+d.Name, Known{})
+	return x.checkLive("distro "+d.Name, Known{}, nil)
 }
 
 // liveScope is a copy of the (valid) config holding none of the file's
@@ -54,8 +54,16 @@ func (c *Config) liveScope(known Known) *Config {
 	return &x
 }
 
-func (c *Config) checkLive(what string, known Known) error {
+// checkLive checks c's one object. fileProfiles are the file's profiles,
+// which a live host's login is checked against (the built-in kickstart's).
+func (c *Config) checkLive(what string, known Known, fileProfiles []Profile) error {
 	v := validator{live: what, known: known, files: []hostFile{{path: what, hosts: c.Hosts, lines: make([]int32, len(c.Hosts))}}}
+	for i := range fileProfiles {
+		if v.fileProfiles == nil {
+			v.fileProfiles = map[string]*Profile{}
+		}
+		v.fileProfiles[fileProfiles[i].Name] = &fileProfiles[i]
+	}
 	v.check(c)
 	if len(v.errs) > 0 {
 		return errors.Join(v.errs...)

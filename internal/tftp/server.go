@@ -122,6 +122,17 @@ func New(cfg Config) (*Server, error) {
 // ListenAndServe listens on addr (e.g. ":69", "[::]:69", "192.0.2.1:69";
 // an empty host listens on IPv4 and IPv6) and serves until ctx is done.
 func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
+	pc, err := Listen(addr)
+	if err != nil {
+		return err
+	}
+	defer pc.Close()
+	return s.Serve(ctx, pc)
+}
+
+// Listen opens the socket ListenAndServe serves on, for a caller that must
+// know it is bound before it serves (a reload that moves the listener).
+func Listen(addr string) (net.PacketConn, error) {
 	network := "udp"
 	if host, _, err := net.SplitHostPort(addr); err == nil && host != "" {
 		if ip, err := netip.ParseAddr(host); err == nil && ip.Is4() {
@@ -130,10 +141,9 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 	}
 	pc, err := net.ListenPacket(network, addr)
 	if err != nil {
-		return fmt.Errorf("tftp listen %s: %w", addr, err)
+		return nil, fmt.Errorf("tftp listen %s: %w", addr, err)
 	}
-	defer pc.Close()
-	return s.Serve(ctx, pc)
+	return pc, nil
 }
 
 // Serve answers requests arriving on pc until ctx is done, then waits for

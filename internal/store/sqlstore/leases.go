@@ -76,6 +76,37 @@ func (s *SQL) Leases(ctx context.Context, family int) ([]store.Lease, error) {
 	return out, nil
 }
 
+// SharedLeases reports whether other servers may write this store's
+// leases: a PostgreSQL database is shared by design, a SQLite file is one
+// server's own.
+func (s *SQL) SharedLeases() bool { return s.pg != nil }
+
+// MACLeases returns one family's rows of one NIC (indexed by MAC): the
+// leases another server sharing the store gave it.
+func (s *SQL) MACLeases(ctx context.Context, family int, mac string) ([]store.Lease, error) {
+	t := leases4
+	if family == 6 {
+		t = leases6
+	}
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+leaseCols+` FROM `+t.name+` WHERE mac = ? ORDER BY num`), mac)
+	if err != nil {
+		return nil, fmt.Errorf("leases of %s: %w", mac, s.unavailable(err))
+	}
+	defer rows.Close()
+	var out []store.Lease
+	for rows.Next() {
+		l, err := scanLease(rows)
+		if err != nil {
+			return nil, fmt.Errorf("leases of %s: %w", mac, err)
+		}
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("leases of %s: %w", mac, s.unavailable(err))
+	}
+	return out, nil
+}
+
 // Lease returns the lease row of one address.
 func (s *SQL) Lease(ctx context.Context, a netip.Addr) (*store.Lease, error) {
 	a = a.Unmap()
@@ -139,8 +170,8 @@ func (s *SQL) CommitLeases(ctx context.Context, ops []store.LeaseOp) ([]store.Le
 type leaseTx struct {
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
-	// reserved maps address -> host for every host address, read once per
-	// batch (nil until first needed).
+	// reserved maps the batch's addresses to the host each is reserved
+	// for ("" for none), read once per batch.
 	reserved map[string]string
 }
 
@@ -162,6 +193,9 @@ func (l *leaseTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 // order does not matter, and one statement to parse instead of hundreds is
 // most of a batch's cost.
 func (s *SQL) applyLeases(ctx context.Context, tx *leaseTx, ops []store.LeaseOp, res []store.LeaseResult) error {
+	if err := s.loadReserved(ctx, tx, batchAddrs(ops)); err != nil {
+		return err
+	}
 	var run []int // indexes of the binds waiting to be written
 	inRun := map[netip.Addr]bool{}
 	flush := func() error {
@@ -348,30 +382,68 @@ func (s *SQL) leaseAt(ctx context.Context, tx *leaseTx, a netip.Addr) (*store.Le
 }
 
 // reservedForOther reports whether a is some other host's reservation, which
-// the pool must never hand out.
+// the pool must never hand out. The owners of a batch's addresses are read
+// once, with the batch (loadReserved); an address not read then is read
+// alone.
 func (s *SQL) reservedForOther(ctx context.Context, tx *leaseTx, a netip.Addr, host string) (bool, error) {
-	if tx.reserved == nil {
-		rows, err := tx.tx.QueryContext(ctx, `SELECT addr, host FROM host_addrs`)
-		if err != nil {
+	key := a.String()
+	owner, ok := tx.reserved[key]
+	if !ok {
+		if err := s.loadReserved(ctx, tx, []any{key}); err != nil {
 			return false, err
 		}
-		m := map[string]string{}
+		owner = tx.reserved[key]
+	}
+	return owner != "" && owner != host, nil
+}
+
+// loadReserved reads which hosts' reservations addrs (address strings)
+// are, "" for none, in statements of at most maxBindRun addresses: only
+// the batch's addresses, not every host's (a 100,000-host inventory's
+// table is read by no packet).
+func (s *SQL) loadReserved(ctx context.Context, tx *leaseTx, addrs []any) error {
+	if tx.reserved == nil {
+		tx.reserved = map[string]string{}
+	}
+	for len(addrs) > 0 {
+		n := min(len(addrs), maxBindRun)
+		for _, a := range addrs[:n] {
+			tx.reserved[a.(string)] = ""
+		}
+		rows, err := tx.tx.QueryContext(ctx, s.rebind(`SELECT addr, host FROM host_addrs WHERE addr IN (?`+strings.Repeat(", ?", n-1)+`)`), addrs[:n]...)
+		if err != nil {
+			return err
+		}
 		for rows.Next() {
 			var addr, h string
 			if err := rows.Scan(&addr, &h); err != nil {
 				rows.Close()
-				return false, err
+				return err
 			}
-			m[addr] = h
+			tx.reserved[addr] = h
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return false, err
+			return err
 		}
-		tx.reserved = m
+		addrs = addrs[n:]
 	}
-	owner, ok := tx.reserved[a.String()]
-	return ok && owner != host, nil
+	return nil
+}
+
+// batchAddrs are the addresses of ops' pool binds, each once: those whose
+// reservations a batch checks.
+func batchAddrs(ops []store.LeaseOp) []any {
+	var out []any
+	seen := make(map[netip.Addr]bool, len(ops))
+	for i := range ops {
+		op := &ops[i]
+		if op.Kind == store.LeaseBind && !op.Reserved && op.InPool(op.Addr) && !seen[op.Addr] {
+			seen[op.Addr] = true
+			out = append(out, op.Addr.String())
+		}
+	}
+	return out
 }
 
 // bind takes op.Addr for the op's client with one upsert whose condition

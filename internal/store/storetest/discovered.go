@@ -81,7 +81,7 @@ func (f *Fake) AssignDiscovered(_ context.Context, a store.Assignment) (*invento
 	case d.Host != "":
 		return nil, fmt.Errorf("machine %s is already assigned to host %s: %w", mac, d.Host, store.ErrExists)
 	}
-	if err := liveOnly("host", a.Host.Name, f.hostOrigin(a.Host.Name), true); err != nil {
+	if err := store.CheckLiveChange(f.hostOrigin(a.Host.Name), true); err != nil {
 		return nil, fmt.Errorf("assign %s: %w", mac, err)
 	}
 	if err := f.taken(a.Host); err != nil {
