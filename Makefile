@@ -30,7 +30,9 @@ check:
 test: deps check
 	$(GO) test -count=1 -timeout 40m ./...
 
-demo: deps build
+# make demo installs only what the demo needs (internal/demotest checks it).
+demo: build
+	@bash scripts/deps.sh demo
 	@bash scripts/demo.sh
 
 bench: deps build

@@ -319,7 +319,8 @@ func TestTestBootReportFormats(t *testing.T) {
 func TestHostChangeFormats(t *testing.T) {
 	cfg := writeMinimalConfig(t)
 	os.WriteFile(cfg, []byte("server:\n  address_v4: 192.0.2.1\n  data_dir: data\ndistros: [{name: d, release: rhel9, kernel: k, initrd: [i]}]\n"+
-		"profiles: [{name: p, distro: d}]\nhosts: [{name: h1, macs: [\"52:54:00:00:00:01\"], profile: p}]\n"), 0o644)
+		"profiles: [{name: p, distro: d, vars: {rootpw: \"$6$kickstandtest$5MS9oYuEhtNmSVDHCkrJI/DqZnbLIT/8EAaPqkN.4ywAIgaWBmTuZSsEv4Yys3y6iq.mc7wUFaTvVGsO537yn/\"}}]\n"+
+		"hosts: [{name: h1, macs: [\"52:54:00:00:00:01\"], profile: p}]\n"), 0o644)
 	out, _, code := runCLI(t, nil, "--config", cfg, "host", "build", "h1")
 	if code != 0 || !strings.HasPrefix(out, "h1: install (token valid until ") {
 		t.Fatalf("host build: exit %d %q", code, out)
@@ -351,5 +352,29 @@ func TestHostChangeFormats(t *testing.T) {
 	out, _, code = runCLI(t, nil, "--config", cfg, "-o", "json", "host", "set-state", "h1", "local")
 	if err := json.Unmarshal([]byte(out), &h); code != 0 || err != nil || h.State != "local" {
 		t.Errorf("host set-state -o json: exit %d, %v\n%s", code, err, out)
+	}
+}
+
+// doctor -o json carries what a running serve reports (its status file):
+// listeners, settings waiting for a restart, a refused file; each pending
+// restart counts as a problem, as in the text.
+func TestDoctorServeStatusFormats(t *testing.T) {
+	cfg := writeMinimalConfig(t)
+	data := filepath.Join(filepath.Dir(cfg), "data")
+	os.MkdirAll(data, 0o755)
+	st := server.Status{PID: os.Getpid(), Config: cfg, LoadedAt: time.Now().UTC().Truncate(time.Second),
+		Listening:       map[string]string{"http": "[::]:8080"},
+		RestartRequired: []server.Pending{{Field: "tftp.max_transfers", Running: "512", InFile: "7"}}}
+	b, _ := json.Marshal(st)
+	os.WriteFile(filepath.Join(data, "serve-status.json"), b, 0o644)
+	table, _, code := runCLI(t, nil, "--config", cfg, "doctor")
+	if code != 1 || !strings.Contains(table, "serve: restart required for tftp.max_transfers") {
+		t.Fatalf("doctor: exit %d\n%s", code, table)
+	}
+	var r doctorReport
+	structured(t, 1, &r, "--config", cfg, "doctor")
+	if !r.Serve.Running || r.Serve.Status == nil || r.Serve.Status.Listening["http"] != "[::]:8080" ||
+		len(r.Serve.Status.RestartRequired) != 1 || r.Serve.Status.RestartRequired[0].Field != "tftp.max_transfers" || r.Problems != 1 {
+		t.Errorf("doctor -o json serve: %+v", r.Serve)
 	}
 }

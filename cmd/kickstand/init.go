@@ -64,7 +64,9 @@ hosts:
     timezone: Etc/UTC
     profile: rocky9-web
     netboot: install         # install | local | menu
-    # vars: {rootpw: "$6$..."}   # template variables (a crypted root password)
+    # How to log in to the installed machine (README, "Logging in"): vars rootpw
+    # (a hash from openssl passwd -6), ssh_keys and user, here or in the profile.
+    # vars: {rootpw: "$6$..."}
 `
 
 const sampleFooter = `
