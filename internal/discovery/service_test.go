@@ -40,7 +40,7 @@ discovery:
 distros:
   - {name: el9, release: rhel9, arch: x86_64, kernel: vmlinuz, initrd: [initrd.img]}
 profiles:
-  - {name: p, distro: el9}
+  - {name: p, distro: el9, vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}}
 hosts:
   - {name: known, macs: ["52:54:00:00:00:0a"], ipv4: 192.0.2.10/24, profile: p, netboot: install}
 `, unknown, rules)))

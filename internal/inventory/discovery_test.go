@@ -15,7 +15,7 @@ func TestBMCChecked(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "ok.pw"), []byte("x\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "open.pw"), []byte("x\n"), 0o644)
 	os.Chmod(filepath.Join(dir, "open.pw"), 0o644)
-	base := "distros:\n  - {name: el9, release: rhel9, kernel: v, initrd: [i]}\nprofiles:\n  - {name: p, distro: el9}\nhosts:\n  - name: h1\n    macs: [\"52:54:00:00:00:01\"]\n    profile: p\n    bmc: %s\n"
+	base := "distros:\n  - {name: el9, release: rhel9, kernel: v, initrd: [i]}\nprofiles:\n  - {name: p, distro: el9, vars: {ssh_keys: \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com\"}}\nhosts:\n  - name: h1\n    macs: [\"52:54:00:00:00:01\"]\n    profile: p\n    bmc: %s\n"
 	cfg := filepath.Join(dir, "k.yaml")
 	for _, c := range []struct{ bmc, want string }{
 		{`{driver: ipmi, address: "192.0.2.9:623", user: admin, password_file: ok.pw}`, ""},
