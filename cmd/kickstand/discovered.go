@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"text/tabwriter"
 	"time"
 
@@ -12,7 +10,6 @@ import (
 
 	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
-	"github.com/kickstand/kickstand/internal/server"
 	"github.com/kickstand/kickstand/internal/store"
 )
 
@@ -20,15 +17,12 @@ import (
 // that reported themselves (menu.unknown: discover) and their assignment.
 func newDiscoveredCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "discovered", Short: "List and assign machines that reported themselves from iPXE"}
-	open := func(ctx context.Context) (*server.Instance, error) {
-		return server.Open(ctx, g.config, server.Options{DataDir: g.data, Store: g.store, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	}
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List discovered machines: what their firmware reported, and whether they were assigned",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := open(cmd.Context())
+			in, err := openPreview(cmd.Context(), g) // a read: works while the file is refused
 			if err != nil {
 				return err
 			}
@@ -61,7 +55,17 @@ func newDiscoveredCmd(g *globals) *cobra.Command {
 		Short: "Make a discovered machine a host in install; it starts installing at its next poll, without a reboot",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return assignDiscovered(cmd, open, args[0], name, profile)
+			in, err := openLive(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			h, err := in.Install.AssignDiscovered(cmd.Context(), args[0], inventory.Host{Name: name, Profile: profile}, install.ByCLI)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s (machine %s, profile %s); it installs at its next poll\n", h.Name, h.State, args[0], h.Profile)
+			return nil
 		},
 	}
 	assign.Flags().StringVar(&name, "name", "", "the new host's name (required)")
@@ -70,19 +74,4 @@ func newDiscoveredCmd(g *globals) *cobra.Command {
 	assign.MarkFlagRequired("profile")
 	cmd.AddCommand(list, assign)
 	return cmd
-}
-
-// assignDiscovered is `discovered assign` and `host add --from-discovered`.
-func assignDiscovered(cmd *cobra.Command, open func(context.Context) (*server.Instance, error), mac, name, profile string) error {
-	in, err := open(cmd.Context())
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	h, err := in.Install.AssignDiscovered(cmd.Context(), mac, inventory.Host{Name: name, Profile: profile}, install.ByCLI)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(cmd.OutOrStdout(), "%s: %s (machine %s, profile %s); it installs at its next poll\n", h.Name, h.State, mac, h.Profile)
-	return nil
 }

@@ -3,15 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kickstand/kickstand/internal/bmc"
 	"github.com/kickstand/kickstand/internal/install"
-	"github.com/kickstand/kickstand/internal/server"
 )
 
 // addPowerCommands adds the BMC commands to `kickstand host`.
@@ -25,9 +22,6 @@ func addPowerCommands(root *cobra.Command, g *globals) {
 	if host == nil {
 		return
 	}
-	open := func(ctx context.Context) (*server.Instance, error) {
-		return server.Open(ctx, g.config, server.Options{DataDir: g.data, Store: g.store, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	}
 	reinstall := &cobra.Command{
 		Use:   "reinstall HOST",
 		Short: "Build HOST, set its next boot to PXE once and power cycle it through its BMC",
@@ -35,7 +29,7 @@ func addPowerCommands(root *cobra.Command, g *globals) {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Minute)
 			defer cancel()
-			in, err := open(ctx)
+			in, err := openLive(ctx, g)
 			if err != nil {
 				return err
 			}
@@ -55,7 +49,7 @@ func addPowerCommands(root *cobra.Command, g *globals) {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
-			in, err := open(ctx)
+			in, err := openLive(ctx, g)
 			if err != nil {
 				return err
 			}
