@@ -68,6 +68,9 @@ need=(
   "mmdebstrap:mmdebstrap"
   # Shell completion is tested in a real bash with bash-completion's helpers.
   "/usr/share/bash-completion/bash_completion:bash-completion"
+  # Power control (issue 17): OpenIPMI's BMC simulator and ipmitool, for the real-BMC tests.
+  "ipmi_sim:openipmi"
+  "ipmitool:ipmitool"
 )
 
 if [[ $list == demo ]]; then need=("${demo[@]}"); fi

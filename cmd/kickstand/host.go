@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -152,11 +153,29 @@ func newHostCmd(g *globals) *cobra.Command {
 // of filling a host in (from a discovered machine) add to the same set.
 func newHostAddCmd(g *globals) *cobra.Command {
 	var f hostFlags
-	cmd := liveCmd(g, "add NAME --profile PROFILE (--mac MAC|--uuid UUID) [flags]", "Add a live host (checked as the file's hosts are)", cobra.ExactArgs(1),
+	var fromDiscovered, name string
+	cmd := liveCmd(g, "add NAME --profile PROFILE (--mac MAC|--uuid UUID|--from-discovered MAC) [flags]", "Add a live host (checked as the file's hosts are)", cobra.RangeArgs(0, 1),
 		func(cmd *cobra.Command, in *server.Instance, args []string) (string, error) {
-			h := inventory.Host{Name: args[0]}
+			switch {
+			case len(args) == 1 && name != "" && name != args[0]:
+				return "", fmt.Errorf("the host is named twice: %s and --name %s", args[0], name)
+			case len(args) == 1:
+				name = args[0]
+			case name == "":
+				return "", errors.New("name the host: host add NAME, or --name NAME")
+			}
+			h := inventory.Host{Name: name}
 			if err := f.apply(&h); err != nil {
 				return "", err
+			}
+			if fromDiscovered != "" {
+				// The machine's MAC and UUID come from its report; it
+				// is put in install and installs at its next poll.
+				rec, err := in.Install.AssignDiscovered(cmd.Context(), fromDiscovered, h, install.ByCLI)
+				if err != nil {
+					return "", err
+				}
+				return fmt.Sprintf("%s: added from discovered machine %s (%s); it installs at its next poll", rec.Name, fromDiscovered, rec.State), nil
 			}
 			rec, err := in.Install.AddHost(cmd.Context(), h, install.ByCLI)
 			if err != nil {
@@ -165,6 +184,8 @@ func newHostAddCmd(g *globals) *cobra.Command {
 			return "", g.emitChanged(cmd, in, rec, fmt.Sprintf("%s: added (%s)", rec.Name, rec.State))
 		})
 	f.bind(cmd.Flags())
+	cmd.Flags().StringVar(&fromDiscovered, "from-discovered", "", "make the discovered machine with this MAC the host (see `kickstand discovered list`); it installs without a reboot")
+	cmd.Flags().StringVar(&name, "name", "", "the host's name (instead of the NAME argument)")
 	return cmd
 }
 

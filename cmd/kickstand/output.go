@@ -48,6 +48,7 @@ func structuredCommands() []string {
 		"version", "migrate", "render", "doctor", "image ls", "ks lint", "test-boot", "bench storm",
 		"host list", "host show", "host timeline", "host build", "host set-state", "host add", "host edit",
 		"profile list", "distro list", "distro import", "token create", "token list",
+		"discovered list",
 	}
 }
 

@@ -63,6 +63,8 @@ type Lifecycle interface {
 	RemoveProfile(ctx context.Context, name string, by install.Cause) error
 	RemoveDistro(ctx context.Context, name string, by install.Cause) error
 	Preview(ctx context.Context, r install.PreviewRequest) (install.Preview, error)
+	AssignDiscovered(ctx context.Context, mac string, h inventory.Host, by install.Cause) (*inventory.HostRecord, error)
+	Reinstall(ctx context.Context, host string, by install.Cause) (*inventory.HostRecord, error)
 }
 
 // access says who may call a route.
@@ -108,6 +110,9 @@ func routes() []route {
 		{"GET", "/events/stream", read, (*api).stream},
 		{"GET", "/unknown", read, (*api).unknown},
 		{"GET", "/server", read, (*api).server},
+		{"GET", "/discovered", read, (*api).discovered},
+		{"POST", "/discovered/{mac}/assign", write, (*api).assignDiscovered},
+		{"POST", "/hosts/{name}/reinstall", write, (*api).reinstall},
 	}
 }
 

@@ -27,6 +27,10 @@ const (
 	ActionLocal   Action = "local"   // boot the local disk
 	ActionMenu    Action = "menu"    // show the menu
 	ActionNone    Action = "none"    // unknown or refused: no boot options at all
+	// ActionDiscover: an unknown machine reports itself from iPXE and
+	// waits to be assigned (menu.unknown: discover). GRUB and PXELINUX
+	// chain into iPXE first where the firmware allows.
+	ActionDiscover Action = "discover"
 )
 
 // Plan is the answer. Paths are server-relative ("distros/x/vmlinuz") and
@@ -151,6 +155,9 @@ func Decide(f Facts, in Inputs) Plan {
 		if f.ClaimedMAC != "" && f.ClaimedMAC != f.MAC {
 			p.explain("the client says it is %s; that is not proof of identity (a static address or a lease is)", f.ClaimedMAC)
 		}
+		if in.Menu.Unknown == inventory.MenuDiscover {
+			return discoverPlan(p, f, in, who)
+		}
 		if in.Menu.Unknown != "menu" {
 			p.Action = ActionNone
 			p.explain("unknown machine %s and menu.unknown is %q: no boot options", who, in.Menu.Unknown)
@@ -215,6 +222,28 @@ func menuPlan(p Plan, f Facts, in Inputs) Plan {
 			Label: fmt.Sprintf("Install %s (%s, %s)", t.Record.Name, t.Profile.Name, t.Distro.Release),
 			Host:  t.Record.Name,
 		})
+	}
+	p.BootFile = bootFile(&p, f, in.Server, nil)
+	return p
+}
+
+// discoverPlan sends an unknown machine to the waiting room: iPXE gets the
+// discovery script; other firmware is handed iPXE, or chained into it.
+func discoverPlan(p Plan, f Facts, in Inputs, who string) Plan {
+	p.Action = ActionDiscover
+	p.Loader = inventory.LoaderIPXE
+	switch f.Firmware {
+	case FirmwareGRUB:
+		p.explain("unknown machine %s in GRUB and menu.unknown is discover: GRUB chains into iPXE (ipxe.efi) on UEFI; GRUB on BIOS cannot, and boots the local disk", who)
+	case FirmwarePXELINUX:
+		p.explain("unknown machine %s in PXELINUX and menu.unknown is discover: PXELINUX chains into iPXE (undionly.kpxe)", who)
+	default:
+		p.explain("unknown machine %s and menu.unknown is discover: it reports what its firmware knows and waits to be assigned", who)
+	}
+	if f.Arch.CPU() == "aarch64" {
+		p.Action = ActionNone
+		p.explain("there is no arm64 iPXE build, so an arm64 machine cannot report itself: add it to the inventory by MAC")
+		return p
 	}
 	p.BootFile = bootFile(&p, f, in.Server, nil)
 	return p

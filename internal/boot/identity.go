@@ -26,6 +26,9 @@ const (
 	ProofLease  Proof = "DHCP lease"
 	ProofProxy  Proof = "address seen in proxyDHCP traffic"
 	ProofMenu   Proof = "menu choice"
+	// ProofDiscovered: the address a discovered machine reported from,
+	// for the host it was then assigned to.
+	ProofDiscovered Proof = "address of the discovery report"
 )
 
 // Identity is who a request belongs to.
@@ -95,9 +98,9 @@ func (b *Booter) IdentifyAddr(ctx context.Context, a netip.Addr) (Identity, erro
 		return Identity{}, nil
 	}
 	now := b.now()
-	if bd, ok := b.Bindings.get(a, now); ok && bd.proof == ProofMenu {
+	if bd, ok := b.Bindings.get(a, now); ok && (bd.proof == ProofMenu || bd.proof == ProofDiscovered) {
 		if r := b.Index.Host(bd.host); r != nil && r.State == inventory.StateInstall && r.Token == bd.token {
-			return Identity{Host: r, Proof: ProofMenu, MAC: bd.mac}, nil
+			return Identity{Host: r, Proof: bd.proof, MAC: bd.mac}, nil
 		}
 	}
 	if r := b.Index.ByAddr(a); r != nil {
@@ -178,6 +181,13 @@ func (b *Booter) Learn(a netip.Addr, mac string, until time.Time) {
 // that host keeps the build token it had when chosen.
 func (b *Booter) Choose(a netip.Addr, mac string, host *inventory.HostRecord) {
 	b.Bindings.put(a, binding{mac: mac, host: host.Name, token: host.Token, proof: ProofMenu, at: b.now(), until: host.TokenExpires})
+}
+
+// BindDiscovered binds the address a discovered machine reported from to
+// the host it was assigned, for as long as that install's token lasts, so
+// its waiting loop gets the install without a lease to prove it.
+func (b *Booter) BindDiscovered(a netip.Addr, mac string, host *inventory.HostRecord) {
+	b.Bindings.put(a, binding{mac: mac, host: host.Name, token: host.Token, proof: ProofDiscovered, at: b.now(), until: host.TokenExpires})
 }
 
 func (bs *Bindings) put(a netip.Addr, bd binding) {

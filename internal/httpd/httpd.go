@@ -17,6 +17,7 @@ import (
 
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/bootfiles"
+	"github.com/kickstand/kickstand/internal/discovery"
 	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/render"
@@ -29,8 +30,10 @@ type Server struct {
 	Booter *boot.Booter
 	// Install answers everything a build token opens, and menu choices.
 	Install *install.Service
-	Files   *bootfiles.Files
-	Store   interface {
+	// Discovery answers the waiting room's polls (nil: 404).
+	Discovery *discovery.Service
+	Files     *bootfiles.Files
+	Store     interface {
 		Profiles(ctx context.Context) ([]inventory.Profile, error)
 	}
 	Log *slog.Logger
@@ -48,6 +51,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /boot.ipxe", s.ipxe)
+	mux.HandleFunc("GET /discover", s.discover) // render.DiscoveryPath
 	mux.HandleFunc("GET /ks/{token}", s.kickstart)
 	mux.HandleFunc("GET /ks", s.kickstartByFallback)
 	mux.HandleFunc("POST /cb/{token}/{what}", s.callback)
@@ -157,6 +161,27 @@ func (s *Server) ipxe(w http.ResponseWriter, r *http.Request) {
 	setClass(w, "script")
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write(render.IPXE(p))
+}
+
+// discover answers a discovery report and waiting-room poll.
+func (s *Server) discover(w http.ResponseWriter, r *http.Request) {
+	setClass(w, "discovery")
+	if s.Discovery == nil {
+		http.NotFound(w, r)
+		return
+	}
+	a, err := s.Discovery.Poll(r.Context(), Facts(r), r.URL.RawQuery)
+	if err != nil {
+		s.fail(w, r, "discovery", err)
+		return
+	}
+	setHost(w, a.Host)
+	if a.Refused != "" {
+		setRefused(w, a.Refused)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(a.Status)
+	w.Write(a.Body)
 }
 
 // kickstart serves a host's kickstart under its build token. Anything

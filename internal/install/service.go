@@ -36,6 +36,8 @@ type Store interface {
 	RegisterDistro(ctx context.Context, d inventory.Distro, p *inventory.Profile) error
 	Profiles(ctx context.Context) ([]inventory.Profile, error)
 	Hosts(ctx context.Context) ([]inventory.HostRecord, error)
+	DiscoveredMachine(ctx context.Context, mac string) (*store.Discovered, error)
+	AssignDiscovered(ctx context.Context, a store.Assignment) (*inventory.HostRecord, error)
 	store.LiveStore
 }
 
@@ -58,6 +60,9 @@ type Deps struct {
 	// NewToken mints build tokens (nil: 130 random bits, base32). Tests
 	// set it to make tokens predictable.
 	NewToken func() string
+	// BMC reaches a host's BMC (nil: no power control; internal/bmc
+	// makes one).
+	BMC func(ctx context.Context, h *inventory.Host) (BMC, error)
 }
 
 // Service is the lifecycle. Make it with New.
@@ -127,6 +132,9 @@ var (
 	ByFile      = Cause{Kind: "file"}
 	ByVMInstall = Cause{Kind: "vm install"}
 )
+
+// ByRule is an assignment made by a discovery rule.
+func ByRule(i int) Cause { return Cause{Kind: "discovery rule", Who: fmt.Sprint(i)} }
 
 // ByAPI is a change made through the REST API with the named token.
 func ByAPI(token string) Cause { return Cause{Kind: "api", Who: token} }

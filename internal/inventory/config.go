@@ -82,6 +82,8 @@ type Config struct {
 	DHCP6    DHCP6     `yaml:"dhcp6" json:"dhcp6"`
 	TFTP     TFTP      `yaml:"tftp" json:"tftp"`
 	Syslog   Syslog    `yaml:"syslog" json:"syslog"`
+	// Discovery paces and bounds menu.unknown: discover.
+	Discovery Discovery `yaml:"discovery" json:"discovery"`
 
 	// Path is the file the config came from; relative paths in it are
 	// resolved against its directory.
@@ -247,6 +249,7 @@ func (c *Config) applyDefaults() {
 	if c.Syslog.Listen == "" {
 		c.Syslog.Listen = ":514"
 	}
+	c.Discovery.applyDefaults()
 	c.DHCP6.applyDefaults()
 	if c.TFTP.Listen == "" {
 		c.TFTP.Listen = ":69"
@@ -678,6 +681,9 @@ func (v *validator) check(c *Config) {
 		if p != nil && p.Kickstart == "" {
 			v.checkLogin(at("vars"), h, p, locked)
 		}
+		if h.BMC != nil {
+			v.checkBMC(at(), h.BMC, c.Path)
+		}
 		if len(h.MACs) == 0 && h.UUID == "" {
 			v.errf(at("macs"), "host %s has neither macs nor uuid, so no machine can be matched to it", h.Name)
 		}
@@ -695,10 +701,11 @@ func (v *validator) check(c *Config) {
 	}
 
 	switch c.Menu.Unknown {
-	case "menu", "ignore":
+	case "menu", "ignore", MenuDiscover:
 	default:
-		v.errf([]any{"menu", "unknown"}, "want menu or ignore, not %q", c.Menu.Unknown)
+		v.errf([]any{"menu", "unknown"}, "want menu, ignore or discover, not %q", c.Menu.Unknown)
 	}
+	v.checkDiscovery(&c.Discovery, profiles)
 	for j, n := range c.Menu.Hosts {
 		if _, ok := names[n]; !ok {
 			v.errf([]any{"menu", "hosts", j}, "unknown host %q", n)

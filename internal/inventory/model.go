@@ -124,12 +124,16 @@ type Host struct {
 	Profile     string            `yaml:"profile" json:"profile"`
 	Netboot     string            `yaml:"netboot,omitempty" json:"netboot,omitempty"`
 	Vars        map[string]string `yaml:"vars,omitempty" json:"vars,omitempty"`
+	// BMC, when set, lets kickstand power the host and set its next boot
+	// (`kickstand host reinstall`).
+	BMC *BMC `yaml:"bmc,omitempty" json:"bmc,omitempty"`
 }
 
 // Menu is what unknown machines, and hosts in the menu state, are shown.
 type Menu struct {
-	// Unknown is what a machine kickstand does not know gets: "menu" or
-	// "ignore" (no DHCP boot options, no config).
+	// Unknown is what a machine kickstand does not know gets: "menu",
+	// "ignore" (no DHCP boot options, no config) or "discover" (report
+	// itself from iPXE and wait to be assigned; see Discovery).
 	Unknown string `yaml:"unknown,omitempty" json:"unknown,omitempty"`
 	Title   string `yaml:"title,omitempty" json:"title,omitempty"`
 	Timeout int    `yaml:"timeout,omitempty" json:"timeout,omitempty"` // seconds before local boot
@@ -144,7 +148,7 @@ func (h *Host) Equal(o *Host) bool {
 		h.IPv4 == o.IPv4 && h.Gateway4 == o.Gateway4 && h.IPv6 == o.IPv6 && h.Gateway6 == o.Gateway6 &&
 		slices.Equal(h.Nameservers, o.Nameservers) && slices.Equal(h.NTP, o.NTP) &&
 		h.Timezone == o.Timezone && h.Interface == o.Interface && h.Platform == o.Platform &&
-		h.Profile == o.Profile && h.Netboot == o.Netboot && maps.Equal(h.Vars, o.Vars)
+		h.Profile == o.Profile && h.Netboot == o.Netboot && maps.Equal(h.Vars, o.Vars) && h.BMC.Equal(o.BMC)
 }
 
 // Addr4 returns the host's IPv4 address and prefix, if it has one.

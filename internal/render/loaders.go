@@ -42,6 +42,8 @@ func IPXE(p boot.Plan) []byte {
 		}
 		b.WriteString(":local\n")
 		ipxeLocal(&b)
+	case boot.ActionDiscover:
+		ipxeDiscover(&b, p.BootURL)
 	default:
 		b.WriteString("echo kickstand: nothing to boot for this machine\nsleep 5\nexit 1\n")
 	}
@@ -104,6 +106,10 @@ func GRUB(p boot.Plan) []byte {
 		for _, e := range p.Menu {
 			fmt.Fprintf(&b, "menuentry %s {\n  configfile %s\n}\n", grubQuote(e.Label), slashPath(boot.ChoosePath(boot.FirmwareGRUB, e.Host)))
 		}
+		grubLocal(&b)
+	case boot.ActionDiscover:
+		// GRUB can hand the machine to iPXE only as an EFI application.
+		b.WriteString("if [ \"$grub_platform\" = \"efi\" ]; then\n  echo 'kickstand: unknown machine, chaining into iPXE to report it'\n  chainloader /" + boot.LoaderFile("ipxe", "x86_64") + "\n  boot\nfi\nset default=0\nset timeout=5\n")
 		grubLocal(&b)
 	default:
 		b.WriteString("echo 'kickstand: nothing to boot for this machine'\nsleep 5\nexit\n")
@@ -172,6 +178,10 @@ func PXELINUX(p boot.Plan) []byte {
 			fmt.Fprintf(&b, "LABEL e%d\n  MENU LABEL %s\n  CONFIG %s\n", i, e.Label, slashPath(boot.ChoosePath(boot.FirmwarePXELINUX, e.Host)))
 		}
 		b.WriteString("LABEL local\n  MENU LABEL Boot from the local disk\n  LOCALBOOT 0\n")
+	case boot.ActionDiscover:
+		// PXE forces the image type: undionly.kpxe is a PXE program,
+		// though its name does not end in .0.
+		b.WriteString("SAY kickstand: unknown machine, chaining into iPXE to report it\nDEFAULT ipxe\nPROMPT 0\nTIMEOUT 0\nLABEL ipxe\n  PXE /" + boot.LoaderFile("ipxe", "bios") + "\n")
 	default:
 		b.WriteString("SAY kickstand: nothing to boot for this machine\nDEFAULT local\nLABEL local\n  LOCALBOOT 0\n")
 	}

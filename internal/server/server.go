@@ -23,12 +23,14 @@ import (
 	"time"
 
 	"github.com/kickstand/kickstand/internal/api"
+	"github.com/kickstand/kickstand/internal/bmc"
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/bootfiles"
 	"github.com/kickstand/kickstand/internal/dhcp4"
 	"github.com/kickstand/kickstand/internal/dhcp6"
 	"github.com/kickstand/kickstand/internal/dhcpengine"
 	"github.com/kickstand/kickstand/internal/diagnose"
+	"github.com/kickstand/kickstand/internal/discovery"
 	"github.com/kickstand/kickstand/internal/fswatch"
 	"github.com/kickstand/kickstand/internal/httpd"
 	"github.com/kickstand/kickstand/internal/install"
@@ -51,8 +53,10 @@ type Instance struct {
 	Store   store.Store
 	Booter  *boot.Booter
 	Install *install.Service
-	Files   *bootfiles.Files
-	Log     *slog.Logger
+	// Discovery is the waiting room of unknown machines.
+	Discovery *discovery.Service
+	Files     *bootfiles.Files
+	Log       *slog.Logger
 	// Events is the timeline recorder; Serve runs it.
 	Events *timeline.Recorder
 	// Stale is why the file is refused when Open fell back to the last
@@ -147,7 +151,11 @@ func Open(ctx context.Context, path string, o Options) (*Instance, error) {
 	in.cfg.Store(cfg)
 	in.Booter = boot.NewBooter(st, in.Config)
 	in.Events = timeline.New(st, attributor{in}, in.Log)
-	in.Install = install.New(install.Deps{Store: st, Booter: in.Booter, Config: in.Config, Publish: in.Events, Log: in.Log})
+	in.Install = install.New(install.Deps{Store: st, Booter: in.Booter, Config: in.Config, Publish: in.Events, Log: in.Log,
+		BMC: func(ctx context.Context, h *inventory.Host) (install.BMC, error) {
+			return bmc.Open(ctx, h.BMC, in.Config().Path)
+		}})
+	in.Discovery = discovery.New(discovery.Deps{Store: st, Booter: in.Booter, Install: in.Install, Config: in.Config, Log: in.Log})
 	in.Files = &bootfiles.Files{Booter: in.Booter, Chooser: in.Install, Store: st, Config: in.Config, Images: &overlay.Images{}}
 	for _, w := range cfg.Warnings {
 		in.Log.Warn("config", "warning", w)
@@ -408,7 +416,7 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 // HTTPServer is the HTTP side of this instance: boot files, kickstarts,
 // callbacks, the API, the UI, and /metrics when m is not nil.
 func (in *Instance) HTTPServer(m *metrics.Metrics) *httpd.Server {
-	h := &httpd.Server{Booter: in.Booter, Install: in.Install, Files: in.Files, Store: in.Store, Log: in.Log, Events: in.Events,
+	h := &httpd.Server{Booter: in.Booter, Install: in.Install, Discovery: in.Discovery, Files: in.Files, Store: in.Store, Log: in.Log, Events: in.Events,
 		API: api.Handler(api.Deps{Store: in.Store, Config: in.Config, Events: in.Events, Lifecycle: in.Install, Log: in.Log,
 			OpenReads: func() bool { return in.Config().Server.APIOpenReads },
 			Server:    func() any { return in.Status() }}),

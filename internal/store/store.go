@@ -88,6 +88,21 @@ type Store interface {
 	APITokens(ctx context.Context) ([]APIToken, error)
 	RevokeAPIToken(ctx context.Context, name string) error
 
+	// ReportDiscovered adds or refreshes a discovered machine (by MAC),
+	// within the limits: a new machine past the cap gets ErrFull, after
+	// stale ones were dropped to make room. An assigned machine's report
+	// changes nothing but its last_seen. created says it was new.
+	ReportDiscovered(ctx context.Context, d Discovered, lim DiscoveryLimits) (created bool, err error)
+	// DiscoveredMachines lists the discovered machines by MAC.
+	DiscoveredMachines(ctx context.Context) ([]Discovered, error)
+	// DiscoveredMachine returns one (ErrNotFound if none).
+	DiscoveredMachine(ctx context.Context, mac string) (*Discovered, error)
+	// AssignDiscovered creates the live host of an assignment and marks
+	// the machine assigned, in one transaction. Only internal/install
+	// calls it. ErrNotFound: no such machine; ErrExists: the machine is
+	// already assigned, or the name or MAC belongs to a host.
+	AssignDiscovered(ctx context.Context, a Assignment) (*inventory.HostRecord, error)
+
 	Close() error
 }
 

@@ -65,33 +65,37 @@ func (s *SQL) CreateHost(ctx context.Context, h inventory.Host, t store.Transiti
 	if err := t.Check(); err != nil {
 		return nil, fmt.Errorf("add host %s: %w", h.Name, err)
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		origin, err := s.originOf(ctx, tx, "hosts", h.Name)
-		if err != nil {
-			return err
-		}
-		if err := store.CheckLiveChange(origin, true); err != nil {
-			return err
-		}
-		spec, err := json.Marshal(h)
-		if err != nil {
-			return err
-		}
-		var tok any
-		var exp int64
-		if t.Token != "" {
-			tok, exp = t.Token, t.Expires.UnixMilli()
-		}
-		if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO hosts (`+newHostCols+`) VALUES (`+params(9)+`)`),
-			h.Name, inventory.OriginLive, string(spec), nullable(h.UUID), t.State, h.Netboot, tok, exp, time.Now().UnixMilli()); err != nil {
-			return err
-		}
-		return s.writeLiveHost(ctx, tx, h, false)
-	})
+	err := s.tx(ctx, func(tx *sql.Tx) error { return s.createHost(ctx, tx, h, t) })
 	if err != nil {
 		return nil, fmt.Errorf("add host %s: %w", h.Name, err)
 	}
 	return s.Host(ctx, h.Name)
+}
+
+// createHost is CreateHost inside a transaction (an assignment of a
+// discovered machine makes the host and marks the machine in one).
+func (s *SQL) createHost(ctx context.Context, tx *sql.Tx, h inventory.Host, t store.Transition) error {
+	origin, err := s.originOf(ctx, tx, "hosts", h.Name)
+	if err != nil {
+		return err
+	}
+	if err := store.CheckLiveChange(origin, true); err != nil {
+		return err
+	}
+	spec, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	var tok any
+	var exp int64
+	if t.Token != "" {
+		tok, exp = t.Token, t.Expires.UnixMilli()
+	}
+	if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO hosts (`+newHostCols+`) VALUES (`+params(9)+`)`),
+		h.Name, inventory.OriginLive, string(spec), nullable(h.UUID), t.State, h.Netboot, tok, exp, time.Now().UnixMilli()); err != nil {
+		return err
+	}
+	return s.writeLiveHost(ctx, tx, h, false)
 }
 
 func (s *SQL) UpdateHost(ctx context.Context, h inventory.Host) (*inventory.HostRecord, error) {

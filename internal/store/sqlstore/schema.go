@@ -70,4 +70,10 @@ var migrations = []string{
 	// died, for instance), and it must be offered that address back.
 	`CREATE INDEX leases_mac ON leases (mac);
 	 CREATE INDEX leases6_mac ON leases6 (mac);`,
+	// 10: machines that reported themselves from iPXE (menu.unknown:
+	// discover); spec is the report, host the assignment ('' waiting).
+	`CREATE TABLE discovered (
+		mac TEXT PRIMARY KEY, spec TEXT NOT NULL, host TEXT NOT NULL,
+		first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL, reports BIGINT NOT NULL);
+	 CREATE INDEX discovered_last_seen ON discovered (last_seen);`,
 }

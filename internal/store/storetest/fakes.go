@@ -24,9 +24,10 @@ type Fake struct {
 	hosts    map[string]*fakeHost
 	leases   map[netip.Addr]store.Lease // see leases.go; created on first use
 	events   fakeEvents
-	tokens   map[string]store.APIToken // see apitokens.go; created on first use
-	retired  map[string]fakeHost       // hosts removed from the file, by name
-	shared   bool                      // SharedLeases: as if another server wrote leases too
+	tokens   map[string]store.APIToken   // see apitokens.go; created on first use
+	retired  map[string]fakeHost         // hosts removed from the file, by name
+	shared   bool                        // SharedLeases: as if another server wrote leases too
+	found    map[string]store.Discovered // see discovered.go; created on first use
 }
 
 type entry[T any] struct {

@@ -310,6 +310,7 @@ func Run(t *testing.T, open Opener) {
 	RunEvents(t, open)
 	t.Run("LiveObjects", func(t *testing.T) { RunLive(t, open) })
 	RunAPITokens(t, open)
+	t.Run("Discovered", func(t *testing.T) { RunDiscovered(t, open) })
 
 	t.Run("Durable", func(t *testing.T) {
 		s, reopen := open(t)
