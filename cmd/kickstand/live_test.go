@@ -33,6 +33,7 @@ func TestLiveObjectsCLI(t *testing.T) {
   - name: imp.example.com
     macs: ["52:54:00:16:00:02"]
     profile: rocky9.4-imp
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
 `
 	os.WriteFile(cfg, []byte(withHost), 0o644)
 	c := "--config=" + cfg
@@ -73,11 +74,17 @@ func TestLiveObjectsCLI(t *testing.T) {
 			t.Errorf("host add invalid: %v, want %q", err, want)
 		}
 	}
-	_, err = run(t, "host", "add", "web1", "--profile", "rocky9.4-imp", "--mac", "52:54:00:16:00:01", c)
+	// The imported profile names no kickstart: a host on it brings its
+	// own login (the built-in kickstart would lock it otherwise).
+	_, err = run(t, "host", "add", "web1", "--profile", "rocky9.4-imp", "--mac", "52:54:00:16:00:10", c)
+	if err == nil || !strings.Contains(err.Error(), "host web1: vars: nobody could log into the installed machine") {
+		t.Errorf("host add without a login: %v", err)
+	}
+	_, err = run(t, "host", "add", "web1", "--profile", "rocky9.4-imp", "--mac", "52:54:00:16:00:01", "--var", "ssh_keys=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com", c)
 	if err == nil || !strings.Contains(err.Error(), "MAC 52:54:00:16:00:01 is also used by host owned.example.com") {
 		t.Errorf("host add with a taken MAC: %v", err)
 	}
-	out, err = run(t, "host", "add", "web1", "--profile", "rocky9.4-imp", "--mac", "52-54-00-16-00-10", "--ipv4", "192.0.2.61/24", "--netboot", "install", "--var", "rootpw=$6$secret", c)
+	out, err = run(t, "host", "add", "web1", "--profile", "rocky9.4-imp", "--mac", "52-54-00-16-00-10", "--ipv4", "192.0.2.61/24", "--netboot", "install", "--var", "rootpw=$6$secretsalt$0123456789abcdef", c)
 	if err != nil || out != "web1: added (install)\n" {
 		t.Fatalf("host add: %v %q", err, out)
 	}
@@ -94,7 +101,7 @@ func TestLiveObjectsCLI(t *testing.T) {
 	if !strings.Contains(out, "192.0.2.62/24") || !strings.Contains(out, "52:54:00:16:00:10") || !strings.Contains(out, "rootpw") {
 		t.Errorf("after edit:\n%s", out)
 	}
-	if _, err := run(t, "host", "edit", "web1", "--var", "rootpw=", "--var", "user=ops", c); err != nil {
+	if _, err := run(t, "host", "edit", "web1", "--var", "rootpw=", "--var", "user=ops", "--var", "ssh_keys=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com", c); err != nil {
 		t.Fatal(err)
 	}
 	if out, _ = run(t, "host", "show", "web1", c); strings.Contains(out, "rootpw") || !strings.Contains(out, `"user"`) {

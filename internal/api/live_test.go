@@ -154,7 +154,7 @@ func TestRenderRoute(t *testing.T) {
 	// A secret in what is served: hidden, unless a valid token asks.
 	for _, s := range []struct{ path, body string }{
 		{"/api/v1/profiles", `{"name":"vnc","distro":"el9","kernel_args":"inst.vnc inst.vncpassword=hunter2"}`},
-		{"/api/v1/hosts", `{"name":"v1","profile":"vnc","macs":["52:54:00:aa:00:02"],"netboot":"install"}`},
+		{"/api/v1/hosts", `{"name":"v1","profile":"vnc","macs":["52:54:00:aa:00:02"],"netboot":"install","vars":{"ssh_keys":"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}}`},
 	} {
 		if code, body := f.do("POST", s.path, f.token, s.body); code != 201 {
 			t.Fatalf("POST %s = %d %s", s.path, code, body)

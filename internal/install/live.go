@@ -35,10 +35,16 @@ func (s *Service) fileOwned(kind, name string, err error) error {
 
 // LiveNames are the live profiles and distros in a store: what the file
 // may reference beyond its own (inventory.Loader.Known).
-func LiveNames(ctx context.Context, st interface {
-	Origins(context.Context) (map[string]string, map[string]string, error)
-}) (inventory.Known, error) {
+func LiveNames(ctx context.Context, st knownStore) (inventory.Known, error) {
 	return known(ctx, st, true)
+}
+
+// knownStore is what Known reads: the names and owners of profiles and
+// distros, and the profiles (a host's login is checked against its
+// profile's vars).
+type knownStore interface {
+	Origins(context.Context) (map[string]string, map[string]string, error)
+	Profiles(context.Context) ([]inventory.Profile, error)
 }
 
 // Known returns the names of every profile and distro in the store.
@@ -46,12 +52,14 @@ func (s *Service) Known(ctx context.Context) (inventory.Known, error) {
 	return known(ctx, s.d.Store, false)
 }
 
-func known(ctx context.Context, st interface {
-	Origins(context.Context) (map[string]string, map[string]string, error)
-}, liveOnly bool) (inventory.Known, error) {
+func known(ctx context.Context, st knownStore, liveOnly bool) (inventory.Known, error) {
 	ps, ds, err := st.Origins(ctx)
 	if err != nil {
 		return inventory.Known{}, fmt.Errorf("read profiles and distros: %w", err)
+	}
+	profiles, err := st.Profiles(ctx)
+	if err != nil {
+		return inventory.Known{}, fmt.Errorf("read profiles: %w", err)
 	}
 	pick := func(m map[string]string) map[string]bool {
 		out := map[string]bool{}
@@ -62,7 +70,13 @@ func known(ctx context.Context, st interface {
 		}
 		return out
 	}
-	return inventory.Known{Profiles: pick(ps), Distros: pick(ds)}, nil
+	k := inventory.Known{Profiles: pick(ps), Distros: pick(ds), Specs: map[string]*inventory.Profile{}}
+	for i := range profiles {
+		if k.Profiles[profiles[i].Name] {
+			k.Specs[profiles[i].Name] = &profiles[i]
+		}
+	}
+	return k, nil
 }
 
 // AddHost creates a live host, checked by the file's rules, in its

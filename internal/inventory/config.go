@@ -672,6 +672,9 @@ func (v *validator) check(c *Config) {
 		if p == nil {
 			p = v.fileProfiles[h.Profile]
 		}
+		if p == nil {
+			p = v.known.Specs[h.Profile]
+		}
 		if p != nil && p.Kickstart == "" {
 			v.checkLogin(at("vars"), h, p, locked)
 		}

@@ -11,6 +11,10 @@ import (
 type Known struct {
 	Profiles map[string]bool
 	Distros  map[string]bool
+	// Specs are those profiles themselves, when known: a host on one
+	// that names no kickstart gets the built-in one, and its login is
+	// checked against the profile's vars.
+	Specs map[string]*Profile
 }
 
 // CheckHost validates a live host by the file's rules and with the file's

@@ -116,3 +116,30 @@ func TestLiveHostLogin(t *testing.T) {
 		t.Fatalf("on a profile with a key: %v", err)
 	}
 }
+
+// A host on a live profile (distro import's, profile add's) that names
+// no kickstart is checked against that profile's login too, whether the
+// host is in the file or live.
+func TestHostOnLiveProfileLogin(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "k.yaml")
+	write(t, path, mainFile+"  - name: imp.example.com\n    macs: [\"52:54:00:00:00:02\"]\n    profile: imp\n")
+	bare := Known{Profiles: map[string]bool{"imp": true}, Specs: map[string]*Profile{"imp": {Name: "imp", Distro: "imported"}}}
+	_, err := (&Loader{Path: path, Known: func(*Config) (Known, error) { return bare, nil }}).Load(true)
+	if err == nil || !strings.Contains(err.Error(), "k.yaml:16: hosts[1].vars: nobody could log into the installed machine") {
+		t.Fatalf("file host on a live profile without a login: %v", err)
+	}
+	keyed := Known{Profiles: bare.Profiles, Specs: map[string]*Profile{"imp": {Name: "imp", Distro: "imported", Vars: map[string]string{
+		"ssh_keys": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM ops@example.com"}}}}
+	c, err := (&Loader{Path: path, Known: func(*Config) (Known, error) { return keyed, nil }}).Load(true)
+	if err != nil {
+		t.Fatalf("with the profile's key: %v", err)
+	}
+	h := Host{Name: "live2", MACs: []string{"52:54:00:00:09:02"}, Profile: "imp"}
+	if err := c.CheckHost(&h, bare); err == nil || !strings.Contains(err.Error(), "host live2: vars: nobody could log into") {
+		t.Fatalf("live host on a live profile without a login: %v", err)
+	}
+	if err := c.CheckHost(&h, keyed); err != nil {
+		t.Fatalf("live host on a live profile with a key: %v", err)
+	}
+}
