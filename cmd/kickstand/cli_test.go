@@ -112,7 +112,7 @@ func TestStructuredOnlyWhereData(t *testing.T) {
 	}
 	cfg := writeMinimalConfig(t)
 	for _, args := range [][]string{
-		{"image", "pack", "dir", "--out", "x.img"}, {"host", "add", "h", "--profile", "p", "--mac", "52:54:00:00:00:01"},
+		{"image", "pack", "dir", "--out", "x.img"}, {"host", "rm", "h"},
 		{"init"}, {"serve"}, {"ks", "fmt", "x.ks"},
 	} {
 		for _, f := range []string{"json", "yaml"} {

@@ -74,7 +74,7 @@ func newDoctorCmd(g *globals) *cobra.Command {
 		Short: "Check the config, its files and the boot loaders",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := inventory.Load(g.config)
+			cfg, err := loadConfig(cmd.Context(), g)
 			if err != nil {
 				sc := doctorServe(server.StatusFile(inventory.ServerOnly(g.config), server.Options{DataDir: g.data, Store: g.store}))
 				sc.writeText(cmd.ErrOrStderr())

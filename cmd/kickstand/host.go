@@ -162,7 +162,7 @@ func newHostAddCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("%s: added (%s)", rec.Name, rec.State), nil
+			return "", g.emitChanged(cmd, in, rec, fmt.Sprintf("%s: added (%s)", rec.Name, rec.State))
 		})
 	f.bind(cmd.Flags())
 	return cmd
@@ -184,7 +184,7 @@ func newHostEditCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("%s: edited (%s)", rec.Name, rec.State), nil
+			return "", g.emitChanged(cmd, in, rec, fmt.Sprintf("%s: edited (%s)", rec.Name, rec.State))
 		})
 	f.bind(cmd.Flags())
 	return cmd

@@ -33,7 +33,7 @@ func TestLiveObjectsCLI(t *testing.T) {
   - name: imp.example.com
     macs: ["52:54:00:16:00:02"]
     profile: rocky9.4-imp
-    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM ops@example.com"}
 `
 	os.WriteFile(cfg, []byte(withHost), 0o644)
 	c := "--config=" + cfg
@@ -66,6 +66,12 @@ func TestLiveObjectsCLI(t *testing.T) {
 	if err != nil || !strings.Contains(out, "imp.example.com") || !strings.Contains(out, "rocky9.4-imp") {
 		t.Fatalf("a file host on the imported profile: %v\n%s", err, out)
 	}
+	// Every command that reads the file knows it, doctor and migrate too.
+	for _, args := range [][]string{{"doctor"}, {"migrate"}, {"render", "ipxe", "imp.example.com"}} {
+		if out, err := run(t, append(args, c)...); err != nil && strings.Contains(err.Error(), "unknown profile") {
+			t.Errorf("%v: %v\n%s", args, err, out)
+		}
+	}
 
 	// host add: checked as the file is, with the file's messages.
 	_, err = run(t, "host", "add", "web1", "--profile", "nope", "--mac", "52:54:00:16:00:10", "--ipv4", "192.0.2.300/24", c)
@@ -74,22 +80,22 @@ func TestLiveObjectsCLI(t *testing.T) {
 			t.Errorf("host add invalid: %v, want %q", err, want)
 		}
 	}
-	// The imported profile names no kickstart: a host on it brings its
-	// own login (the built-in kickstart would lock it otherwise).
-	_, err = run(t, "host", "add", "web1", "--profile", "rocky9.4-imp", "--mac", "52:54:00:16:00:10", c)
-	if err == nil || !strings.Contains(err.Error(), "host web1: vars: nobody could log into the installed machine") {
-		t.Errorf("host add without a login: %v", err)
-	}
-	_, err = run(t, "host", "add", "web1", "--profile", "rocky9.4-imp", "--mac", "52:54:00:16:00:01", "--var", "ssh_keys=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com", c)
+	_, err = run(t, "host", "add", "web1", "--profile", "rocky9.4-imp", "--mac", "52:54:00:16:00:01", "--var", "ssh_keys=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM ops@example.com", c)
 	if err == nil || !strings.Contains(err.Error(), "MAC 52:54:00:16:00:01 is also used by host owned.example.com") {
 		t.Errorf("host add with a taken MAC: %v", err)
 	}
-	out, err = run(t, "host", "add", "web1", "--profile", "rocky9.4-imp", "--mac", "52-54-00-16-00-10", "--ipv4", "192.0.2.61/24", "--netboot", "install", "--var", "rootpw=$6$secretsalt$0123456789abcdef", c)
+	// The imported profile names no kickstart: its hosts get the built-in
+	// one, so one nobody could log into is refused, live or in the file.
+	_, err = run(t, "host", "add", "web0", "--profile", "rocky9.4-imp", "--mac", "52:54:00:16:00:0f", c)
+	if err == nil || !strings.Contains(err.Error(), "host web0: vars: nobody could log into the installed machine") {
+		t.Errorf("host add without a login on a live profile: %v", err)
+	}
+	out, err = run(t, "host", "add", "web1", "--profile", "rocky9.4-imp", "--mac", "52-54-00-16-00-10", "--ipv4", "192.0.2.61/24", "--netboot", "install", "--var", "rootpw=$6$kickstandtest$5MS9oYuEhtNmSVDHCkrJI/DqZnbLIT/8EAaPqkN.4ywAIgaWBmTuZSsEv4Yys3y6iq.mc7wUFaTvVGsO537yn/", c)
 	if err != nil || out != "web1: added (install)\n" {
 		t.Fatalf("host add: %v %q", err, out)
 	}
 	out, err = run(t, "host", "show", "web1", c)
-	if err != nil || !strings.Contains(out, `"origin": "live"`) || !strings.Contains(out, "52:54:00:16:00:10") || strings.Contains(out, "secret") {
+	if err != nil || !strings.Contains(out, `"origin": "live"`) || !strings.Contains(out, "52:54:00:16:00:10") || strings.Contains(out, "kickstandtest") {
 		t.Errorf("host show: %v\n%s", err, out)
 	}
 	// host edit changes only what it is given; the state stays.
@@ -101,7 +107,7 @@ func TestLiveObjectsCLI(t *testing.T) {
 	if !strings.Contains(out, "192.0.2.62/24") || !strings.Contains(out, "52:54:00:16:00:10") || !strings.Contains(out, "rootpw") {
 		t.Errorf("after edit:\n%s", out)
 	}
-	if _, err := run(t, "host", "edit", "web1", "--var", "rootpw=", "--var", "user=ops", "--var", "ssh_keys=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com", c); err != nil {
+	if _, err := run(t, "host", "edit", "web1", "--var", "rootpw=", "--var", "user=ops", "--var", "ssh_keys=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM ops@example.com", c); err != nil {
 		t.Fatal(err)
 	}
 	if out, _ = run(t, "host", "show", "web1", c); strings.Contains(out, "rootpw") || !strings.Contains(out, `"user"`) {
@@ -230,4 +236,25 @@ func TestLiveHostServedWhileServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor("the running server still serves the removed host", func(s string) bool { return !strings.Contains(s, "live.example.com") })
+}
+
+// host add and edit print the changed host as host build does: a line,
+// or with -o json the API's view of it.
+func TestHostAddFormats(t *testing.T) {
+	cfg := distroConfig(t, 8080)
+	out, err := run(t, "host", "add", "j1", "--profile", "ownedprofile", "--mac", "52:54:00:16:08:01", "-o", "json", "--config", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h map[string]any
+	if err := json.Unmarshal([]byte(out), &h); err != nil || h["name"] != "j1" || h["origin"] != "live" || h["state"] != "local" {
+		t.Errorf("host add -o json: %v\n%s", err, out)
+	}
+	out, err = run(t, "host", "edit", "j1", "--netboot", "install", "-o", "yaml", "--config", cfg)
+	if err != nil || !strings.Contains(out, "state: install") {
+		t.Errorf("host edit -o yaml: %v\n%s", err, out)
+	}
+	if _, err := run(t, "host", "rm", "j1", "-o", "json", "--config", cfg); err == nil {
+		t.Error("host rm -o json: prints no data, so -o json is refused")
+	}
 }

@@ -19,7 +19,6 @@ import (
 
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/install"
-	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/kickstart"
 	"github.com/kickstand/kickstand/internal/server"
 	"github.com/kickstand/kickstand/internal/store"
@@ -122,7 +121,7 @@ func newMigrateCmd(g *globals) *cobra.Command {
 		Short: "Bring the store's schema up to date (serve does this on start too)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := inventory.Load(g.config)
+			cfg, err := loadConfig(cmd.Context(), g)
 			if err != nil {
 				return err
 			}

@@ -46,7 +46,7 @@ func (g *globals) checkFormat() error {
 func structuredCommands() []string {
 	return []string{
 		"version", "migrate", "render", "doctor", "image ls", "ks lint", "test-boot", "bench storm",
-		"host list", "host show", "host timeline", "host build", "host set-state",
+		"host list", "host show", "host timeline", "host build", "host set-state", "host add", "host edit",
 		"profile list", "distro list", "distro import", "token create", "token list",
 	}
 }

@@ -19,7 +19,8 @@ import (
 const maxSpecBody = 64 << 10
 
 // decodeSpec reads a JSON object onto v: fields present replace v's, the
-// others stay (PATCH), and an unknown field is refused by name.
+// others stay (PATCH), and an unknown field is refused by name. In "vars",
+// as in a JSON merge patch (RFC 7386), null removes a variable.
 func decodeSpec(r *http.Request, v any) error {
 	b, err := io.ReadAll(io.LimitReader(r.Body, maxSpecBody+1))
 	if err != nil {
@@ -35,6 +36,29 @@ func decodeSpec(r *http.Request, v any) error {
 	}
 	if dec.More() {
 		return errors.New("body: one JSON object, please")
+	}
+	var nulls struct {
+		Vars map[string]*string `json:"vars"`
+	}
+	if json.Unmarshal(b, &nulls) == nil {
+		if vars := varsOf(v); vars != nil {
+			for k, val := range nulls.Vars {
+				if val == nil {
+					delete(*vars, k)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// varsOf is the template variables of a host or profile being decoded.
+func varsOf(v any) *map[string]string {
+	switch x := v.(type) {
+	case *inventory.Host:
+		return &x.Vars
+	case *inventory.Profile:
+		return &x.Vars
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/insomniacslk/dhcp/iana"
 
 	"github.com/kickstand/kickstand/internal/boot"
+	"github.com/kickstand/kickstand/internal/dhcpengine"
 )
 
 // packet builds a request the way the named client would send it.
@@ -125,6 +126,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(make([]byte, 240))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		(&Server{}).Opens(&dhcpengine.Packet{Data: b}) // read raw as packets arrive: must not panic
 		p, err := dhcpv4.FromBytes(b)
 		if err != nil {
 			return
@@ -139,4 +141,26 @@ func FuzzParse(f *testing.F) {
 		_ = replyAddr(p, false)
 		_ = r.ToBytes()
 	})
+}
+
+// Opens finds a DISCOVER by its option 53 in the raw packet.
+func TestOpens(t *testing.T) {
+	disc := packet(t, "52:54:00:00:00:10", dhcpv4.WithOption(vcBIOS))
+	padded := append(append([]byte(nil), disc.ToBytes()[:240]...), 0, 0)
+	padded = append(padded, disc.ToBytes()[240:]...)
+	for _, c := range []struct {
+		what string
+		b    []byte
+		want bool
+	}{
+		{"DISCOVER", disc.ToBytes(), true},
+		{"DISCOVER after pad options", padded, true},
+		{"REQUEST", packet(t, "52:54:00:00:00:10", dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest)).ToBytes(), false},
+		{"truncated", disc.ToBytes()[:241], false},
+		{"no cookie", make([]byte, 300), false},
+	} {
+		if got := (&Server{}).Opens(&dhcpengine.Packet{Data: c.b}); got != c.want {
+			t.Errorf("%s: Opens = %v", c.what, got)
+		}
+	}
 }

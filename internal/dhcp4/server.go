@@ -83,6 +83,32 @@ func (s *Server) Peek(p *dhcpengine.Packet) (string, boot.Keys, bool) {
 	return mac, boot.Keys{MAC: mac}, true
 }
 
+// Opens reports whether p is a DISCOVER, from its option 53, without
+// parsing the packet.
+func (s *Server) Opens(p *dhcpengine.Packet) bool {
+	b := p.Data
+	if len(b) < 240 || b[0] != 1 || b[236] != 99 || b[237] != 130 || b[238] != 83 || b[239] != 99 {
+		return false
+	}
+	for i := 240; i < len(b); {
+		switch code := b[i]; code {
+		case 0: // pad
+			i++
+			continue
+		case 255: // end
+			return false
+		}
+		if i+1 >= len(b) || i+2+int(b[i+1]) > len(b) {
+			return false
+		}
+		if b[i] == byte(dhcpv4.OptionDHCPMessageType) {
+			return b[i+1] == 1 && b[i+2] == byte(dhcpv4.MessageTypeDiscover)
+		}
+		i += 2 + int(b[i+1])
+	}
+	return false
+}
+
 // request is one client message being answered.
 type request struct {
 	p    *dhcpengine.Packet

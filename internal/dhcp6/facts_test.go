@@ -11,6 +11,7 @@ import (
 	"github.com/insomniacslk/dhcp/iana"
 
 	"github.com/kickstand/kickstand/internal/boot"
+	"github.com/kickstand/kickstand/internal/dhcpengine"
 )
 
 func mustMAC(t testing.TB, s string) net.HardwareAddr {
@@ -226,9 +227,13 @@ func FuzzParse(f *testing.F) {
 		// it must never fail, and where the library finds an allocating
 		// message's client id, the peek finds the same one.
 		peeked, peekOK := peekClientID(b, 0)
+		opens := (&Server{}).Opens(&dhcpengine.Packet{Data: b})
 		p, err := dhcpv6.FromBytes(b)
 		if err != nil {
 			return
+		}
+		if m, _, err := unwrap(p); err == nil && opens != (m.MessageType == dhcpv6.MessageTypeSolicit) {
+			t.Fatalf("Opens = %v for a %s", opens, m.MessageType)
 		}
 		if m, _, err := unwrap(p); err == nil && m.Options.ClientID() != nil {
 			switch m.MessageType {
@@ -249,4 +254,25 @@ func FuzzParse(f *testing.F) {
 			_ = wrapRelays(m, relays).ToBytes()
 		}
 	})
+}
+
+// Opens finds a Solicit in the raw packet, inside relay-forwards too.
+func TestOpens(t *testing.T) {
+	sol := solicit(t, duidLL)
+	adv := &dhcpv6.Message{MessageType: dhcpv6.MessageTypeRequest, Options: sol.Options}
+	for _, c := range []struct {
+		what string
+		b    []byte
+		want bool
+	}{
+		{"Solicit", sol.ToBytes(), true},
+		{"relayed Solicit", relayed(t, sol, []string{"2001:db8:5::1", "2001:db8:6::1"}, "fe80::1", nil).ToBytes(), true},
+		{"Request", adv.ToBytes(), false},
+		{"relayed Request", relayed(t, adv, []string{"2001:db8:5::1"}, "fe80::1", nil).ToBytes(), false},
+		{"truncated relay", relayed(t, sol, []string{"2001:db8:5::1"}, "fe80::1", nil).ToBytes()[:40], false},
+	} {
+		if got := (&Server{}).Opens(&dhcpengine.Packet{Data: c.b}); got != c.want {
+			t.Errorf("%s: Opens = %v", c.what, got)
+		}
+	}
 }

@@ -136,37 +136,63 @@ func (s *Server) Peek(p *dhcpengine.Packet) (string, boot.Keys, bool) {
 	return hex.EncodeToString(duid), k, true
 }
 
+// Opens reports whether p is a Solicit, relayed or not, without parsing
+// the packet.
+func (s *Server) Opens(p *dhcpengine.Packet) bool {
+	b := p.Data
+	for hops := 0; len(b) >= 4 && hops <= maxHops; hops++ {
+		switch dhcpv6.MessageType(b[0]) {
+		case dhcpv6.MessageTypeSolicit:
+			return true
+		case dhcpv6.MessageTypeRelayForward:
+			if b = relayMsg(b); b == nil {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// relayMsg is the Relay Message option of a relay-forward, nil if none.
+func relayMsg(b []byte) []byte {
+	if len(b) < 34 {
+		return nil
+	}
+	return option(b[34:], dhcpv6.OptionRelayMsg)
+}
+
+// option finds an option in a list of them, nil if it is absent or the
+// list is malformed.
+func option(opts []byte, want dhcpv6.OptionCode) []byte {
+	for len(opts) >= 4 {
+		code, n := binary.BigEndian.Uint16(opts), int(binary.BigEndian.Uint16(opts[2:]))
+		if len(opts) < 4+n {
+			return nil
+		}
+		if dhcpv6.OptionCode(code) == want {
+			return opts[4 : 4+n]
+		}
+		opts = opts[4+n:]
+	}
+	return nil
+}
+
 // peekClientID finds the Client Identifier option of an allocating client
 // message, inside relay-forwards if need be.
 func peekClientID(b []byte, hops int) ([]byte, bool) {
 	if len(b) < 4 || hops > maxHops {
 		return nil, false
 	}
-	var opts []byte
 	switch dhcpv6.MessageType(b[0]) {
 	case dhcpv6.MessageTypeSolicit, dhcpv6.MessageTypeRequest, dhcpv6.MessageTypeRenew, dhcpv6.MessageTypeRebind:
-		opts = b[4:]
+		v := option(b[4:], dhcpv6.OptionClientID)
+		return v, len(v) > 0
 	case dhcpv6.MessageTypeRelayForward:
-		if len(b) < 34 {
-			return nil, false
+		if inner := relayMsg(b); inner != nil {
+			return peekClientID(inner, hops+1)
 		}
-		opts = b[34:]
-	default:
-		return nil, false
-	}
-	for len(opts) >= 4 {
-		code, n := binary.BigEndian.Uint16(opts), int(binary.BigEndian.Uint16(opts[2:]))
-		if len(opts) < 4+n {
-			return nil, false
-		}
-		v := opts[4 : 4+n]
-		switch {
-		case b[0] == byte(dhcpv6.MessageTypeRelayForward) && dhcpv6.OptionCode(code) == dhcpv6.OptionRelayMsg:
-			return peekClientID(v, hops+1)
-		case b[0] != byte(dhcpv6.MessageTypeRelayForward) && dhcpv6.OptionCode(code) == dhcpv6.OptionClientID:
-			return v, len(v) > 0
-		}
-		opts = opts[4+n:]
 	}
 	return nil, false
 }

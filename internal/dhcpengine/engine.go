@@ -59,6 +59,10 @@ type Handler interface {
 	// per-client rate limit counts it under, and the keys its host may be
 	// found by. ok is false for a packet the limits do not apply to.
 	Peek(p *Packet) (client string, k boot.Keys, ok bool)
+	// Opens reads, without parsing the packet, whether it opens an
+	// exchange (a DHCPv4 DISCOVER, a DHCPv6 Solicit): under overload those
+	// are dropped first, so that the exchanges already under way finish.
+	Opens(p *Packet) bool
 	// Handle answers one packet. It runs on a worker; a reply that needs
 	// a lease is sent from the commit's continuation (Engine.Commit).
 	Handle(ctx context.Context, p *Packet)
@@ -241,7 +245,11 @@ func (e *Engine) Handle(ctx context.Context, h Handler, p *Packet) {
 
 // read feeds one socket's packets to the worker queue. When the queue is
 // full the packet is dropped and counted: the client retransmits, and a
-// late reply is worse than none (smee#21).
+// late reply is worse than none (smee#21). Past three quarters full,
+// packets that open an exchange are dropped too: the rest of the room is
+// for those that finish one (a REQUEST after its OFFER), or a storm of
+// DISCOVERs fills the queue with offers whose REQUESTs are then dropped,
+// and almost no client completes (476 of 4,000 DORA/s in one run).
 func (e *Engine) read(h Handler, s *Socket, queue chan<- *Packet) {
 	// One buffer per socket, each packet copied out at its size: a DHCP
 	// packet is a few hundred bytes, and a fresh 1,500-byte buffer per
@@ -260,6 +268,10 @@ func (e *Engine) read(h Handler, s *Socket, queue chan<- *Packet) {
 		e.received.Add(1)
 		p := &Packet{Data: append([]byte(nil), buf[:n]...), Src: src, Socket: s}
 		if !e.admit(h, p) {
+			continue
+		}
+		if 4*len(queue) >= 3*cap(queue) && h.Opens(p) {
+			e.dropped.Add(1)
 			continue
 		}
 		select {

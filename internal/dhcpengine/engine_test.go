@@ -1,12 +1,17 @@
 package dhcpengine
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/store"
 )
 
@@ -114,3 +119,47 @@ func TestOfferExhaustionAndExpiry(t *testing.T) {
 		})
 	}
 }
+
+// Past three quarters of the queue, packets that open an exchange are
+// dropped and those that finish one still get in: a storm of DISCOVERs
+// must not crowd out the REQUESTs that complete the exchanges begun.
+func TestOverloadDropsOpeningPacketsFirst(t *testing.T) {
+	e := &Engine{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	queue := make(chan *Packet, 8)
+	conn := &script{}
+	for _, d := range []string{"f", "f", "f", "f", "f", "o", "f", "o", "f", "f", "o"} {
+		conn.data = append(conn.data, []byte(d))
+	}
+	e.read(openers{}, &Socket{Conn: conn}, queue)
+	var got string
+	for len(queue) > 0 {
+		got += string((<-queue).Data)
+	}
+	// Five f and the first o get in (the queue held 5 of 8), and the next
+	// f; at 7 of 8 the second o is dropped, one f fills the queue, and the
+	// last f and o find it full.
+	if got != "fffffoff" || e.dropped.Load() != 3 {
+		t.Errorf("queued %q, dropped %d; want fffffoff, 3", got, e.dropped.Load())
+	}
+}
+
+// openers says a packet "o" opens an exchange; nothing is rate limited.
+type openers struct{}
+
+func (openers) Peek(*Packet) (string, boot.Keys, bool) { return "", boot.Keys{}, false }
+func (openers) Opens(p *Packet) bool                   { return string(p.Data) == "o" }
+func (openers) Handle(context.Context, *Packet)        {}
+
+// script is a socket that reads its datagrams, then is closed.
+type script struct{ data [][]byte }
+
+func (s *script) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
+	if len(s.data) == 0 {
+		return 0, netip.AddrPort{}, net.ErrClosed
+	}
+	n := copy(b, s.data[0])
+	s.data = s.data[1:]
+	return n, netip.MustParseAddrPort("192.0.2.7:68"), nil
+}
+
+func (s *script) WriteToUDPAddrPort(b []byte, _ netip.AddrPort) (int, error) { return len(b), nil }

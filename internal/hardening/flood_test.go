@@ -422,6 +422,6 @@ func TestTFTPFlood(t *testing.T) {
 		t.Fatalf("tftp-hpa after the flood got %v %v", st, err)
 	}
 	if n := strings.Count(s.Log(), "tftp busy"); n > 0 {
-		t.Logf("note: %d 'tftp busy' log lines for %d refusals (one per refused request)", n, res.busy)
+		t.Logf("note: %d 'tftp busy' log lines for %d refusals (one per 10 s, with the count)", n, res.busy)
 	}
 }

@@ -33,18 +33,16 @@ func (s *Service) fileOwned(kind, name string, err error) error {
 	return &store.Refused{Sentinel: store.ErrFileOwned, Msg: fmt.Sprintf("%s %s is declared in %s, which owns it: edit it there, not live", kind, name, file)}
 }
 
+// knownStore is what Known and LiveNames read.
+type knownStore interface {
+	Origins(context.Context) (map[string]string, map[string]string, error)
+	Profiles(context.Context) ([]inventory.Profile, error)
+}
+
 // LiveNames are the live profiles and distros in a store: what the file
 // may reference beyond its own (inventory.Loader.Known).
 func LiveNames(ctx context.Context, st knownStore) (inventory.Known, error) {
 	return known(ctx, st, true)
-}
-
-// knownStore is what Known reads: the names and owners of profiles and
-// distros, and the profiles (a host's login is checked against its
-// profile's vars).
-type knownStore interface {
-	Origins(context.Context) (map[string]string, map[string]string, error)
-	Profiles(context.Context) ([]inventory.Profile, error)
 }
 
 // Known returns the names of every profile and distro in the store.
@@ -57,9 +55,17 @@ func known(ctx context.Context, st knownStore, liveOnly bool) (inventory.Known, 
 	if err != nil {
 		return inventory.Known{}, fmt.Errorf("read profiles and distros: %w", err)
 	}
-	profiles, err := st.Profiles(ctx)
+	// The live profiles' definitions (a handful), for the login check of
+	// the hosts on them.
+	specs := map[string]*inventory.Profile{}
+	all, err := st.Profiles(ctx)
 	if err != nil {
 		return inventory.Known{}, fmt.Errorf("read profiles: %w", err)
+	}
+	for i := range all {
+		if ps[all[i].Name] == inventory.OriginLive {
+			specs[all[i].Name] = &all[i]
+		}
 	}
 	pick := func(m map[string]string) map[string]bool {
 		out := map[string]bool{}
@@ -70,13 +76,7 @@ func known(ctx context.Context, st knownStore, liveOnly bool) (inventory.Known, 
 		}
 		return out
 	}
-	k := inventory.Known{Profiles: pick(ps), Distros: pick(ds), Specs: map[string]*inventory.Profile{}}
-	for i := range profiles {
-		if k.Profiles[profiles[i].Name] {
-			k.Specs[profiles[i].Name] = &profiles[i]
-		}
-	}
-	return k, nil
+	return inventory.Known{Profiles: pick(ps), Distros: pick(ds), ProfileSpecs: specs}, nil
 }
 
 // AddHost creates a live host, checked by the file's rules, in its
@@ -157,10 +157,42 @@ func (s *Service) SaveProfile(ctx context.Context, p inventory.Profile, create b
 	if err := s.d.Config().CheckProfile(&p, known); err != nil {
 		return &InvalidError{err}
 	}
+	if !create {
+		if err := s.loginsKept(ctx, &p); err != nil {
+			return err
+		}
+	}
 	if err := s.d.Store.PutProfile(ctx, p, create); err != nil {
 		return s.fileOwned("profile", p.Name, err)
 	}
 	return s.specChanged(ctx, "profile "+p.Name, map[bool]string{true: "added", false: "edited"}[create], by)
+}
+
+// loginsKept refuses a profile edit that would leave a host of it with
+// the built-in kickstart and no way to log in (its kickstart or login
+// vars taken away), as the file's check refuses such a host.
+func (s *Service) loginsKept(ctx context.Context, p *inventory.Profile) error {
+	if p.Kickstart != "" {
+		return nil // a template of the operator's own is theirs
+	}
+	hosts, err := s.d.Store.Hosts(ctx)
+	if err != nil {
+		return err
+	}
+	var locked []string
+	for i := range hosts {
+		h := &hosts[i]
+		if h.Profile == p.Name && !h.CanLogIn(p) {
+			locked = append(locked, h.Name)
+		}
+	}
+	if len(locked) == 0 {
+		return nil
+	}
+	if len(locked) > 10 {
+		locked = append(locked[:10], fmt.Sprintf("and %d more", len(locked)-10))
+	}
+	return &InvalidError{fmt.Errorf("profile %s: vars: nobody could log into host %s: the built-in kickstart locks root; keep vars.rootpw or vars.ssh_keys here, or set them on the hosts", p.Name, strings.Join(locked, ", "))}
 }
 
 // SaveDistro creates (create) or replaces a live distro.

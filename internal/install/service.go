@@ -34,8 +34,8 @@ type Store interface {
 	HostByToken(ctx context.Context, token string) (*inventory.HostRecord, error)
 	AppendEvents(ctx context.Context, evs []store.Event) error
 	RegisterDistro(ctx context.Context, d inventory.Distro, p *inventory.Profile) error
-	// Profiles: a live host's login is checked against its profile's.
 	Profiles(ctx context.Context) ([]inventory.Profile, error)
+	Hosts(ctx context.Context) ([]inventory.HostRecord, error)
 	store.LiveStore
 }
 

@@ -146,9 +146,10 @@ func assemble(path string, main *parsedFile, dir []*parsedFile, data map[string]
 	if known != nil {
 		k, err := known(&c)
 		if err != nil {
-			return nil, fmt.Errorf("%s: live objects: %w", path, err)
+			return nil, err // the store's failure, which names the store
 		}
 		v.known = k
+		v.fileProfiles = k.ProfileSpecs // a file host on a live profile
 	}
 	v.check(&c)
 	c.Warnings = v.warns
@@ -353,8 +354,10 @@ type validator struct {
 	// when set, names the one live object being checked (CheckHost).
 	known Known
 	live  string
-	// fileProfiles are the file's profiles when a live host is checked
-	// alone: its login is the built-in kickstart's when theirs is.
+	// fileProfiles are the profiles a host may use that the config being
+	// checked does not hold: the file's when a live host is checked
+	// alone, live ones (Known.ProfileSpecs) for either; a host's login is
+	// the built-in kickstart's when theirs is.
 	fileProfiles map[string]*Profile
 }
 
@@ -672,9 +675,6 @@ func (v *validator) check(c *Config) {
 		if p == nil {
 			p = v.fileProfiles[h.Profile]
 		}
-		if p == nil {
-			p = v.known.Specs[h.Profile]
-		}
 		if p != nil && p.Kickstart == "" {
 			v.checkLogin(at("vars"), h, p, locked)
 		}
@@ -771,13 +771,7 @@ func (v *validator) checkLogin(at []any, h *Host, p *Profile, locked map[string]
 			v.errf(append(slices.Clip(at), pr.Var), "%s", pr.Msg)
 		}
 	}
-	get := func(k string) string {
-		if s, ok := h.Vars[k]; ok {
-			return s
-		}
-		return p.Vars[k]
-	}
-	if canLogIn(get("rootpw"), get("ssh_keys")) {
+	if h.CanLogIn(p) {
 		return
 	}
 	// A profile without a login makes every host of it an error: the

@@ -3,6 +3,7 @@ package inventory
 import (
 	"errors"
 	"fmt"
+	"maps"
 )
 
 // Known names the live objects (made through the CLI or the API and kept
@@ -11,10 +12,11 @@ import (
 type Known struct {
 	Profiles map[string]bool
 	Distros  map[string]bool
-	// Specs are those profiles themselves, when known: a host on one
-	// that names no kickstart gets the built-in one, and its login is
-	// checked against the profile's vars.
-	Specs map[string]*Profile
+	// ProfileSpecs are the definitions of live profiles, where a check
+	// needs more than the name: a host's login is checked against its
+	// profile's kickstart and vars. A name missing here is not checked
+	// for that.
+	ProfileSpecs map[string]*Profile
 }
 
 // CheckHost validates a live host by the file's rules and with the file's
@@ -61,11 +63,10 @@ func (c *Config) liveScope(known Known) *Config {
 // checkLive checks c's one object. fileProfiles are the file's profiles,
 // which a live host's login is checked against (the built-in kickstart's).
 func (c *Config) checkLive(what string, known Known, fileProfiles []Profile) error {
-	v := validator{live: what, known: known, files: []hostFile{{path: what, hosts: c.Hosts, lines: make([]int32, len(c.Hosts))}}}
+	v := validator{live: what, known: known, files: []hostFile{{path: what, hosts: c.Hosts, lines: make([]int32, len(c.Hosts))}},
+		fileProfiles: map[string]*Profile{}}
+	maps.Copy(v.fileProfiles, known.ProfileSpecs)
 	for i := range fileProfiles {
-		if v.fileProfiles == nil {
-			v.fileProfiles = map[string]*Profile{}
-		}
 		v.fileProfiles[fileProfiles[i].Name] = &fileProfiles[i]
 	}
 	v.check(c)

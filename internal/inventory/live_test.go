@@ -117,29 +117,32 @@ func TestLiveHostLogin(t *testing.T) {
 	}
 }
 
-// A host on a live profile (distro import's, profile add's) that names
-// no kickstart is checked against that profile's login too, whether the
-// host is in the file or live.
-func TestHostOnLiveProfileLogin(t *testing.T) {
+// A host on a live profile that names no kickstart gets the built-in one:
+// its login is checked against that profile, in the file and live.
+func TestLoginOnLiveProfile(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, "k.yaml")
-	write(t, path, mainFile+"  - name: imp.example.com\n    macs: [\"52:54:00:00:00:02\"]\n    profile: imp\n")
-	bare := Known{Profiles: map[string]bool{"imp": true}, Specs: map[string]*Profile{"imp": {Name: "imp", Distro: "imported"}}}
-	_, err := (&Loader{Path: path, Known: func(*Config) (Known, error) { return bare, nil }}).Load(true)
-	if err == nil || !strings.Contains(err.Error(), "k.yaml:16: hosts[1].vars: nobody could log into the installed machine") {
-		t.Fatalf("file host on a live profile without a login: %v", err)
+	path := filepath.Join(dir, "lab-imp.yaml")
+	write(t, path, strings.Replace(mainFile, "    profile: p\n", "    profile: imp\n", 1))
+	bare := &Profile{Name: "imp", Distro: "el9", Loader: LoaderIPXE}
+	known := Known{Profiles: map[string]bool{"imp": true}, ProfileSpecs: map[string]*Profile{"imp": bare}}
+	l := &Loader{Path: path, Known: func(*Config) (Known, error) { return known, nil }}
+	_, err := l.Load(false)
+	if err == nil || !strings.Contains(err.Error(), "lab-imp.yaml:13: hosts[0].vars: nobody could log into the installed machine") ||
+		!strings.Contains(err.Error(), "(profile imp names no kickstart)") {
+		t.Fatalf("file host on a bare live profile: %v", err)
 	}
-	keyed := Known{Profiles: bare.Profiles, Specs: map[string]*Profile{"imp": {Name: "imp", Distro: "imported", Vars: map[string]string{
-		"ssh_keys": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM ops@example.com"}}}}
-	c, err := (&Loader{Path: path, Known: func(*Config) (Known, error) { return keyed, nil }}).Load(true)
+	bare.Vars = map[string]string{"ssh_keys": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM ops@example.com"}
+	c, err := l.Load(true)
 	if err != nil {
 		t.Fatalf("with the profile's key: %v", err)
 	}
-	h := Host{Name: "live2", MACs: []string{"52:54:00:00:09:02"}, Profile: "imp"}
-	if err := c.CheckHost(&h, bare); err == nil || !strings.Contains(err.Error(), "host live2: vars: nobody could log into") {
-		t.Fatalf("live host on a live profile without a login: %v", err)
+	bare.Vars = nil
+	h := Host{Name: "live1", MACs: []string{"52:54:00:00:09:01"}, Profile: "imp"}
+	if err := c.CheckHost(&h, known); err == nil || !strings.Contains(err.Error(), "host live1: vars: nobody could log into the installed machine") {
+		t.Errorf("live host on a bare live profile: %v", err)
 	}
-	if err := c.CheckHost(&h, keyed); err != nil {
-		t.Fatalf("live host on a live profile with a key: %v", err)
+	bare.Kickstart = "own.ks" // a template of the operator's own is theirs
+	if err := c.CheckHost(&h, known); err != nil {
+		t.Errorf("live host on a live profile with its own kickstart: %v", err)
 	}
 }

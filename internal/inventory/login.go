@@ -85,6 +85,20 @@ func CheckLogin(vars map[string]string) []LoginProblem {
 const lockedMsg = "nobody could log into the installed machine: the built-in kickstart locks root; " +
 	"set vars.rootpw (a crypted hash) or vars.ssh_keys, here or in the profile"
 
+// CanLogIn says whether the built-in kickstart leaves a way into the host
+// installed with profile p: a root hash or a key, the host's overriding
+// the profile's. It builds no merged map: it runs for every host at every
+// reload.
+func (h *Host) CanLogIn(p *Profile) bool {
+	get := func(k string) string {
+		if s, ok := h.Vars[k]; ok || p == nil {
+			return s
+		}
+		return p.Vars[k]
+	}
+	return canLogIn(get("rootpw"), get("ssh_keys"))
+}
+
 // canLogIn says whether a root password hash or a key lets anyone log in.
 func canLogIn(rootpw, keys string) bool {
 	if strings.TrimSpace(rootpw) != "" {

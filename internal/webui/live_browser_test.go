@@ -152,6 +152,7 @@ func TestBrowserLiveObjects(t *testing.T) {
 		chromedp.SendKeys(`#f-name`, "web9.example.com"),
 		chromedp.SetValue(`#f-profile`, "vnc"),
 		chromedp.SendKeys(`#f-macs`, "52:54:00:00:09:09"),
+		chromedp.SendKeys(`#f-ssh-keys`, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"),
 		chromedp.SendKeys(`#f-ipv4`, "192.0.2.300/24"),
 		chromedp.Click(`#f-save`),
 		waitFor(`#form-error`),
@@ -170,7 +171,7 @@ func TestBrowserLiveObjects(t *testing.T) {
 	if state != "local" {
 		t.Errorf("new host's state = %q", state)
 	}
-	if h, err := in.Store.Host(ctx, "web9.example.com"); err != nil || h.Origin != inventory.OriginLive || h.IPv4 != "192.0.2.90/24" || h.Profile != "vnc" {
+	if h, err := in.Store.Host(ctx, "web9.example.com"); err != nil || h.Origin != inventory.OriginLive || h.IPv4 != "192.0.2.90/24" || h.Profile != "vnc" || !strings.HasPrefix(h.Vars["ssh_keys"], "ssh-ed25519 ") {
 		t.Fatalf("stored: %+v %v", h, err)
 	}
 	// Edit: the form comes filled in; a change is saved.

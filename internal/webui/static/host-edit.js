@@ -43,7 +43,7 @@
       loadedProfile = h.profile;
       field('profile').value = h.profile;
       document.getElementById('f-vars').textContent = h.vars && h.vars.length
-        ? 'Template variables ' + h.vars.join(', ') + ' are kept (their values are never shown; change them with `kickstand host edit --var`).' : '';
+        ? 'Template variables ' + h.vars.join(', ') + ' are kept (their values are never shown; set new SSH keys above, or change them with `kickstand host edit --var`).' : '';
       if (h.origin === 'file') {
         for (const e of form.elements) e.disabled = true;
         KS.notice(name + ' is declared in the config file, which owns it: edit it there.', true);
@@ -65,6 +65,10 @@
       if (v || name) b[f] = v;
     }
     if (!name) b.name = field('name').value.trim();
+    // Public keys are not secret, but the API shows no variable's value:
+    // left empty on an edit, the host's keys stay as they are.
+    const keys = field('ssh-keys').value.trim();
+    if (keys) b.vars = { ssh_keys: keys };
     return b;
   }
 
