@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"log/slog"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -130,3 +132,43 @@ func dials(addr string) bool {
 	}
 	return err == nil
 }
+
+// A refused file is logged once however often it is read again (a
+// watcher's event, SIGHUP), and again only when the refusal changes.
+func TestRefusedFileLoggedOnce(t *testing.T) {
+	in, dir := openHostsd(t)
+	var logs strings.Builder
+	var mu sync.Mutex
+	in.Log = slog.New(slog.NewTextHandler(writerFunc(func(b []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(b)
+	}), nil))
+	main := filepath.Join(dir, "kickstand.yaml")
+	writeFile(t, main, hostsdMain+"colour: blue\n")
+	for range 3 {
+		if err := in.Reload(context.Background()); err == nil {
+			t.Fatal("a refused file was applied")
+		}
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return strings.Count(logs.String(), "reload rejected") }
+	if n := count(); n != 1 {
+		t.Fatalf("logged %d times:\n%s", n, logs.String())
+	}
+	if st := in.Status(); st.Rejected == nil || !strings.Contains(st.Rejected.Error, `colour: unknown key "colour"`) {
+		t.Errorf("status: %+v", st.Rejected)
+	}
+	writeFile(t, main, hostsdMain+"colour: red\nsize: 3\n")
+	in.Reload(context.Background())
+	if n := count(); n != 2 {
+		t.Fatalf("a new refusal logged %d times in all:\n%s", n, logs.String())
+	}
+	writeFile(t, main, hostsdMain)
+	if err := in.Reload(context.Background()); err != nil || in.Status().Rejected != nil {
+		t.Fatalf("fixed: %v %+v", err, in.Status().Rejected)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
