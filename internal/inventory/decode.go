@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"reflect"
 	"regexp"
 	"runtime"
@@ -14,6 +15,8 @@ import (
 	"sync"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kickstand/kickstand/internal/suggest"
 )
 
 // A file's YAML is parsed once, into yaml.v3's node tree, and decoded from
@@ -944,35 +947,9 @@ func suggestKey(key string, known map[string]reflect.Type) string {
 			return want
 		}
 	}
-	best, bestD := "", 3
+	maxDist := 2
 	if len(k) <= 4 {
-		bestD = 2
+		maxDist = 1
 	}
-	for name := range known {
-		if d := editDistance(k, name); d < bestD || d == bestD && name < best {
-			best, bestD = name, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return suggest.Closest(k, maps.Keys(known), maxDist)
 }

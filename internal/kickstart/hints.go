@@ -2,7 +2,10 @@ package kickstart
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/kickstand/kickstand/internal/suggest"
 )
 
 // Hints name the likely mistake behind an error whose cause is common:
@@ -244,36 +247,5 @@ func closest(s string, candidates []string) string {
 	if len(s) < 3 {
 		return ""
 	}
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if d := editDistance(s, c); d < bestD || d == bestD && c < best {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance, bounded: long inputs (a 10 MB
-// word) are not compared.
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 1 << 30
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return suggest.Closest(s, slices.Values(candidates), 2)
 }
