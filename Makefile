@@ -7,12 +7,18 @@ BIN     ?= bin/kickstand
 # real-peer tests, not skip them.
 export KICKSTAND_REQUIRE_PEERS ?= 1
 
-.PHONY: all build deps test check demo bench fuzz stress clean
+.PHONY: all build deps test check demo bench fuzz stress man clean
 
 all: build
 
+# -buildvcs=auto stamps the commit `kickstand version` prints, even where
+# GOFLAGS turns VCS stamping off; outside a git clone it stamps nothing.
 build:
-	$(GO) build -o $(BIN) ./cmd/kickstand
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/kickstand
+
+# One page per command, from the binary's own help (cobra's doc package).
+man: build
+	$(BIN) man --dir man
 
 deps:
 	@bash scripts/deps.sh
@@ -24,7 +30,9 @@ check:
 test: deps check
 	$(GO) test -count=1 -timeout 40m ./...
 
-demo: deps build
+# make demo installs only what the demo needs (internal/demotest checks it).
+demo: build
+	@bash scripts/deps.sh demo
 	@bash scripts/demo.sh
 
 bench: deps build
@@ -39,4 +47,4 @@ fuzz:
 	@bash scripts/fuzz.sh $(FUZZTIME)
 
 clean:
-	rm -rf bin
+	rm -rf bin man

@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${BIN:-bin/kickstand}
-ns=ksdemo
+ns=${KICKSTAND_NS_PREFIX:-}ksdemo
 
 if [[ $(id -u) != 0 ]]; then
   echo "demo: not root, so no namespace or VM; serving examples/lab.yaml on loopback instead" >&2

@@ -1,7 +1,25 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that kickstand's tests, demo and benchmarks use,
-# only when something is missing. Safe to run repeatedly; needs root for apt-get.
+# Installs the Debian packages that kickstand uses, only when something is
+# missing. Safe to run repeatedly; needs root for apt-get.
+#
+#   deps.sh           what the tests and benchmarks use (make test, make bench)
+#   deps.sh demo      only what make demo uses
+#   deps.sh --list [demo]   print the packages of that list, one a line
 set -euo pipefail
+
+list=test
+if [[ ${1:-} == --list ]]; then print=1; shift; fi
+[[ ${1:-} == demo ]] && list=demo
+
+# make demo: a QEMU VM with SeaBIOS and iPXE's e1000 ROM, the test installer
+# (busybox initrd, cpio), and a network namespace (iproute2).
+demo=(
+  "qemu-system-x86_64:qemu-system-x86"
+  "/usr/lib/ipxe/qemu/pxe-e1000.rom:ipxe-qemu"
+  "/bin/busybox:busybox-static"
+  "cpio:cpio"
+  "ip:iproute2"
+)
 
 # command-or-file -> package
 need=(
@@ -48,10 +66,18 @@ need=(
   "/usr/share/AAVMF/AAVMF_CODE.fd:qemu-efi-aarch64"
   "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd:ovmf"
   "mmdebstrap:mmdebstrap"
+  # Shell completion is tested in a real bash with bash-completion's helpers.
+  "/usr/share/bash-completion/bash_completion:bash-completion"
 )
 
+if [[ $list == demo ]]; then need=("${demo[@]}"); fi
+if [[ -n ${print:-} ]]; then
+  for pair in "${need[@]}"; do echo "${pair#*:}"; done | sort -u
+  exit 0
+fi
+
 # apt-get download of arm64 packages needs the architecture in dpkg and its package lists.
-if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+if [[ $list == test ]] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
   if [[ $(id -u) != 0 ]]; then echo "deps: need root to dpkg --add-architecture arm64" >&2; exit 1; fi
   echo "deps: adding the arm64 architecture (for apt-get download of arm64 kernel, busybox, GRUB)" >&2
   dpkg --add-architecture arm64

@@ -91,6 +91,7 @@ distros:
 profiles:
   - name: el9
     distro: el9
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
     kernel_args: console=ttyS0 inst.text
 hosts:
   - name: bench1.example.com

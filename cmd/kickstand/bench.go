@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -93,12 +92,9 @@ kickstand bench inventory writes it.`,
 			if err != nil {
 				return err
 			}
-			if g.output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(rep)
+			if err := g.emit(cmd.OutOrStdout(), rep, func(w io.Writer) error { rep.WriteText(w); return nil }); err != nil {
+				return err
 			}
-			rep.WriteText(cmd.OutOrStdout())
 			if rep.Succeeded != rep.Machines {
 				return fmt.Errorf("%d of %d machines failed", rep.Machines-rep.Succeeded, rep.Machines)
 			}

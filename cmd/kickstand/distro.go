@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -56,7 +55,7 @@ func newDistroCmd(g *globals) *cobra.Command {
 			}
 			stderr := cmd.ErrOrStderr()
 			im := &distro.Importer{
-				DataDir: data, Store: in.Store, Config: in.Config(), Log: log,
+				DataDir: data, Store: distro.RegistryFunc(in.Install.Registrar(install.ByCLI)), Config: in.Config(), Log: log,
 				Progress: &distro.Progress{W: stderr, Terminal: isTerminal(stderr), Label: "import " + req.Name},
 			}
 			res, err := im.Import(ctx, req)
@@ -66,11 +65,10 @@ func newDistroCmd(g *globals) *cobra.Command {
 			for _, w := range res.Warnings {
 				fmt.Fprintln(stderr, "warning:", w)
 			}
-			if g.output == "json" {
-				return writeJSON(cmd.OutOrStdout(), importReport(res))
-			}
-			printImport(cmd.OutOrStdout(), res)
-			return nil
+			return g.emit(cmd.OutOrStdout(), importReport(res), func(w io.Writer) error {
+				printImport(w, res)
+				return nil
+			})
 		},
 	}
 	f := imp.Flags()
@@ -94,18 +92,20 @@ func newDistroCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if g.output == "json" {
-				return writeJSON(cmd.OutOrStdout(), ds)
+			if ds == nil {
+				ds = []inventory.Distro{}
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tRELEASE\tARCH\tKERNEL\tTREE")
-			for _, d := range ds {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Name, d.Release, dash(d.Arch), d.Kernel, dash(d.Tree))
-			}
-			return tw.Flush()
+			return g.emit(cmd.OutOrStdout(), ds, func(w io.Writer) error {
+				tw := newTable(w)
+				fmt.Fprintln(tw, "NAME\tRELEASE\tARCH\tKERNEL\tTREE")
+				for _, d := range ds {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Name, d.Release, dash(d.Arch), d.Kernel, dash(d.Tree))
+				}
+				return tw.Flush()
+			})
 		},
 	}
-	rm := liveCmd(g, "rm NAME", "Remove a live distro no profile uses (its tree under the data directory is kept)", cobra.ExactArgs(1),
+	rm := liveCmd(g, "rm DISTRO", "Remove a live distro no profile uses (its tree under the data directory is kept)", cobra.ExactArgs(1),
 		func(cmd *cobra.Command, in *server.Instance, args []string) (string, error) {
 			if err := in.Install.RemoveDistro(cmd.Context(), args[0], install.ByCLI); err != nil {
 				return "", err
@@ -140,7 +140,7 @@ func printImport(w io.Writer, r *distro.Result) {
 	d := r.Distro
 	fmt.Fprintf(w, "imported %s: %d files, %s (%d copied, %d linked, %d kept from an earlier run), %d checksums verified\n",
 		d.Name, r.Files, distro.HumanBytes(r.Bytes), r.Copied, r.Linked, r.Resumed, len(r.Verified))
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintf(tw, "  release\t%s\n  arch\t%s\n  tree\t%s\n  kernel\t%s\n  initrd\t%s\n", d.Release, dash(d.Arch), d.Tree, d.Kernel, strings.Join(d.Initrds, " "))
 	fmt.Fprintf(tw, "  stage2\t%s\n  repos\t%s\n  profile\t%s\n", dash(r.Layout.Stage2), dash(strings.Join(r.Layout.Repos, " ")), r.Profile.Name)
 	tw.Flush()

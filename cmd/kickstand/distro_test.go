@@ -34,6 +34,7 @@ distros:
 profiles:
   - name: ownedprofile
     distro: owned
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
 `
 
 // distroTree writes a small CentOS 7-like tree with a .treeinfo and

@@ -39,9 +39,11 @@ distros:
 profiles:
   - name: sb
     distro: unsigned
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
     secure_boot: true
   - name: arm
     distro: arm
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
 `), 0o644)
 	out, _ := run(t, "doctor", "--config", cfg)
 	for _, want := range []string{

@@ -52,16 +52,24 @@ func TestRenderedKickstartsLint(t *testing.T) {
 	}
 	// What the rewrites cannot fix is reported with its line: the release
 	// rewrite comments out install (removed in RHEL 9), not a bad size.
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "templates"), 0o755)
-	os.WriteFile(filepath.Join(dir, "templates", "bad.ks"), []byte("text\ninstall\npart / --size=big\n"), 0o644)
-	cfg := "distros: [{name: d, release: rhel9, kernel: k, initrd: [i]}]\nprofiles: [{name: p, distro: d, kickstart: bad.ks}]\nhosts: [{name: h, macs: [\"52:54:00:00:00:01\"], profile: p}]\n"
-	os.WriteFile(filepath.Join(dir, "k.yaml"), []byte(cfg), 0o644)
+	cfg := badKickstartConfig(t, "text\ninstall\npart / --size=big\n")
 	// The server would refuse it (503), so the preview says so too.
-	_, stderr, err := run2(t, "render", "kickstart", "--as-build", "--config", filepath.Join(dir, "k.yaml"), "--data", "-", "h")
+	_, stderr, err := run2(t, "render", "kickstart", "--as-build", "--config", cfg, "--data", "-", "h")
 	if err == nil || !strings.Contains(err.Error(), "would not serve") || !strings.Contains(stderr, "h.ks:3: error: argument --size: invalid int value: 'big'") || strings.Contains(stderr, "install has been removed") {
 		t.Errorf("lint problem not reported: err %v stderr %q", err, stderr)
 	}
+}
+
+// badKickstartConfig writes a config whose one host, h, has the kickstart
+// template ks, and returns its path.
+func badKickstartConfig(t *testing.T, ks string) string {
+	t.Helper()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "templates"), 0o755)
+	os.WriteFile(filepath.Join(dir, "templates", "bad.ks"), []byte(ks), 0o644)
+	cfg := "distros: [{name: d, release: rhel9, kernel: k, initrd: [i]}]\nprofiles: [{name: p, distro: d, kickstart: bad.ks}]\nhosts: [{name: h, macs: [\"52:54:00:00:00:01\"], profile: p}]\n"
+	os.WriteFile(filepath.Join(dir, "k.yaml"), []byte(cfg), 0o644)
+	return filepath.Join(dir, "k.yaml")
 }
 
 // labStore syncs examples/lab.yaml into a fresh data dir and gives every
@@ -131,7 +139,7 @@ func TestSeed000Cmdline(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := strings.Fields(out)
-	for _, w := range strings.Fields("noipv4 ip=[2401:beef:11::31:0]:::64:::none nameserver=2401:beef:11:a53 nameserver=2401:beef:11:b53 net.ifnames=0 biosdevname=0 inst.ssh") {
+	for _, w := range strings.Fields("noipv4 ip=[2401:beef:11::31:0]:::64:::none nameserver=2401:beef:11::a53 nameserver=2401:beef:11::b53 net.ifnames=0 biosdevname=0 inst.ssh") {
 		if !contains(got, w) {
 			t.Errorf("cmdline lacks %q:\n%s", w, out)
 		}

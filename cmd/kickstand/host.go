@@ -2,27 +2,27 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kickstand/kickstand/internal/api"
+	"github.com/kickstand/kickstand/internal/diagnose"
 	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/server"
+	"github.com/kickstand/kickstand/internal/store"
 	"github.com/kickstand/kickstand/internal/timeline"
 )
 
 func newHostCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "host", Short: "List and change hosts"}
 	open := func(ctx context.Context) (*server.Instance, error) {
-		return server.Open(ctx, g.config, server.Options{DataDir: g.data, Store: g.store, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		return lastGood(server.Open(ctx, g.config, server.Options{DataDir: g.data, Store: g.store, LastGood: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}))
 	}
 	cmd.AddCommand(newHostAddCmd(g), newHostEditCmd(g), newHostRmCmd(g))
 	cmd.AddCommand(&cobra.Command{
@@ -39,23 +39,23 @@ func newHostCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if g.output == "json" {
-				for i := range hosts {
-					hosts[i].Vars = hideVars(hosts[i].Vars)
-				}
-				return writeJSON(cmd.OutOrStdout(), hosts)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSTATE\tPROFILE\tMACS\tIPV4\tIPV6\tSTAGE\tPROGRESS\tCAUSE")
+			views := make([]api.Host, 0, len(hosts))
 			for i := range hosts {
-				h := &hosts[i]
-				d, err := in.Diagnose(cmd.Context(), h)
+				evs, err := in.Store.Events(cmd.Context(), hosts[i].Name, 0, 0)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d%%\t%s\n", h.Name, h.State, h.Profile, strings.Join(h.MACs, ","), dash(h.IPv4), dash(h.IPv6), d.Stage, d.Progress, dash(d.Cause))
+				views = append(views, api.ViewHost(&hosts[i], evs, time.Now(), false))
 			}
-			return tw.Flush()
+			return g.emit(cmd.OutOrStdout(), views, func(w io.Writer) error {
+				tw := newTable(w)
+				fmt.Fprintln(tw, "NAME\tSTATE\tPROFILE\tMACS\tIPV4\tIPV6\tSTAGE\tPROGRESS\tCAUSE")
+				for _, h := range views {
+					d := h.Diagnosis.(api.Summary)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d%%\t%s\n", h.Name, h.State, h.Profile, strings.Join(h.MACs, ","), dash(h.IPv4), dash(h.IPv6), d.Stage, d.Progress, dash(d.Cause))
+				}
+				return tw.Flush()
+			})
 		},
 	}, &cobra.Command{
 		Use:   "show HOST",
@@ -71,13 +71,14 @@ func newHostCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			h.Vars = hideVars(h.Vars)
-			if g.output == "json" {
-				return writeJSON(cmd.OutOrStdout(), h)
+			evs, err := in.Store.Events(cmd.Context(), h.Name, 0, 0)
+			if err != nil {
+				return err
 			}
-			b, _ := json.MarshalIndent(h, "", "  ")
-			fmt.Fprintln(cmd.OutOrStdout(), string(b))
-			return nil
+			v := api.ViewHost(h, evs, time.Now(), true)
+			// One host reads best as the object itself: JSON unless
+			// -o yaml.
+			return g.emit(cmd.OutOrStdout(), v, func(w io.Writer) error { return writeJSON(w, v) })
 		},
 	}, &cobra.Command{
 		Use:   "set-state HOST {install|local|menu}",
@@ -93,8 +94,7 @@ func newHostCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", h.Name, h.State)
-			return nil
+			return g.emitChanged(cmd, in, h, fmt.Sprintf("%s: %s", h.Name, h.State))
 		},
 	}, &cobra.Command{
 		Use:   "timeline HOST",
@@ -106,9 +106,6 @@ func newHostCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer in.Close()
-			if _, err := in.Store.Host(cmd.Context(), args[0]); err != nil {
-				return err
-			}
 			evs, err := in.Store.Events(cmd.Context(), args[0], 0, 0)
 			if err != nil {
 				return err
@@ -116,34 +113,19 @@ func newHostCmd(g *globals) *cobra.Command {
 			// Installer text (syslog, uploaded logs) quotes kickstart URLs
 			// and password hashes; the API shows it redacted, so does this.
 			evs = api.RedactEvents(evs)
-			if g.output == "json" {
-				return writeJSON(cmd.OutOrStdout(), evs)
+			h, err := in.Store.Host(cmd.Context(), args[0])
+			if err != nil {
+				return err
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			// STATUS is a request's HTTP status or TFTP outcome, so a
-			// refused /ks does not read like a success; DETAIL says why.
-			fmt.Fprintln(tw, "TIME\tEVENT\tSTATUS\tDETAIL")
-			for _, e := range evs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.At.Format("2006-01-02 15:04:05.000"), e.Kind, dash(timeline.Status(e)), e.Detail)
-			}
-			tw.Flush()
-			h, _ := in.Store.Host(cmd.Context(), args[0])
 			d, err := in.Diagnose(cmd.Context(), h)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "\nstage: %s (%d%%)", d.Stage, d.Progress)
-			if d.Stalled {
-				fmt.Fprint(cmd.OutOrStdout(), ", STALLED")
+			if evs == nil {
+				evs = []store.Event{}
 			}
-			fmt.Fprintln(cmd.OutOrStdout())
-			if d.Cause != "" {
-				fmt.Fprintf(cmd.OutOrStdout(), "cause: %s\nhint: %s\n", d.Cause, d.Hint)
-			}
-			for _, l := range d.LogTail {
-				fmt.Fprintln(cmd.OutOrStdout(), "  | "+l)
-			}
-			return nil
+			tl := hostTimeline{Host: h.Name, Events: evs, Diagnosis: d}
+			return g.emit(cmd.OutOrStdout(), tl, tl.writeText)
 		},
 	}, &cobra.Command{
 		Use:   "build HOST",
@@ -159,8 +141,7 @@ func newHostCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: install (token valid until %s)\n", h.Name, h.TokenExpires.Format(time.RFC3339))
-			return nil
+			return g.emitChanged(cmd, in, h, fmt.Sprintf("%s: install (token valid until %s)", h.Name, h.TokenExpires.Format(time.RFC3339)))
 		},
 	})
 	return cmd
@@ -181,7 +162,7 @@ func newHostAddCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("%s: added (%s)", rec.Name, rec.State), nil
+			return "", g.emitChanged(cmd, in, rec, fmt.Sprintf("%s: added (%s)", rec.Name, rec.State))
 		})
 	f.bind(cmd.Flags())
 	return cmd
@@ -203,7 +184,7 @@ func newHostEditCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("%s: edited (%s)", rec.Name, rec.State), nil
+			return "", g.emitChanged(cmd, in, rec, fmt.Sprintf("%s: edited (%s)", rec.Name, rec.State))
 		})
 	f.bind(cmd.Flags())
 	return cmd
@@ -217,4 +198,51 @@ func newHostRmCmd(g *globals) *cobra.Command {
 			}
 			return args[0] + ": removed", nil
 		})
+}
+
+// hostTimeline is `host timeline`: the host's events (each request's
+// status and, when refused, why, are in its data) and its diagnosis.
+type hostTimeline struct {
+	Host      string             `json:"host"`
+	Events    []store.Event      `json:"events"`
+	Diagnosis diagnose.Diagnosis `json:"diagnosis"`
+}
+
+func (tl hostTimeline) writeText(w io.Writer) error {
+	tw := newTable(w)
+	// STATUS is a request's HTTP status or TFTP outcome, so a refused /ks
+	// does not read like a success; DETAIL says why.
+	fmt.Fprintln(tw, "TIME\tEVENT\tSTATUS\tDETAIL")
+	for _, e := range tl.Events {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.At.Format("2006-01-02 15:04:05.000"), e.Kind, dash(timeline.Status(e)), e.Detail)
+	}
+	tw.Flush()
+	d := tl.Diagnosis
+	fmt.Fprintf(w, "\nstage: %s (%d%%)", d.Stage, d.Progress)
+	if d.Stalled {
+		fmt.Fprint(w, ", STALLED")
+	}
+	fmt.Fprintln(w)
+	if d.Cause != "" {
+		fmt.Fprintf(w, "cause: %s\nhint: %s\n", d.Cause, d.Hint)
+	}
+	for _, l := range d.LogTail {
+		fmt.Fprintln(w, "  | "+l)
+	}
+	return nil
+}
+
+// emitChanged prints a host a command just changed: the one line saying
+// what happened, or with -o json|yaml the host as host list shows it (a
+// script gets the new state and token expiry without parsing the line).
+func (g *globals) emitChanged(cmd *cobra.Command, in *server.Instance, h *inventory.HostRecord, line string) error {
+	if !g.structured() {
+		_, err := fmt.Fprintln(cmd.OutOrStdout(), line)
+		return err
+	}
+	evs, err := in.Store.Events(cmd.Context(), h.Name, 0, 0)
+	if err != nil {
+		return err
+	}
+	return g.emit(cmd.OutOrStdout(), api.ViewHost(h, evs, time.Now(), false), nil)
 }

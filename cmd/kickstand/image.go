@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,7 +18,7 @@ import (
 
 // newImageCmd is `kickstand image`: inspect and change initrd and squashfs images without root
 // or loop mounts. The work is in internal/initrd; this only parses flags and names files.
-func newImageCmd() *cobra.Command {
+func newImageCmd(g *globals) *cobra.Command {
 	img := &cobra.Command{
 		Use:   "image",
 		Short: "List, extract, pack and extend initrd images; list squashfs stage2 images",
@@ -41,14 +43,19 @@ func newImageCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return initrd.WriteSquashListing(cmd.OutOrStdout(), entries)
+				return g.emit(cmd.OutOrStdout(), squashListing(entries), func(w io.Writer) error {
+					return initrd.WriteSquashListing(w, entries)
+				})
 			}
 			if _, err := f.Seek(0, io.SeekStart); err != nil {
 				return err
 			}
 			segs, err := initrd.List(f, initrd.Limits{})
 			// What was read before an error is still worth seeing.
-			if werr := initrd.WriteListing(cmd.OutOrStdout(), segs, long); werr != nil {
+			werr := g.emit(cmd.OutOrStdout(), initrdListing(segs), func(w io.Writer) error {
+				return initrd.WriteListing(w, segs, long)
+			})
+			if werr != nil {
 				return werr
 			}
 			if err != nil {
@@ -57,7 +64,7 @@ func newImageCmd() *cobra.Command {
 			return nil
 		},
 	}
-	lsCmd.Flags().BoolVarP(&long, "long", "l", false, "long listing: mode, links, owner, size, mtime (UTC), link target")
+	lsCmd.Flags().BoolVarP(&long, "long", "l", false, "long listing: mode, links, owner, size, mtime (UTC), link target (-o json and yaml always have them)")
 
 	var ex initrd.ExtractOptions
 	extractCmd := &cobra.Command{
@@ -89,7 +96,7 @@ func newImageCmd() *cobra.Command {
 	var out, comp string
 	var keepMtime bool
 	packCmd := &cobra.Command{
-		Use:   "pack DIR -o OUT [--compress gzip|xz|zstd|none]",
+		Use:   "pack DIR --out OUT [--compress gzip|xz|zstd|none]",
 		Short: "Pack DIR into one deterministic initrd segment (owners 0:0, mtimes 0)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -101,15 +108,15 @@ func newImageCmd() *cobra.Command {
 			return writeAtomic(out, func(w io.Writer) error { return initrd.Pack(w, args[0], c, keepMtime) })
 		},
 	}
-	packCmd.Flags().StringVarP(&out, "output", "o", "", "output file")
+	packCmd.Flags().StringVar(&out, "out", "", "output file")
 	packCmd.Flags().StringVar(&comp, "compress", "gzip", "gzip, xz, zstd or none")
 	packCmd.Flags().BoolVar(&keepMtime, "keep-mtime", false, "record the files' mtimes instead of 0")
-	packCmd.MarkFlagRequired("output")
+	packCmd.MarkFlagRequired("out")
 
 	var adds []string
 	var aOut, aComp string
 	appendCmd := &cobra.Command{
-		Use:   "append IMAGE --add DEST=SRCPATH ... -o OUT [--compress gzip|xz|zstd|none]",
+		Use:   "append IMAGE --add DEST=SRCPATH ... --out OUT [--compress gzip|xz|zstd|none]",
 		Short: "Copy IMAGE and append an overlay segment holding the added files",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -143,15 +150,15 @@ func newImageCmd() *cobra.Command {
 		},
 	}
 	appendCmd.Flags().StringArrayVar(&adds, "add", nil, "DEST=SRCPATH: put the file (or directory tree) SRCPATH at DEST in the image; repeatable")
-	appendCmd.Flags().StringVarP(&aOut, "output", "o", "", "output file")
+	appendCmd.Flags().StringVar(&aOut, "out", "", "output file")
 	appendCmd.Flags().StringVar(&aComp, "compress", "gzip", "overlay compression: gzip, xz, zstd or none")
 	appendCmd.MarkFlagRequired("add")
-	appendCmd.MarkFlagRequired("output")
+	appendCmd.MarkFlagRequired("out")
 
 	updates := &cobra.Command{Use: "updates", Short: "Anaconda updates images (inst.updates=)"}
 	var uOut string
 	updatesBuild := &cobra.Command{
-		Use:   "build DIR -o updates.img",
+		Use:   "build DIR [--out updates.img]",
 		Short: "Build a deterministic gzip cpio updates.img from DIR, laid out like the stage2 root",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -167,7 +174,7 @@ func newImageCmd() *cobra.Command {
 			return writeAtomic(uOut, func(w io.Writer) error { _, err := w.Write(data); return err })
 		},
 	}
-	updatesBuild.Flags().StringVarP(&uOut, "output", "o", "updates.img", "output file")
+	updatesBuild.Flags().StringVar(&uOut, "out", "updates.img", "output file")
 	updates.AddCommand(updatesBuild)
 
 	img.AddCommand(lsCmd, extractCmd, packCmd, appendCmd, updates)
@@ -206,7 +213,7 @@ func addedFiles(spec string) ([]initrd.File, error) {
 // failed run never leaves a half-written image under the real name.
 func writeAtomic(out string, write func(io.Writer) error) error {
 	if out == "" {
-		return fmt.Errorf("no output file (-o)")
+		return fmt.Errorf("no output file (--out)")
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*")
 	if err != nil {
@@ -230,4 +237,57 @@ func writeAtomic(out string, write func(io.Writer) error) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), out)
+}
+
+// imageListing is `image ls -o json|yaml`: every field the long listing
+// shows, for an initrd per segment, for a squashfs image as one list.
+type imageListing struct {
+	Format   string         `json:"format"` // initrd or squashfs
+	Segments []imageSegment `json:"segments,omitempty"`
+	Entries  []imageEntry   `json:"entries,omitempty"`
+}
+
+type imageSegment struct {
+	Index       int          `json:"index"`
+	Compression string       `json:"compression"`
+	Offset      int64        `json:"offset"`
+	Length      int64        `json:"length"`
+	Entries     []imageEntry `json:"entries"`
+}
+
+type imageEntry struct {
+	Path  string    `json:"path"`
+	Mode  string    `json:"mode"` // as ls -l writes it
+	Nlink uint32    `json:"nlink,omitempty"`
+	UID   uint32    `json:"uid"`
+	GID   uint32    `json:"gid"`
+	Size  int64     `json:"size"`
+	Rdev  string    `json:"rdev,omitempty"` // "major,minor" of a device node
+	Mtime time.Time `json:"mtime"`
+	Link  string    `json:"link,omitempty"`
+}
+
+func initrdListing(segs []initrd.Segment) imageListing {
+	l := imageListing{Format: "initrd", Segments: []imageSegment{}}
+	for _, s := range segs {
+		js := imageSegment{Index: s.Index, Compression: string(s.Compression), Offset: s.Offset, Length: s.Length, Entries: []imageEntry{}}
+		for _, h := range s.Entries {
+			e := imageEntry{Path: h.Name, Mode: initrd.ModeString(h.Mode), Nlink: h.Nlink, UID: h.UID, GID: h.GID,
+				Size: h.Size, Mtime: time.Unix(h.Mtime, 0).UTC(), Link: h.Link}
+			if h.Mode&fs.ModeDevice != 0 {
+				e.Rdev = fmt.Sprintf("%d,%d", h.RdevMajor, h.RdevMinor)
+			}
+			js.Entries = append(js.Entries, e)
+		}
+		l.Segments = append(l.Segments, js)
+	}
+	return l
+}
+
+func squashListing(entries []initrd.SquashEntry) imageListing {
+	l := imageListing{Format: "squashfs", Entries: []imageEntry{}}
+	for _, e := range entries {
+		l.Entries = append(l.Entries, imageEntry{Path: e.Path, Mode: initrd.ModeString(e.Mode), Size: e.Size, Mtime: e.ModTime.UTC(), Link: e.Link})
+	}
+	return l
 }

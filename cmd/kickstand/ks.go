@@ -9,16 +9,15 @@ import (
 // newKSCmd is `kickstand ks`: lint, rewrite and format kickstarts. The
 // logic lives in internal/kickstart; lint failures come back as
 // *kickstart.ExitError for the root command to turn into an exit status.
-func newKSCmd() *cobra.Command {
+func newKSCmd(g *globals) *cobra.Command {
 	ks := &cobra.Command{
 		Use:   "ks",
 		Short: "Lint, rewrite and format kickstart files",
 	}
 
 	var lint kickstart.LintCommand
-	var output string
 	lintCmd := &cobra.Command{
-		Use:   "lint [--release rhel9] [--include-dir DIR] [--allow-missing GLOB] [--output json] FILE|-...",
+		Use:   "lint [--release rhel9] [--include-dir DIR] [--allow-missing GLOB] [-o json|yaml] FILE|-...",
 		Short: "Check kickstarts like ksvalidator -i for a release (exit 1 on problems)",
 		Long: `Check kickstarts like ksvalidator -i for a release (exit 1 on errors).
 
@@ -30,7 +29,11 @@ then in each --include-dir; a missing one is an error unless it matches an
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lint.Out = cmd.OutOrStdout()
 			lint.Stdin = cmd.InOrStdin()
-			lint.JSON = output == "json"
+			if g.structured() {
+				lint.Emit = func(r kickstart.LintReport) error {
+					return g.emit(lint.Out, r, nil)
+				}
+			}
 			cmd.SilenceUsage = true
 			return lint.Run(cmd.Context(), args)
 		},
@@ -41,7 +44,6 @@ then in each --include-dir; a missing one is an error unless it matches an
 	lintCmd.Flags().BoolVar(&lint.FollowIncludes, "follow-includes", true, "read %include and %ksappend targets (like ksvalidator -i)")
 	lintCmd.Flags().StringArrayVar(&lint.IncludeDirs, "include-dir", nil, "also look for relative include targets in DIR (repeatable)")
 	lintCmd.Flags().StringArrayVar(&lint.AllowMissing, "allow-missing", nil, "include targets matching GLOB may be missing, e.g. '/tmp/*' written by %pre (repeatable)")
-	lintCmd.Flags().StringVar(&output, "output", "text", "output format: text or json")
 
 	var rw kickstart.RewriteCommand
 	rewriteCmd := &cobra.Command{

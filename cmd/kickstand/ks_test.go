@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,4 +44,36 @@ func TestKSLintCommandLine(t *testing.T) {
 	if out, err := runIn("", "ks", "lint", "--release", "rhel9", "--follow-includes=false", main); err != nil || out != "" {
 		t.Fatalf("--follow-includes=false: %v\n%s", err, out)
 	}
+}
+
+// The real binary reads `ks lint -` from its standard input (the issue
+// said it did not), and -o json|yaml gives the report: the same problems,
+// valid false, exit 1; --output json as before.
+func TestKSLintStdinBinary(t *testing.T) {
+	bin := buildBinary(t)
+	ks := "lang en_US\nbogus\n"
+	cmd := exec.Command(bin, "ks", "lint", "--release", "rhel9", "-")
+	cmd.Stdin = strings.NewReader(ks)
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "<stdin>:2: error: Unknown command: bogus") {
+		t.Fatalf("ks lint - (binary): %v\n%s", err, out)
+	}
+	var r kickstart.LintReport
+	structured(t, 1, &r, "ks", "lint", "--release", "rhel9", filepath.Join(writeKS(t, ks)))
+	if r.Valid || len(r.Problems) != 1 || r.Problems[0].Line != 2 || r.Release != "RHEL9" {
+		t.Errorf("ks lint -o json: %+v", r)
+	}
+	o, _, code := runCLI(t, strings.NewReader(ks), "ks", "lint", "--output", "json", "-")
+	if code != 1 || !strings.Contains(o, `"file": "<stdin>"`) {
+		t.Errorf("ks lint --output json -: exit %d\n%s", code, o)
+	}
+}
+
+func writeKS(t *testing.T, body string) string {
+	p := filepath.Join(t.TempDir(), "a.ks")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

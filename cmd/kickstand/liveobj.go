@@ -131,7 +131,7 @@ func (f *profileFlags) apply(p *inventory.Profile) {
 }
 
 // liveCmd is the shape of add/edit/rm commands: open the store, run the
-// change, print one line.
+// change, print one line (a change that prints itself returns "").
 func liveCmd(g *globals, use, short string, args cobra.PositionalArgs, run func(cmd *cobra.Command, in *server.Instance, args []string) (string, error)) *cobra.Command {
 	return &cobra.Command{
 		Use: use, Short: short, Args: args,
@@ -142,11 +142,23 @@ func liveCmd(g *globals, use, short string, args cobra.PositionalArgs, run func(
 			}
 			defer in.Close()
 			msg, err := run(cmd, in, args)
-			if err != nil {
+			if err != nil || msg == "" {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), msg)
-			return nil
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), msg)
+			return err
 		},
 	}
+}
+
+// loadConfig loads the inventory file for commands that only read it,
+// knowing the live profiles and distros it may use (a host on an imported
+// distro's profile), without writing anything.
+func loadConfig(ctx context.Context, g *globals) (*inventory.Config, error) {
+	in, err := openPreview(ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	return in.Config(), nil
 }

@@ -4,15 +4,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,7 +19,6 @@ import (
 
 	"github.com/kickstand/kickstand/internal/boot"
 	"github.com/kickstand/kickstand/internal/install"
-	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/kickstart"
 	"github.com/kickstand/kickstand/internal/server"
 	"github.com/kickstand/kickstand/internal/store"
@@ -28,63 +26,93 @@ import (
 )
 
 func main() {
-	root := newRootCmd()
-	if err := root.Execute(); err != nil {
-		var ee *kickstart.ExitError
-		if errors.As(err, &ee) {
-			os.Exit(ee.Code) // the command already said why
-		}
-		fmt.Fprintln(os.Stderr, "kickstand:", err)
-		os.Exit(1)
-	}
+	os.Exit(runMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
+
+// runMain is the whole command line, returning the exit status: 0, 1 when the
+// work failed, 2 when kickstand was called wrongly, or what a command set
+// (ks lint's status, test-boot's verdict).
+func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRootCmd()
+	if args == nil {
+		args = []string{} // cobra would read os.Args
+	}
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	var ee *kickstart.ExitError
+	if errors.As(err, &ee) {
+		return ee.Code // the command already said why
+	}
+	err = missingConfigHint(err, root.PersistentFlags().Lookup("config").Value.String())
+	fmt.Fprintln(stderr, "kickstand:", err)
+	// cobra's missing-required-flag error has no type of its own.
+	if errors.As(err, new(*usageError)) || strings.HasPrefix(err.Error(), "required flag(s)") {
+		return 2
+	}
+	return 1
+}
+
+// defaultConfig is where a packaged kickstand looks for its inventory.
+const defaultConfig = "/etc/kickstand/kickstand.yaml"
 
 // globals are the flags every subcommand shares.
 type globals struct {
-	config string
-	data   string
-	store  string
-	output string
+	config    string
+	data      string
+	store     string
+	output    string
+	logFormat string
+	logLevel  string
+	level     slog.Level // parsed from logLevel
+	levelSet  bool       // --log-level was given
 }
 
 func newRootCmd() *cobra.Command {
 	g := &globals{}
 	root := &cobra.Command{
+		Version:       buildVersion().String(),
 		Use:           "kickstand",
 		Short:         "Network installs from power-on to installed OS",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			g.levelSet = cmd.Flags().Changed("log-level")
+			if err := g.checkLogFlags(); err != nil {
+				return err
+			}
+			if err := g.checkFormat(); err != nil {
+				return err
+			}
+			return g.checkStructured(cmd.CommandPath())
+		},
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	pf := root.PersistentFlags()
-	pf.StringVarP(&g.config, "config", "c", "/etc/kickstand/kickstand.yaml", "inventory file")
-	pf.StringVar(&g.data, "data", "", "data directory (default: the config's server.data_dir)")
+	pf.StringVarP(&g.config, "config", "c", envOr("KICKSTAND_CONFIG", defaultConfig), "inventory file ($KICKSTAND_CONFIG sets the default)")
+	pf.StringVar(&g.data, "data", os.Getenv("KICKSTAND_DATA"), "data directory (default: $KICKSTAND_DATA, else the config's server.data_dir)")
 	pf.StringVar(&g.store, "store", "", "state store: a postgres:// URL or a directory (default: the config's server.store, else data_dir)")
-	pf.StringVarP(&g.output, "output", "o", "text", "output format for listings: text or json")
-	root.AddCommand(newServeCmd(g), newRenderCmd(g), newHostCmd(g), newVersionCmd(), newMigrateCmd(g))
+	pf.StringVarP(&g.output, "output", "o", formatTable, "output format: table, json or yaml")
+	pf.StringVar(&g.logFormat, "log-format", "text", "log format: text (key=value) or json (one object per line)")
+	pf.StringVar(&g.logLevel, "log-level", "info", "least severe log level written: debug, info, warn or error (one-shot commands log only when this is given)")
+	root.AddCommand(newServeCmd(g), newRenderCmd(g), newHostCmd(g), newVersionCmd(g), newMigrateCmd(g))
 	addExtraCommands(root, g)
+	strictUsage(root)
+	addCompletions(root, g)
 	return root
 }
 
-func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, rev := "devel", ""
-			if bi, ok := debug.ReadBuildInfo(); ok {
-				if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-					v = bi.Main.Version
-				}
-				for _, s := range bi.Settings {
-					if s.Key == "vcs.revision" {
-						rev = " " + s.Value
-					}
-				}
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "kickstand %s%s\n", v, rev)
-			return nil
-		},
-	}
+// schemaStatus is what migrate prints: the store (its password hidden) and
+// its schema version after migrating, of the latest this binary knows.
+type schemaStatus struct {
+	Store   string `json:"store"`
+	Version int    `json:"version"`
+	Latest  int    `json:"latest"`
 }
 
 func newMigrateCmd(g *globals) *cobra.Command {
@@ -93,7 +121,7 @@ func newMigrateCmd(g *globals) *cobra.Command {
 		Short: "Bring the store's schema up to date (serve does this on start too)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := inventory.Load(g.config)
+			cfg, err := loadConfig(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
@@ -107,8 +135,11 @@ func newMigrateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: schema version %d of %d\n", store.Redact(spec), have, want)
-			return nil
+			st := schemaStatus{Store: store.Redact(spec), Version: have, Latest: want}
+			return g.emit(cmd.OutOrStdout(), st, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "%s: schema version %d of %d\n", st.Store, st.Version, st.Latest)
+				return err
+			})
 		},
 	}
 }
@@ -133,8 +164,7 @@ func newServeCmd(g *globals) *cobra.Command {
 				}
 				defer pprof.StopCPUProfile()
 			}
-			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-			in, err := server.Open(ctx, g.config, server.Options{CheckFiles: true, DataDir: g.data, Store: g.store, Log: log})
+			in, err := server.Open(ctx, g.config, server.Options{CheckFiles: true, DataDir: g.data, Store: g.store, Log: g.logger(cmd.ErrOrStderr())})
 			if err != nil {
 				return err
 			}
@@ -152,8 +182,19 @@ func newServeCmd(g *globals) *cobra.Command {
 // openPreview opens the inventory for commands that read it. The live
 // store is used when it exists, so previews show real states and tokens;
 // otherwise a throwaway in-memory store, so previews never create files.
+// While the file is refused, they use the last good inventory in the
+// store, and say so.
 func openPreview(ctx context.Context, g *globals) (*server.Instance, error) {
-	return server.Open(ctx, g.config, server.Options{DataDir: g.data, Store: g.store, IfExists: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return lastGood(server.Open(ctx, g.config, server.Options{DataDir: g.data, Store: g.store, IfExists: true, LastGood: true, Log: g.quietLogger(os.Stderr)}))
+}
+
+// lastGood warns, on stderr, that an instance works from the store's last
+// good inventory because the file is refused.
+func lastGood(in *server.Instance, err error) (*server.Instance, error) {
+	if err == nil && in.Stale != nil {
+		fmt.Fprintf(os.Stderr, "kickstand: warning: %s is refused; using the last good inventory in the store until it is fixed:\n%v\n", in.Path, in.Stale)
+	}
+	return in, err
 }
 
 func newRenderCmd(g *globals) *cobra.Command {
@@ -182,25 +223,37 @@ func newRenderCmd(g *globals) *cobra.Command {
 			}
 			defer in.Close()
 			p, err := in.Install.Preview(ctx, r)
-			out := cmd.OutOrStdout()
-			if explain {
-				for _, e := range p.Plan.Explain {
-					fmt.Fprintln(out, "# "+e)
-				}
-				if t, err := in.Booter.TargetByName(ctx, r.Host); err == nil {
-					for _, c := range boot.Chains(*t, in.Booter.InputsFor(boot.Facts{}, t).Server) {
+			lintErr := errors.As(err, new(*install.LintError))
+			if err != nil && !lintErr {
+				return err
+			}
+			rv := rendered{Host: r.Host, Kind: r.Kind, Body: string(p.Body), Served: !lintErr,
+				Explain: append([]string{}, p.Plan.Explain...), Chains: []string{}, Problems: append([]kickstart.Problem{}, p.Problems...)}
+			if t, err := in.Booter.TargetByName(ctx, r.Host); err == nil {
+				rv.Chains = boot.Chains(*t, in.Booter.InputsFor(boot.Facts{}, t).Server)
+			}
+			err = g.emit(cmd.OutOrStdout(), rv, func(out io.Writer) error {
+				if explain {
+					for _, e := range rv.Explain {
+						fmt.Fprintln(out, "# "+e)
+					}
+					for _, c := range rv.Chains {
 						fmt.Fprintln(out, "# chain: "+c)
 					}
 				}
+				_, err := io.WriteString(out, rv.Body)
+				for _, pr := range rv.Problems {
+					fmt.Fprintln(cmd.ErrOrStderr(), pr.String())
+				}
+				return err
+			})
+			if err != nil {
+				return err
 			}
-			out.Write(p.Body)
-			for _, pr := range p.Problems {
-				fmt.Fprintln(cmd.ErrOrStderr(), pr.String())
-			}
-			if errors.As(err, new(*install.LintError)) {
+			if lintErr {
 				return fmt.Errorf("render kickstart %s: the server would not serve this kickstart (503): it fails lint for its release; fix the template or set lint: warn on the profile", r.Host)
 			}
-			return err
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&r.Firmware, "firmware", "", "firmware to preview for: bios or uefi")
@@ -210,24 +263,27 @@ func newRenderCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// hideVars keeps the names of a host's template variables and hides their
-// values, which may be password hashes: listings end up in terminals,
-// tickets and chat. The kickstart (render kickstart) shows them in place.
-func hideVars(v map[string]string) map[string]string {
-	if len(v) == 0 {
-		return v
-	}
-	out := make(map[string]string, len(v))
-	for k := range v {
-		out[k] = "<hidden>"
-	}
-	return out
+// rendered is `render -o json|yaml`: the body the server would send, and
+// what --explain and stderr show beside it in the table form.
+type rendered struct {
+	Host string `json:"host"`
+	Kind string `json:"kind,omitempty"` // empty for `render --explain HOST`
+	Body string `json:"body"`
+	// Served is false when the server would refuse the body (a kickstart
+	// that fails lint for its release: 503).
+	Served   bool                `json:"served"`
+	Explain  []string            `json:"explain"`
+	Chains   []string            `json:"chains"`
+	Problems []kickstart.Problem `json:"problems"`
 }
 
-func writeJSON(w io.Writer, v any) error {
-	e := json.NewEncoder(w)
-	e.SetIndent("", "  ")
-	return e.Encode(v)
+// envOr is the environment variable name's value, or def when it is unset
+// or empty: a shell or unit file can point every command at one inventory.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 func dash(s string) string {

@@ -31,6 +31,7 @@ distros:
 profiles:
   - name: p
     distro: d
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
     kernel_args: console=ttyS0
 hosts:
   - {name: static4, macs: ["52:54:00:00:01:01"], ipv4: 192.0.2.11/24, gateway4: 192.0.2.1, nameservers: [192.0.2.53], profile: p, netboot: install}

@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"text/tabwriter"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -26,7 +26,7 @@ func newProfileCmd(g *globals) *cobra.Command {
 			return "profile " + p.Name + ": added", nil
 		})
 	add.bind(addCmd.Flags())
-	editCmd := liveCmd(g, "edit NAME [flags]", "Change a live profile: only the flags given", cobra.ExactArgs(1),
+	editCmd := liveCmd(g, "edit PROFILE [flags]", "Change a live profile: only the flags given", cobra.ExactArgs(1),
 		func(cmd *cobra.Command, in *server.Instance, args []string) (string, error) {
 			p, err := in.Store.Profile(cmd.Context(), args[0])
 			if err != nil {
@@ -39,7 +39,7 @@ func newProfileCmd(g *globals) *cobra.Command {
 			return "profile " + p.Name + ": edited", nil
 		})
 	edit.bind(editCmd.Flags())
-	rmCmd := liveCmd(g, "rm NAME", "Remove a live profile no host uses", cobra.ExactArgs(1),
+	rmCmd := liveCmd(g, "rm PROFILE", "Remove a live profile no host uses", cobra.ExactArgs(1),
 		func(cmd *cobra.Command, in *server.Instance, args []string) (string, error) {
 			if err := in.Install.RemoveProfile(cmd.Context(), args[0], install.ByCLI); err != nil {
 				return "", err
@@ -64,25 +64,26 @@ func newProfileCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if g.output == "json" {
-				type row struct {
-					inventory.Profile
-					Origin string `json:"origin"`
-				}
-				out := make([]row, len(ps))
-				for i, p := range ps {
-					out[i] = row{p, origins[p.Name]}
-				}
-				return writeJSON(cmd.OutOrStdout(), out)
+			rows := make([]profileRow, len(ps))
+			for i, p := range ps {
+				rows[i] = profileRow{p, origins[p.Name]}
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tDISTRO\tLOADER\tKICKSTART\tORIGIN")
-			for _, p := range ps {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Name, p.Distro, p.Loader, dash(p.Kickstart), origins[p.Name])
-			}
-			return tw.Flush()
+			return g.emit(cmd.OutOrStdout(), rows, func(w io.Writer) error {
+				tw := newTable(w)
+				fmt.Fprintln(tw, "NAME\tDISTRO\tLOADER\tKICKSTART\tORIGIN")
+				for _, p := range rows {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Name, p.Distro, p.Loader, dash(p.Kickstart), p.Origin)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	cmd.AddCommand(addCmd, editCmd, rmCmd, list)
 	return cmd
+}
+
+// profileRow is a profile as `profile list` shows it: with who owns it.
+type profileRow struct {
+	inventory.Profile
+	Origin string `json:"origin"`
 }

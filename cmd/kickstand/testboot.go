@@ -2,11 +2,10 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -51,30 +50,9 @@ func newTestBootCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "sandbox timeline of %s:\n", host)
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TIME\tEVENT\tDETAIL")
-			for _, e := range res.Events {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", e.At.Format("15:04:05.000"), e.Kind, e.Detail)
-			}
-			tw.Flush()
-			fmt.Fprintf(out, "\nstage: %s (%d%%)\n", res.Diagnosis.Stage, res.Diagnosis.Progress)
-			for _, n := range res.Notes {
-				fmt.Fprintln(out, "note: "+n)
-			}
-			if !res.Pass && len(res.Serial) > 0 {
-				fmt.Fprintln(out, "\nlast lines of the VM's console:")
-				for _, l := range res.Serial {
-					fmt.Fprintln(out, "  | "+l)
-				}
-			}
-			if res.WorkDir != "" {
-				fmt.Fprintln(out, "work directory kept: "+res.WorkDir)
-			}
-			fmt.Fprintln(out, "\n"+res.Verdict)
-			for _, d := range res.Details {
-				fmt.Fprintln(out, "  "+d)
+			rep := newTestBootReport(res)
+			if err := g.emit(cmd.OutOrStdout(), rep, rep.writeText); err != nil {
+				return err
 			}
 			// The verdict goes on the host's real timeline; nothing else
 			// of the sandbox does.
@@ -107,8 +85,63 @@ func newTestBootCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return vminstall.ServeSandbox(ctx, g.config, g.data, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+			return vminstall.ServeSandbox(ctx, g.config, g.data, g.logger(cmd.ErrOrStderr()))
 		},
 	})
 	return cmd
+}
+
+// testBootReport is what test-boot prints: the sandbox's timeline, the
+// stage reached, notes, the VM's last console lines on a failure, and the
+// verdict with its details.
+type testBootReport struct {
+	Host      string        `json:"host"`
+	Pass      bool          `json:"pass"`
+	Verdict   string        `json:"verdict"`
+	Details   []string      `json:"details"`
+	Stage     string        `json:"stage"`
+	Progress  int           `json:"progress"`
+	Notes     []string      `json:"notes"`
+	Events    []store.Event `json:"events"` // the sandbox's timeline
+	Serial    []string      `json:"serial,omitempty"`
+	ElapsedMS int64         `json:"elapsed_ms"`
+	WorkDir   string        `json:"work_dir,omitempty"` // kept with --keep
+}
+
+func newTestBootReport(res *vminstall.TestBootResult) testBootReport {
+	r := testBootReport{Host: res.Host, Pass: res.Pass, Verdict: res.Verdict, Details: append([]string{}, res.Details...),
+		Stage: res.Diagnosis.Stage, Progress: res.Diagnosis.Progress, Notes: append([]string{}, res.Notes...),
+		Events: append([]store.Event{}, res.Events...), ElapsedMS: res.Elapsed.Milliseconds(), WorkDir: res.WorkDir}
+	if !res.Pass {
+		r.Serial = res.Serial
+	}
+	return r
+}
+
+func (r testBootReport) writeText(out io.Writer) error {
+	fmt.Fprintf(out, "sandbox timeline of %s:\n", r.Host)
+	tw := newTable(out)
+	fmt.Fprintln(tw, "TIME\tEVENT\tDETAIL")
+	for _, e := range r.Events {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.At.Format("15:04:05.000"), e.Kind, e.Detail)
+	}
+	tw.Flush()
+	fmt.Fprintf(out, "\nstage: %s (%d%%)\n", r.Stage, r.Progress)
+	for _, n := range r.Notes {
+		fmt.Fprintln(out, "note: "+n)
+	}
+	if len(r.Serial) > 0 {
+		fmt.Fprintln(out, "\nlast lines of the VM's console:")
+		for _, l := range r.Serial {
+			fmt.Fprintln(out, "  | "+l)
+		}
+	}
+	if r.WorkDir != "" {
+		fmt.Fprintln(out, "work directory kept: "+r.WorkDir)
+	}
+	fmt.Fprintln(out, "\n"+r.Verdict)
+	for _, d := range r.Details {
+		fmt.Fprintln(out, "  "+d)
+	}
+	return nil
 }

@@ -31,6 +31,7 @@ distros:
 profiles:
   - name: p
     distro: el9
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
 hosts:
   - name: lo.example.com
     macs: ["52:54:00:07:00:01"]

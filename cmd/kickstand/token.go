@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -49,7 +48,14 @@ func newTokenCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), tok)
+			created := struct {
+				Name      string    `json:"name"`
+				Token     string    `json:"token"`
+				CreatedAt time.Time `json:"created_at"`
+			}{name, tok, now}
+			if err := g.emit(cmd.OutOrStdout(), created, func(w io.Writer) error { _, err := fmt.Fprintln(w, tok); return err }); err != nil {
+				return err
+			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "token %s created. It is shown only this once: keep it now. Use it as \"Authorization: Bearer <token>\".\n", name)
 			return nil
 		},
@@ -69,18 +75,17 @@ func newTokenCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if g.output == "json" {
-				if toks == nil {
-					toks = []store.APIToken{}
+			if toks == nil {
+				toks = []store.APIToken{}
+			}
+			return g.emit(cmd.OutOrStdout(), toks, func(w io.Writer) error {
+				tw := newTable(w)
+				fmt.Fprintln(tw, "NAME\tCREATED")
+				for _, t := range toks {
+					fmt.Fprintf(tw, "%s\t%s\n", t.Name, t.CreatedAt.Format(time.RFC3339))
 				}
-				return writeJSON(cmd.OutOrStdout(), toks)
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tCREATED")
-			for _, t := range toks {
-				fmt.Fprintf(tw, "%s\t%s\n", t.Name, t.CreatedAt.Format(time.RFC3339))
-			}
-			return tw.Flush()
+				return tw.Flush()
+			})
 		},
 	}
 	revoke := &cobra.Command{

@@ -44,6 +44,9 @@ type Deps struct {
 	// OpenReads reports whether GET routes may be called without a token
 	// (config server.api_open_reads). nil means reads need a token too.
 	OpenReads func() bool
+	// Server reports the serving instance's status (listeners, settings
+	// pending a restart, a refused file): GET /server. nil: not serving.
+	Server func() any
 	// Heartbeat is how often the event stream sends a keepalive comment
 	// and re-reads the store; 0 means 15 s.
 	Heartbeat time.Duration
@@ -104,6 +107,7 @@ func routes() []route {
 		{"GET", "/events", read, (*api).events},
 		{"GET", "/events/stream", read, (*api).stream},
 		{"GET", "/unknown", read, (*api).unknown},
+		{"GET", "/server", read, (*api).server},
 	}
 }
 
@@ -227,4 +231,15 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, what string, err erro
 	}
 	a.d.Log.ErrorContext(r.Context(), "api: "+what+" failed", "path", r.URL.Path, "err", err)
 	writeError(w, http.StatusInternalServerError, "internal error: "+what)
+}
+
+// server says what the running server listens on and what the file asks
+// of it that needs a restart, so a reload that could not apply everything
+// says so (kickstand doctor reads the same).
+func (a *api) server(w http.ResponseWriter, r *http.Request, _ string) {
+	if a.d.Server == nil {
+		writeError(w, http.StatusNotFound, "not serving")
+		return
+	}
+	writeJSON(w, http.StatusOK, a.d.Server())
 }

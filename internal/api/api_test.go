@@ -48,6 +48,7 @@ func newFixture(t *testing.T, opts ...func(*Deps)) *fixture {
 	n := 0
 	d.NewToken = func() string { n++; return fmt.Sprintf("%s%d", buildTokenPrefix, n) }
 	d.Hosts[0].Vars = map[string]string{"rootpw": rootHash}
+	d.Profiles[0].Vars = map[string]string{"rootpw": rootHash}
 	if _, err := f.st.SyncDeclared(ctx, d); err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +310,7 @@ func TestRoutes(t *testing.T) {
 	}
 
 	code, body = f.do("GET", "/api/v1/profiles", tok, "")
-	if ps := decode[[]inventory.Profile](t, body); code != 200 || len(ps) != 1 || ps[0].Name != "p" {
+	if ps := decode[[]inventory.Profile](t, body); code != 200 || len(ps) != 1 || ps[0].Name != "p" || ps[0].Vars["rootpw"] != "<hidden>" {
 		t.Errorf("profiles = %d %s", code, body)
 	}
 	code, body = f.do("GET", "/api/v1/distros", tok, "")

@@ -95,3 +95,48 @@ func FuzzStateChange(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLiveHost sends arbitrary bodies to POST /hosts: the answer is a
+// created host that passed the file's checks, or a 400/409 that stored
+// nothing; never a 500 or a panic.
+func FuzzLiveHost(f *testing.F) {
+	for _, b := range []string{
+		`{"name":"web1","profile":"p","macs":["52:54:00:aa:00:01"]}`,
+		`{"name":"web1","profile":"p","macs":["52:54:00:aa:00:01"],"ipv4":"192.0.2.300/24"}`,
+		`{"name":"web1","profile":"p","uuid":"00000000-0000-0000-0000-0000000000ff","ipv6":"2001:db8::5/64","gateway6":"2001:db8::1"}`,
+		`{"name":"a","profile":"p","macs":["52:54:00:aa:00:02"]}`,
+		`{"name":"x y","profile":"nope"}`,
+		`{"name":"web1","vars":{"rootpw":"$6$x"},"netboot":"install","profile":"p","macs":["52:54:00:aa:00:03"]}`,
+		`{"ipaddr":"1"}`, `[]`, `null`, `{"macs":"x"}`,
+	} {
+		f.Add(b)
+	}
+	ctx := context.Background()
+	cfg := func() *inventory.Config { return &inventory.Config{} }
+	f.Fuzz(func(t *testing.T, body string) {
+		st := storetest.NewFake()
+		if _, err := st.SyncDeclared(ctx, storetest.Declared(time.Now())); err != nil {
+			t.Fatal(err)
+		}
+		tok := NewToken()
+		st.CreateAPIToken(ctx, store.APIToken{Name: "fuzz", Hash: HashToken(tok), CreatedAt: time.Now()})
+		h := Handler(Deps{Store: st, Lifecycle: install.New(install.Deps{Store: st, Booter: boot.NewBooter(st, cfg), Config: cfg})})
+		r := httptest.NewRequest("POST", "/api/v1/hosts", strings.NewReader(body))
+		r.Header.Set("Authorization", "Bearer "+tok)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		hosts, _ := st.Hosts(ctx)
+		switch w.Code {
+		case 201:
+			if len(hosts) != 3 {
+				t.Errorf("201 but %d hosts", len(hosts))
+			}
+		case 400, 409:
+			if len(hosts) != 2 {
+				t.Errorf("refused (%d) but stored a host: %s", w.Code, w.Body)
+			}
+		default:
+			t.Errorf("status %d for %q: %s", w.Code, body, w.Body)
+		}
+	})
+}

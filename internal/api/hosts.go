@@ -77,8 +77,15 @@ func (a *api) view(r *http.Request, rec *inventory.HostRecord, full bool, pendin
 	if err != nil {
 		return Host{}, err
 	}
-	evs = append(evs, pending...)
-	d := RedactDiagnosis(diagnose.ForHost(evs, a.d.Now(), rec))
+	return ViewHost(rec, append(evs, pending...), a.d.Now(), full), nil
+}
+
+// ViewHost is a host as the API and the CLI's -o json|yaml show it, with
+// its diagnosis from its events at now: a Summary, or with full the whole
+// diagnosis. One function, so the two cannot show different fields or
+// leak what the other hides.
+func ViewHost(rec *inventory.HostRecord, evs []store.Event, now time.Time, full bool) Host {
+	d := RedactDiagnosis(diagnose.ForHost(evs, now, rec))
 	h := Host{
 		Name: rec.Name, State: rec.State, Profile: rec.Profile, Origin: rec.Origin, Netboot: rec.Netboot,
 		MACs: rec.MACs, UUID: rec.UUID, IPv4: rec.IPv4, Gateway4: rec.Gateway4, IPv6: rec.IPv6, Gateway6: rec.Gateway6,
@@ -100,7 +107,7 @@ func (a *api) view(r *http.Request, rec *inventory.HostRecord, full bool, pendin
 	} else {
 		h.Diagnosis = Summary{Stage: d.Stage, Progress: d.Progress, Stalled: d.Stalled, Cause: d.Cause}
 	}
-	return h, nil
+	return h
 }
 
 func (a *api) hosts(w http.ResponseWriter, r *http.Request, _ string) {

@@ -19,7 +19,8 @@ import (
 const maxSpecBody = 64 << 10
 
 // decodeSpec reads a JSON object onto v: fields present replace v's, the
-// others stay (PATCH), and an unknown field is refused by name.
+// others stay (PATCH), and an unknown field is refused by name. In "vars",
+// as in a JSON merge patch (RFC 7386), null removes a variable.
 func decodeSpec(r *http.Request, v any) error {
 	b, err := io.ReadAll(io.LimitReader(r.Body, maxSpecBody+1))
 	if err != nil {
@@ -35,6 +36,29 @@ func decodeSpec(r *http.Request, v any) error {
 	}
 	if dec.More() {
 		return errors.New("body: one JSON object, please")
+	}
+	var nulls struct {
+		Vars map[string]*string `json:"vars"`
+	}
+	if json.Unmarshal(b, &nulls) == nil {
+		if vars := varsOf(v); vars != nil {
+			for k, val := range nulls.Vars {
+				if val == nil {
+					delete(*vars, k)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// varsOf is the template variables of a host or profile being decoded.
+func varsOf(v any) *map[string]string {
+	switch x := v.(type) {
+	case *inventory.Host:
+		return &x.Vars
+	case *inventory.Profile:
+		return &x.Vars
 	}
 	return nil
 }
@@ -190,7 +214,17 @@ var profileRoutes = specRoutes[inventory.Profile]{
 	remove: func(a *api, r *http.Request, n string, by install.Cause) error {
 		return a.d.Lifecycle.RemoveProfile(r.Context(), n, by)
 	},
-	hide: func(p *inventory.Profile) { p.KernelArgs = redact(p.KernelArgs) },
+	hide: func(p *inventory.Profile) {
+		p.KernelArgs = redact(p.KernelArgs)
+		// Template variables hold password hashes: names only.
+		if len(p.Vars) > 0 {
+			vars := make(map[string]string, len(p.Vars))
+			for k := range p.Vars {
+				vars[k] = "<hidden>"
+			}
+			p.Vars = vars
+		}
+	},
 }
 
 var distroRoutes = specRoutes[inventory.Distro]{

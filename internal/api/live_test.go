@@ -72,10 +72,25 @@ func TestLiveObjectsAPI(t *testing.T) {
 	if rec, _ := f.st.Host(ctx, "web1"); rec.Vars["rootpw"] != rootHash {
 		t.Errorf("the PATCH lost the host's variables: %v", rec.Vars)
 	}
+	// In vars, null removes a variable (a JSON merge patch); others stay.
+	if code, body := f.do("PATCH", "/api/v1/hosts/web1", tok, `{"vars":{"user":"ops"}}`); code != 200 {
+		t.Fatalf("PATCH vars = %d %s", code, body)
+	}
+	if code, body := f.do("PATCH", "/api/v1/hosts/web1", tok, `{"vars":{"user":null}}`); code != 200 {
+		t.Fatalf("PATCH vars null = %d %s", code, body)
+	}
+	if rec, _ := f.st.Host(ctx, "web1"); rec.Vars["rootpw"] != rootHash || len(rec.Vars) != 1 {
+		t.Errorf("after vars.user null: %v", rec.Vars)
+	}
 	_, body = f.do("GET", "/api/v1/profiles", tok, "")
 	ps := decode[[]Profile](t, body)
 	if len(ps) != 2 || ps[0].Name != "lp" || ps[0].Origin != "live" || ps[0].KernelArgs != "inst.text" || ps[1].Origin != "file" {
 		t.Errorf("profiles %+v", ps)
+	}
+	// A PATCH of netboot is a state change, as POST .../state would make it.
+	code, body = f.do("PATCH", "/api/v1/hosts/web1", tok, `{"netboot":"local"}`)
+	if h := decode[Host](t, body); code != 200 || h.State != "local" {
+		t.Errorf("PATCH netboot = %d %s", code, body)
 	}
 	code, body = f.do("DELETE", "/api/v1/profiles/lp", tok, "")
 	if code != 409 || !strings.Contains(string(body), "profile lp is used by host web1") {
@@ -89,7 +104,8 @@ func TestLiveObjectsAPI(t *testing.T) {
 		details = append(details, e.Detail)
 	}
 	all := strings.Join(details, "\n")
-	for _, want := range []string{"host web1 added live (by api ops)", "(new) -> install (by api ops)", "host web1 edited live: ipv4 (by api ops)"} {
+	for _, want := range []string{"host web1 added live (by api ops)", "(new) -> install (by api ops)", "host web1 edited live: ipv4 (by api ops)",
+		"host web1 edited live: netboot (by api ops)", "install -> local (by api ops)"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("web1's timeline lacks %q:\n%s", want, all)
 		}
@@ -148,11 +164,25 @@ func TestRenderRoute(t *testing.T) {
 	// A secret in what is served: hidden, unless a valid token asks.
 	for _, s := range []struct{ path, body string }{
 		{"/api/v1/profiles", `{"name":"vnc","distro":"el9","kernel_args":"inst.vnc inst.vncpassword=hunter2"}`},
-		{"/api/v1/hosts", `{"name":"v1","profile":"vnc","macs":["52:54:00:aa:00:02"],"netboot":"install"}`},
+		{"/api/v1/hosts", `{"name":"v1","profile":"vnc","macs":["52:54:00:aa:00:02"],"netboot":"install","vars":{"ssh_keys":"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM ops@example.com"}}`},
 	} {
 		if code, body := f.do("POST", s.path, f.token, s.body); code != 201 {
 			t.Fatalf("POST %s = %d %s", s.path, code, body)
 		}
+	}
+	// Its hosts rely on the profile's kickstart and vars: an edit that
+	// would lock them out is refused.
+	code, body = f.do("PATCH", "/api/v1/profiles/vnc", f.token, `{"vars":{"ssh_keys":"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM ops@example.com"}}`)
+	if code != 200 {
+		t.Fatalf("PATCH profile vars = %d %s", code, body)
+	}
+	code, body = f.do("POST", "/api/v1/hosts", f.token, `{"name":"v2","profile":"vnc","macs":["52:54:00:aa:00:03"]}`)
+	if code != 201 {
+		t.Fatalf("POST a host on the profile's key = %d %s", code, body)
+	}
+	code, body = f.do("PATCH", "/api/v1/profiles/vnc", f.token, `{"vars":{"ssh_keys":""}}`)
+	if code != 400 || !strings.Contains(string(body), "profile vnc: vars: nobody could log into host v2:") {
+		t.Errorf("PATCH profile taking the last login away = %d %s", code, body)
 	}
 	code, body = f.do("GET", "/api/v1/hosts/v1/render/ipxe", f.token, "")
 	if r = decode[Rendered](t, body); code != 200 || !strings.Contains(r.Body, "inst.vncpassword=<redacted>") {

@@ -26,6 +26,7 @@ import (
 const labYAML = enginetest.DistrosYAML + `  - name: g
     distro: el9
     loader: grub
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
 hosts:
   - name: pxe1
     macs: ["52:54:00:00:00:10"]

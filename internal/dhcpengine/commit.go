@@ -89,7 +89,35 @@ func (c *committer) offer(ctx context.Context, op *store.LeaseOp, hold time.Time
 		c.refused.Add(1)
 		return store.LeaseResult{}, ErrRefused
 	}
+	c.learnClient(ctx, op)
 	return c.mem.offer(op, hold), nil
+}
+
+// sharedLeases is a store other servers write leases to as well
+// (PostgreSQL): memory holds only what this server read at start and
+// committed since, so a client it does not know may hold a lease another
+// server committed -- one that died, whose clients now come here.
+type sharedLeases interface {
+	SharedLeases() bool
+	MACLeases(ctx context.Context, family int, mac string) ([]store.Lease, error)
+}
+
+// learnClient reads, on a shared store, the leases of a pool client
+// memory does not know, so that it is offered the address it holds
+// (RFC 2131 4.3.1) instead of a second one. One indexed read per new
+// client: its offer is in memory from then on. A failed read is only a
+// missed hint; the bind is still checked by the store.
+func (c *committer) learnClient(ctx context.Context, op *store.LeaseOp) {
+	sh, ok := c.store.(sharedLeases)
+	if !ok || op.Reserved || op.MAC == "" || !sh.SharedLeases() || c.mem.knows(op) {
+		return
+	}
+	rows, err := sh.MACLeases(ctx, c.mem.family, op.MAC)
+	if err != nil {
+		c.log.Debug("client's leases not read", "mac", op.MAC, "err", err)
+		return
+	}
+	c.mem.learn(rows, op.Now)
 }
 
 // setDown records an outage, logging once when it starts.

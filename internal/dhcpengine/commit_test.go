@@ -166,3 +166,59 @@ func TestStoreDown(t *testing.T) {
 		})
 	}
 }
+
+// TestOfferHonoursAnotherServersLease is the survivor of a failover: a
+// client bound an address through one server (which then died), and its
+// next DISCOVER reaches the other, which loaded the shared store before
+// that bind. The survivor must offer the client that address, not a new
+// one beside the lease it still holds; and on a store that is not shared
+// (SQLite: this server is its only writer) memory is the whole truth, so
+// nothing is read.
+func TestOfferHonoursAnotherServersLease(t *testing.T) {
+	for _, fam := range dhcpengine.TestPools {
+		t.Run(fmt.Sprint(fam.Family), func(t *testing.T) {
+			ctx := context.Background()
+			st := storetest.NewFake()
+			st.SetShared(true)
+			dead := newEngine(t, dhcpengine.Options{Family: fam.Family, Store: st})
+			t.Cleanup(dead.Start(ctx))
+			survivor := newEngine(t, dhcpengine.Options{Family: fam.Family, Store: st})
+			t.Cleanup(survivor.Start(ctx))
+			now := time.Now()
+			op := func(mac string) store.LeaseOp {
+				return store.LeaseOp{Kind: store.LeaseBind, MAC: mac, ClientID: "id-" + mac, PoolFirst: fam.First, PoolLast: fam.Last, Now: now, Until: now.Add(time.Hour)}
+			}
+			// The survivor has loaded the (empty) store: it offers first.
+			if o, err := survivor.Offer(ctx, op("52:54:00:30:00:00")); err != nil || o.Err != nil {
+				t.Fatalf("first offer: %v %v", err, o.Err)
+			}
+			// The other server binds a client an address away from the
+			// start of the pool.
+			c := op("52:54:00:30:00:01")
+			c.Addr = fam.First.Next().Next().Next().Next().Next()
+			if r := bind(t, dead, c, false); r.Err != nil {
+				t.Fatal(r.Err)
+			}
+			// The client comes back to the survivor, by its MAC under a
+			// new client id (iPXE after the ROM) and by its id.
+			for _, again := range []store.LeaseOp{op("52:54:00:30:00:01"), {Kind: store.LeaseBind, MAC: "52:54:00:30:00:01", ClientID: "other",
+				PoolFirst: fam.First, PoolLast: fam.Last, Now: now, Until: now.Add(time.Hour)}} {
+				o, err := survivor.Offer(ctx, again)
+				if err != nil || o.Err != nil || o.Lease.Addr != c.Addr {
+					t.Errorf("survivor offered %v (%v %v), want the client's lease %v", o.Lease.Addr, err, o.Err, c.Addr)
+				}
+			}
+			// Not shared: the store is not read for a client memory does
+			// not know.
+			st.SetShared(false)
+			c2 := op("52:54:00:30:00:02")
+			c2.Addr = fam.First.Next().Next().Next().Next().Next().Next().Next()
+			if r := bind(t, dead, c2, false); r.Err != nil {
+				t.Fatal(r.Err)
+			}
+			if o, _ := survivor.Offer(ctx, op("52:54:00:30:00:02")); o.Lease.Addr == c2.Addr {
+				t.Errorf("a store that is not shared was read for %v", c2.Addr)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"net/netip"
+	"sort"
 	"sync"
 	"time"
 
@@ -120,6 +121,33 @@ func (m *memLeases) load(ctx context.Context, st store.Store) error {
 	}
 	m.loaded = true
 	return nil
+}
+
+// knows reports whether memory has an address for op's client.
+func (m *memLeases) knows(op *store.LeaseOp) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, byID := m.byClient[clientIA{op.ClientID, op.IAID}]
+	_, byMAC := m.byMAC[op.MAC]
+	return (byID && op.ClientID != "") || (byMAC && op.MAC != "")
+}
+
+// learn records rows read from the store for one client, oldest first so
+// that its indexes end on the latest: running bound leases only, and only
+// where memory has nothing newer.
+func (m *memLeases) learn(rows []store.Lease, now time.Time) {
+	sort.Slice(rows, func(i, j int) bool { return rows[i].UpdatedAt.Before(rows[j].UpdatedAt) })
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, l := range rows {
+		if l.State != store.LeaseBound || !l.Active(now) {
+			continue
+		}
+		if e := m.byAddr[l.Addr]; e != nil && !e.UpdatedAt.Before(l.UpdatedAt) {
+			continue
+		}
+		m.put(l, false, now)
+	}
 }
 
 // free reports whether a may be offered to op's client.

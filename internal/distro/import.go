@@ -19,7 +19,6 @@ import (
 	"syscall"
 
 	"github.com/kickstand/kickstand/internal/inventory"
-	"github.com/kickstand/kickstand/internal/store"
 )
 
 // Importer copies install trees into kickstand's data directory and
@@ -27,7 +26,9 @@ import (
 type Importer struct {
 	// DataDir is kickstand's data directory; trees go to DataDir/distros/NAME.
 	DataDir string
-	Store   store.Store
+	// Store registers the imported distro and its profile: the install
+	// lifecycle (install.Service), which records it on the timeline.
+	Store Registry
 	// Config is the inventory file in force; names it declares are refused
 	// before anything is copied. May be nil.
 	Config   *inventory.Config
@@ -37,6 +38,19 @@ type Importer struct {
 	// journaled. An error from it stops the import as an interruption
 	// would; tests use it to simulate a crash partway.
 	AfterFile func(path string) error
+}
+
+// Registry registers a live distro and its default profile, both or
+// neither.
+type Registry interface {
+	RegisterDistro(ctx context.Context, d inventory.Distro, p *inventory.Profile) error
+}
+
+// RegistryFunc is a function as a Registry.
+type RegistryFunc func(ctx context.Context, d inventory.Distro, p *inventory.Profile) error
+
+func (f RegistryFunc) RegisterDistro(ctx context.Context, d inventory.Distro, p *inventory.Profile) error {
+	return f(ctx, d, p)
 }
 
 // Request is one import.

@@ -47,6 +47,7 @@ distros:
 profiles:
   - name: ownedprofile
     distro: owned
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
 `
 
 type env struct {

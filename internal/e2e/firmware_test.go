@@ -100,11 +100,13 @@ func (l *fwLab) events(t *testing.T, host string) []store.Event {
 	if err != nil {
 		t.Fatalf("host timeline --output json: %v", err)
 	}
-	var evs []store.Event
-	if err := json.Unmarshal(out, &evs); err != nil {
+	var tl struct {
+		Events []store.Event `json:"events"`
+	}
+	if err := json.Unmarshal(out, &tl); err != nil {
 		t.Fatalf("timeline json: %v\n%s", err, out)
 	}
-	return evs
+	return tl.Events
 }
 
 // radvd starts a router advertising 2001:db8::/64 on the lab's bridge.

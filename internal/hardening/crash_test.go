@@ -172,7 +172,7 @@ func inventoryConfig(port, n int, gen string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "server:\n  http: \"127.0.0.1:%d\"\n  data_dir: data\n  templates: templates\n", port)
 	b.WriteString("distros:\n  - name: d1\n    release: rhel9\n    arch: x86_64\n    tree: tree\n    kernel: vmlinuz\n    initrd: [initrd.img]\n")
-	fmt.Fprintf(&b, "profiles:\n  - name: p-%s\n    distro: d1\n", gen)
+	fmt.Fprintf(&b, "profiles:\n  - name: p-%s\n    distro: d1\n    vars: {ssh_keys: \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com\"}\n", gen)
 	b.WriteString("hosts:\n")
 	for i := 0; i < n; i++ {
 		g := 0

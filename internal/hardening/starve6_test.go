@@ -45,6 +45,7 @@ distros:
 profiles:
   - name: p1
     distro: d1
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
 hosts:
   - name: reserved6
     macs: ["` + reservedMAC6 + `"]

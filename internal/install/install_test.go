@@ -430,3 +430,60 @@ func TestKickstartCache(t *testing.T) {
 		t.Errorf("after a resync: %v", err)
 	}
 }
+
+// cutStore cancels the request's context as the state change begins (an
+// installer whose connection dropped, a callback past its read deadline
+// behind a busy store) and, like a database driver, fails calls made on
+// a cancelled context.
+type cutStore struct {
+	*storetest.Fake
+	cut func()
+}
+
+func (c *cutStore) SetHostState(ctx context.Context, name string, t store.Transition) (*inventory.HostRecord, error) {
+	c.cut()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return c.Fake.SetHostState(ctx, name, t)
+}
+
+func (c *cutStore) AppendEvents(ctx context.Context, evs []store.Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return c.Fake.AppendEvents(ctx, evs)
+}
+
+// A callback whose request is cancelled once the state change has begun
+// finishes it, with its timeline entry: the installer that retries is told
+// it was recorded, and no state changes without its record.
+func TestCallbackFinishesWhenItsRequestIsCut(t *testing.T) {
+	r := newRig(t, nil)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cs := &cutStore{Fake: r.st, cut: cancel}
+	get := func() *inventory.Config { return r.cfg }
+	lc := New(Deps{Store: cs, Booter: r.b, Config: get, Now: func() time.Time { return r.clock }, NewToken: func() string { return "never" }})
+	req := Request{Token: "tok1", Client: addrStat, Server: server4}
+	if msg, err := lc.Callback(rctx, req, "built", nil); err != nil || msg != Recorded {
+		t.Fatalf("built, cut mid-way: %q, %v", msg, err)
+	}
+	if h := r.host("stat"); h.State != inventory.StateLocal {
+		t.Errorf("state after the cut callback: %s", h.State)
+	}
+	evs, err := r.st.Events(ctx, "stat", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changed bool
+	for _, e := range evs {
+		changed = changed || strings.Contains(e.Detail, "-> local")
+	}
+	if !changed {
+		t.Errorf("the state change is not on the timeline: %+v", evs)
+	}
+	if msg, err := lc.Callback(ctx, req, "built", nil); err != nil || msg != AlreadyRecorded {
+		t.Errorf("the installer's retry: %q, %v", msg, err)
+	}
+}

@@ -30,14 +30,18 @@ func (s *Service) fileOwned(kind, name string, err error) error {
 	if file == "" {
 		file = "the config file"
 	}
-	return fmt.Errorf("%s %s is declared in %s, which owns it: edit it there, not live: %w", kind, name, file, store.ErrFileOwned)
+	return &store.Refused{Sentinel: store.ErrFileOwned, Msg: fmt.Sprintf("%s %s is declared in %s, which owns it: edit it there, not live", kind, name, file)}
+}
+
+// knownStore is what Known and LiveNames read.
+type knownStore interface {
+	Origins(context.Context) (map[string]string, map[string]string, error)
+	Profiles(context.Context) ([]inventory.Profile, error)
 }
 
 // LiveNames are the live profiles and distros in a store: what the file
 // may reference beyond its own (inventory.Loader.Known).
-func LiveNames(ctx context.Context, st interface {
-	Origins(context.Context) (map[string]string, map[string]string, error)
-}) (inventory.Known, error) {
+func LiveNames(ctx context.Context, st knownStore) (inventory.Known, error) {
 	return known(ctx, st, true)
 }
 
@@ -46,12 +50,22 @@ func (s *Service) Known(ctx context.Context) (inventory.Known, error) {
 	return known(ctx, s.d.Store, false)
 }
 
-func known(ctx context.Context, st interface {
-	Origins(context.Context) (map[string]string, map[string]string, error)
-}, liveOnly bool) (inventory.Known, error) {
+func known(ctx context.Context, st knownStore, liveOnly bool) (inventory.Known, error) {
 	ps, ds, err := st.Origins(ctx)
 	if err != nil {
 		return inventory.Known{}, fmt.Errorf("read profiles and distros: %w", err)
+	}
+	// The live profiles' definitions (a handful), for the login check of
+	// the hosts on them.
+	specs := map[string]*inventory.Profile{}
+	all, err := st.Profiles(ctx)
+	if err != nil {
+		return inventory.Known{}, fmt.Errorf("read profiles: %w", err)
+	}
+	for i := range all {
+		if ps[all[i].Name] == inventory.OriginLive {
+			specs[all[i].Name] = &all[i]
+		}
 	}
 	pick := func(m map[string]string) map[string]bool {
 		out := map[string]bool{}
@@ -62,7 +76,7 @@ func known(ctx context.Context, st interface {
 		}
 		return out
 	}
-	return inventory.Known{Profiles: pick(ps), Distros: pick(ds)}, nil
+	return inventory.Known{Profiles: pick(ps), Distros: pick(ds), ProfileSpecs: specs}, nil
 }
 
 // AddHost creates a live host, checked by the file's rules, in its
@@ -143,10 +157,42 @@ func (s *Service) SaveProfile(ctx context.Context, p inventory.Profile, create b
 	if err := s.d.Config().CheckProfile(&p, known); err != nil {
 		return &InvalidError{err}
 	}
+	if !create {
+		if err := s.loginsKept(ctx, &p); err != nil {
+			return err
+		}
+	}
 	if err := s.d.Store.PutProfile(ctx, p, create); err != nil {
 		return s.fileOwned("profile", p.Name, err)
 	}
 	return s.specChanged(ctx, "profile "+p.Name, map[bool]string{true: "added", false: "edited"}[create], by)
+}
+
+// loginsKept refuses a profile edit that would leave a host of it with
+// the built-in kickstart and no way to log in (its kickstart or login
+// vars taken away), as the file's check refuses such a host.
+func (s *Service) loginsKept(ctx context.Context, p *inventory.Profile) error {
+	if p.Kickstart != "" {
+		return nil // a template of the operator's own is theirs
+	}
+	hosts, err := s.d.Store.Hosts(ctx)
+	if err != nil {
+		return err
+	}
+	var locked []string
+	for i := range hosts {
+		h := &hosts[i]
+		if h.Profile == p.Name && !h.CanLogIn(p) {
+			locked = append(locked, h.Name)
+		}
+	}
+	if len(locked) == 0 {
+		return nil
+	}
+	if len(locked) > 10 {
+		locked = append(locked[:10], fmt.Sprintf("and %d more", len(locked)-10))
+	}
+	return &InvalidError{fmt.Errorf("profile %s: vars: nobody could log into host %s: the built-in kickstart locks root; keep vars.rootpw or vars.ssh_keys here, or set them on the hosts", p.Name, strings.Join(locked, ", "))}
 }
 
 // SaveDistro creates (create) or replaces a live distro.
@@ -221,4 +267,23 @@ func changedFields(a, b inventory.Host) map[string]any {
 	add("netboot", a.Netboot == b.Netboot)
 	add("vars", maps.Equal(a.Vars, b.Vars))
 	return map[string]any{"fields": f}
+}
+
+// RegisterDistro registers an imported distro and its default profile
+// (`distro import`), both or neither; a name the file declares is refused.
+func (s *Service) RegisterDistro(ctx context.Context, d inventory.Distro, p *inventory.Profile, by Cause) error {
+	if err := s.d.Store.RegisterDistro(ctx, d, p); err != nil {
+		return err
+	}
+	if p != nil {
+		s.record(ctx, inventoryEvent("", "profile "+p.Name, "imported", nil, by, s))
+	}
+	return s.specChanged(ctx, "distro "+d.Name, "imported", by)
+}
+
+// Registrar is RegisterDistro for one cause, for distro.Importer.
+func (s *Service) Registrar(by Cause) func(context.Context, inventory.Distro, *inventory.Profile) error {
+	return func(ctx context.Context, d inventory.Distro, p *inventory.Profile) error {
+		return s.RegisterDistro(ctx, d, p, by)
+	}
 }

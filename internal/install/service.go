@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kickstand/kickstand/internal/boot"
+	"github.com/kickstand/kickstand/internal/groupcommit"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/ratelimit"
 	"github.com/kickstand/kickstand/internal/render"
@@ -32,6 +33,9 @@ type Store interface {
 	Host(ctx context.Context, name string) (*inventory.HostRecord, error)
 	HostByToken(ctx context.Context, token string) (*inventory.HostRecord, error)
 	AppendEvents(ctx context.Context, evs []store.Event) error
+	RegisterDistro(ctx context.Context, d inventory.Distro, p *inventory.Profile) error
+	Profiles(ctx context.Context) ([]inventory.Profile, error)
+	Hosts(ctx context.Context) ([]inventory.HostRecord, error)
 	store.LiveStore
 }
 
@@ -68,6 +72,8 @@ type Service struct {
 	// failed remembers the tokens whose failure was reported: one
 	// upload per install.
 	failed recent
+	// events makes concurrent lifecycle appends one commit.
+	events groupcommit.Group[[]store.Event]
 }
 
 // New makes a Service.
@@ -84,11 +90,20 @@ func New(d Deps) *Service {
 	if d.NewToken == nil {
 		d.NewToken = rand.Text
 	}
-	return &Service{d: d,
+	svc := &Service{d: d,
 		// An installer sends two callbacks per install; a source
 		// sending more than a few a second is not an installer.
 		cbs: ratelimit.New(ratelimit.Limits{PerSource: 1, PerSourceBurst: 10, Global: 1000, GlobalBurst: 2000}),
 	}
+	svc.events.Commit = func(ctx context.Context, batch [][]store.Event) error {
+		var all []store.Event
+		for _, evs := range batch {
+			all = append(all, evs...)
+		}
+		return d.Store.AppendEvents(ctx, all)
+	}
+	svc.events.Timeout = writeTime
+	return svc
 }
 
 // Cause says who or what changed a host.
@@ -140,6 +155,8 @@ func (s *Service) SetState(ctx context.Context, host, state string, by Cause) (*
 // transition is every live state change. ifToken conditions it on the
 // host still holding that token (a callback of a superseded install).
 func (s *Service) transition(ctx context.Context, host, to string, by Cause, ifToken string) (*inventory.HostRecord, error) {
+	ctx, cancel := detached(ctx)
+	defer cancel()
 	old, err := s.d.Store.Host(ctx, host)
 	if err != nil {
 		return nil, fmt.Errorf("set state of %s: %w", host, err)
@@ -156,6 +173,19 @@ func (s *Service) transition(ctx context.Context, host, to string, by Cause, ifT
 	s.record(ctx, stateEvent(host, old.State, to, by, "", s.now()))
 	s.d.Log.InfoContext(ctx, "host state changed", "host", host, "from", old.State, "to", to, "by", by.String())
 	return rec, nil
+}
+
+// writeTime bounds a state change and its record once begun.
+const writeTime = 30 * time.Second
+
+// detached is ctx without its cancellation, bounded by writeTime: a state
+// change and the events that record it are finished even when the client
+// that asked went away or its request ran out of time (a callback held up
+// by a busy store). Cut in the middle, the state would change without its
+// timeline entry, or a callback be taken while its installer is told it
+// was not -- and its retry, the token now cleared, be refused.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), writeTime)
 }
 
 func (s *Service) mint() (string, time.Time) {
@@ -194,7 +224,9 @@ func (s *Service) record(ctx context.Context, evs ...store.Event) {
 	if len(evs) == 0 {
 		return
 	}
-	if err := s.d.Store.AppendEvents(ctx, evs); err != nil {
+	ctx, cancel := detached(ctx)
+	defer cancel()
+	if err := s.events.Do(ctx, evs); err != nil {
 		s.d.Log.ErrorContext(ctx, "timeline: lifecycle events lost", "n", len(evs), "err", err)
 		return
 	}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	_ "time/tzdata" // time zones are checked on machines without tzdata too
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -59,7 +61,9 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: bad duration %q: %w", n.Line, n.Value, err)
+		// A TypeError lets yaml.v3 go on decoding the rest of the file,
+		// so the other problems are reported with this one.
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: want a duration such as 6h or 30s, not %q", n.Line, n.Value)}}
 	}
 	*d = Duration(v)
 	return nil
@@ -142,16 +146,60 @@ func assemble(path string, main *parsedFile, dir []*parsedFile, data map[string]
 	if known != nil {
 		k, err := known(&c)
 		if err != nil {
-			return nil, fmt.Errorf("%s: live objects: %w", path, err)
+			return nil, err // the store's failure, which names the store
 		}
 		v.known = k
+		v.fileProfiles = k.ProfileSpecs // a file host on a live profile
 	}
 	v.check(&c)
 	c.Warnings = v.warns
 	if len(v.errs) > 0 {
+		sortByLine(v.errs)
 		return nil, errors.Join(v.errs...)
 	}
 	return &c, nil
+}
+
+var fileLineRE = regexp.MustCompile(`^(.*?):(\d+): `)
+
+// sortByLine puts each file's problems in line order, as an operator
+// reads the file; files keep the order they were first reported in, and
+// problems without a line come after their file's others.
+func sortByLine(errs []error) {
+	rank := map[string]int{}
+	key := func(e error) (int, int) {
+		f, line := "", 1<<30
+		if m := fileLineRE.FindStringSubmatch(e.Error()); m != nil {
+			f = m[1]
+			line, _ = strconv.Atoi(m[2])
+		} else {
+			f, _, _ = strings.Cut(e.Error(), ": ")
+		}
+		r, ok := rank[f]
+		if !ok {
+			r = len(rank)
+			rank[f] = r
+		}
+		return r, line
+	}
+	type keyed struct {
+		err        error
+		file, line int
+	}
+	ks := make([]keyed, len(errs))
+	for i, e := range errs {
+		f, l := key(e)
+		ks[i] = keyed{e, f, l}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int {
+		if a.file != b.file {
+			return a.file - b.file
+		}
+		return a.line - b.line
+	})
+	for i := range ks {
+		errs[i] = ks[i].err
+	}
 }
 
 func (c *Config) applyDefaults() {
@@ -240,32 +288,43 @@ func (c *Config) Abs(p string) string {
 
 // CheckFiles verifies that what the config points at exists. Rendering does
 // not need the files, but serving does, so serve and doctor call this.
+// Problems name file:line: field, as the load's do.
 func (c *Config) CheckFiles() error {
-	var errs []error
-	for _, d := range c.Distros {
+	v := validator{file: c.Path, files: c.hostFiles}
+	for i, d := range c.Distros {
 		if d.Tree == "" {
-			errs = append(errs, fmt.Errorf("%s: distro %s: tree: not set, so kernel %q cannot be served", c.Path, d.Name, d.Kernel))
+			v.errf([]any{"distros", i, "tree"}, "not set, so kernel %q of distro %s cannot be served", d.Kernel, d.Name)
 			continue
 		}
-		for _, f := range append([]string{d.Kernel, d.Shim, d.GRUB}, d.Initrds...) {
-			if f == "" {
+		files := []struct {
+			path []any
+			name string
+		}{{[]any{"distros", i, "kernel"}, d.Kernel}, {[]any{"distros", i, "shim"}, d.Shim}, {[]any{"distros", i, "grub"}, d.GRUB}}
+		for j, f := range d.Initrds {
+			files = append(files, struct {
+				path []any
+				name string
+			}{[]any{"distros", i, "initrd", j}, f})
+		}
+		for _, f := range files {
+			if f.name == "" {
 				continue
 			}
-			p := filepath.Join(c.Abs(d.Tree), f)
+			p := filepath.Join(c.Abs(d.Tree), f.name)
 			if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
-				errs = append(errs, fmt.Errorf("%s: distro %s: missing file %s", c.Path, d.Name, p))
+				v.errf(f.path, "distro %s: missing file %s", d.Name, p)
 			}
 		}
 	}
-	for _, p := range c.Profiles {
+	for i, p := range c.Profiles {
 		if p.Kickstart == "" {
 			continue
 		}
 		if _, err := os.Stat(filepath.Join(c.Abs(c.Server.Templates), p.Kickstart)); err != nil {
-			errs = append(errs, fmt.Errorf("%s: profile %s: kickstart: %w", c.Path, p.Name, err))
+			v.errf([]any{"profiles", i, "kickstart"}, "profile %s: %v", p.Name, err)
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(v.errs...)
 }
 
 func splitHostPort(s string) (string, int, error) {
@@ -289,17 +348,17 @@ type validator struct {
 	trees map[string]*yaml.Node
 	errs  []error
 	warns []string
+	// zones caches time zone lookups: a fleet shares a handful.
+	zones map[string]bool
 	// known are the live objects the file may reference (Known); live,
 	// when set, names the one live object being checked (CheckHost).
 	known Known
 	live  string
-}
-
-func (v *validator) warnf(path []any, format string, args ...any) {
-	n := len(v.errs)
-	v.errf(path, format, args...)
-	v.warns = append(v.warns, v.errs[n].Error())
-	v.errs = v.errs[:n]
+	// fileProfiles are the profiles a host may use that the config being
+	// checked does not hold: the file's when a live host is checked
+	// alone, live ones (Known.ProfileSpecs) for either; a host's login is
+	// the built-in kickstart's when theirs is.
+	fileProfiles map[string]*Profile
 }
 
 // errf records a problem at the YAML node addressed by path (map keys and
@@ -461,16 +520,22 @@ func (v *validator) check(c *Config) {
 		}
 	}
 
-	profiles := map[string]bool{}
-	for i, p := range c.Profiles {
+	profiles := map[string]*Profile{}
+	for i := range c.Profiles {
+		p := &c.Profiles[i]
 		at := func(f string) []any { return []any{"profiles", i, f} }
 		switch {
 		case p.Name == "":
 			v.errf(at("name"), "missing")
-		case profiles[p.Name]:
+		case profiles[p.Name] != nil:
 			v.errf(at("name"), "duplicate profile %q", p.Name)
 		}
-		profiles[p.Name] = true
+		profiles[p.Name] = p
+		if p.Kickstart == "" {
+			for _, pr := range checkLoginVars(p.Vars) {
+				v.errf([]any{"profiles", i, "vars", pr.Var}, "%s", pr.Msg)
+			}
+		}
 		if !distros[p.Distro] && !v.known.Distros[p.Distro] {
 			v.errf(at("distro"), "unknown distro %q", p.Distro)
 		}
@@ -510,6 +575,7 @@ func (v *validator) check(c *Config) {
 		}
 	}
 
+	locked := map[string]int{} // hosts refused per profile for having no login
 	names := make(map[string]int, len(c.Hosts))
 	macs := make(map[string]int, len(c.Hosts))
 	uuids, addrs := map[string]int{}, make(map[netip.Addr]int, len(c.Hosts))
@@ -570,11 +636,24 @@ func (v *validator) check(c *Config) {
 			v.errf(at("gateway6"), "set without ipv6")
 		}
 		for j, ns := range h.Nameservers {
-			// Seed 000's own nameservers (2401:beef:11:a53) are not valid
-			// IPv6, yet its installs worked, so a malformed nameserver is a
-			// warning and is rendered exactly as written.
-			if _, err := netip.ParseAddr(ns); err != nil {
-				v.warnf(at("nameservers", j), "%q is not an IP address; rendered as written", ns)
+			// Rendered into nameserver= and network --nameserver, where
+			// a malformed one fails the installer's DNS, not this load.
+			if a, err := netip.ParseAddr(ns); err != nil || a.Zone() != "" {
+				v.errf(at("nameservers", j), "%q is not an IP address such as 192.0.2.53 or 2001:db8::53", ns)
+			}
+		}
+		if msg := v.checkGateway(h.IPv4, h.Gateway4, 4); msg != "" {
+			v.errf(at("gateway4"), "%s", msg)
+		}
+		if msg := v.checkGateway(h.IPv6, h.Gateway6, 6); msg != "" {
+			v.errf(at("gateway6"), "%s", msg)
+		}
+		if h.Timezone != "" && !v.knownZone(h.Timezone) {
+			v.errf(at("timezone"), "unknown time zone %q: want a tz database name such as UTC or Europe/Berlin", h.Timezone)
+		}
+		if h.Interface != "" {
+			if err := CheckInterfaceName(h.Interface); err != nil {
+				v.errf(at("interface"), "%v", err)
 			}
 		}
 		switch h.Platform {
@@ -587,16 +666,28 @@ func (v *validator) check(c *Config) {
 		default:
 			v.errf(at("netboot"), "unknown state %q (want install, local or menu)", h.Netboot)
 		}
+		p := profiles[h.Profile]
 		if h.Profile == "" {
 			v.errf(at("profile"), "missing")
-		} else if !profiles[h.Profile] && !v.known.Profiles[h.Profile] {
+		} else if p == nil && !v.known.Profiles[h.Profile] {
 			v.errf(at("profile"), "unknown profile %q", h.Profile)
+		}
+		if p == nil {
+			p = v.fileProfiles[h.Profile]
+		}
+		if p != nil && p.Kickstart == "" {
+			v.checkLogin(at("vars"), h, p, locked)
 		}
 		if len(h.MACs) == 0 && h.UUID == "" {
 			v.errf(at("macs"), "host %s has neither macs nor uuid, so no machine can be matched to it", h.Name)
 		}
 	}
 
+	for i, p := range c.Profiles {
+		if n := locked[p.Name] - maxLockedReported; n > 0 {
+			v.errf([]any{"profiles", i, "vars"}, "and %d more hosts of profile %s nobody could log into: set vars.rootpw or vars.ssh_keys here", n, p.Name)
+		}
+	}
 	v.checkDHCP(&c.DHCP)
 	v.checkDHCP6(&c.DHCP6, c.Hosts)
 	if _, _, err := splitHostPort(c.Syslog.Listen); err != nil {
@@ -637,6 +728,14 @@ func (v *validator) checkAddr(s string, family int, hosts []Host, i int, seen ma
 	return ""
 }
 
+func (v *validator) checkInterfaces(path []any, names []string) {
+	for j, n := range names {
+		if err := CheckInterfaceName(n); err != nil {
+			v.errf(append(slices.Clip(path), j), "%v", err)
+		}
+	}
+}
+
 func (v *validator) checkIP(path []any, s string, family int) {
 	if msg := ipProblem(s, family); msg != "" {
 		v.errf(path, "%s", msg)
@@ -657,6 +756,109 @@ func ipProblem(s string, family int) string {
 	return ""
 }
 
+// maxLockedReported is how many hosts of one profile are named for
+// having no login before the rest are counted.
+const maxLockedReported = 10
+
+// checkLogin checks a host whose kickstart is the built-in one: its own
+// login variables' form (the profile's are checked at the profile), and
+// that the host and profile together leave a way to log in.
+func (v *validator) checkLogin(at []any, h *Host, p *Profile, locked map[string]int) {
+	// This runs for every host at every reload: the profile's vars are
+	// checked once, at the profile, and no merged map is built.
+	if len(h.Vars) > 0 {
+		for _, pr := range checkLoginVars(h.Vars) {
+			v.errf(append(slices.Clip(at), pr.Var), "%s", pr.Msg)
+		}
+	}
+	if h.CanLogIn(p) {
+		return
+	}
+	// A profile without a login makes every host of it an error: the
+	// first few are named, then the count.
+	if locked[p.Name]++; locked[p.Name] <= maxLockedReported {
+		v.errf(at, "%s (profile %s names no kickstart)", lockedMsg, p.Name)
+	}
+}
+
+// checkGateway says what is wrong with a host's gateway of a family given
+// its address/prefix ("" when nothing is, or either is unset or already
+// reported as malformed). A gateway outside the prefix is unreachable
+// from the installer: NetworkManager and dracut add no route to it.
+func (v *validator) checkGateway(addr, gw string, family int) string {
+	p, err1 := netip.ParsePrefix(addr)
+	g, err2 := netip.ParseAddr(gw)
+	if addr == "" || gw == "" || err1 != nil || err2 != nil || p.Addr().Is4() != g.Is4() {
+		return ""
+	}
+	switch {
+	case g == p.Addr():
+		return fmt.Sprintf("%s is the host's own address", g)
+	case family == 6 && g.IsLinkLocalUnicast():
+		return "" // a router's link-local address: on the link by definition
+	case !p.Masked().Contains(g):
+		return fmt.Sprintf("%s is outside the host's network %s (ipv%d %s), so the installer cannot reach it", g, p.Masked(), family, addr)
+	case family == 4 && p.Bits() < 31 && (g == p.Masked().Addr() || g == lastAddr(p)):
+		return fmt.Sprintf("%s is the network or broadcast address of %s", g, p.Masked())
+	}
+	return ""
+}
+
+// lastAddr is the highest address of an IPv4 prefix (its broadcast).
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	n := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	n |= 1<<(32-p.Bits()) - 1
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
+// knownZone says whether tz names a zone of the tz database. Names that
+// only a system's zoneinfo directory has (posix/, right/, localtime) and
+// Go's "Local" are not zones an installer knows.
+func (v *validator) knownZone(tz string) bool {
+	ok, seen := v.zones[tz]
+	if seen {
+		return ok
+	}
+	ok = validZone(tz)
+	if v.zones == nil {
+		v.zones = map[string]bool{}
+	}
+	v.zones[tz] = ok
+	return ok
+}
+
+func validZone(tz string) bool {
+	switch {
+	case tz == "Local", tz == "localtime", tz == "posixrules", tz == "Factory",
+		strings.HasPrefix(tz, "posix/"), strings.HasPrefix(tz, "right/"),
+		strings.ContainsAny(tz, " \t\n\\"), strings.HasSuffix(tz, ".tab"):
+		return false
+	}
+	_, err := time.LoadLocation(tz)
+	return err == nil
+}
+
+// CheckInterfaceName applies the kernel's rules for a network interface
+// name (dev_valid_name): 1 to 15 bytes, no '/', ':' or whitespace, and
+// not "." or "..". A name that breaks them can name no interface, and in
+// ip= or network --device it breaks the installer's command line.
+func CheckInterfaceName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty interface name")
+	case len(name) > 15:
+		return fmt.Errorf("interface name %q is %d bytes; the kernel allows at most 15", name, len(name))
+	case name == "." || name == "..":
+		return fmt.Errorf("interface name %q is not allowed by the kernel", name)
+	case strings.ContainsAny(name, "/:"):
+		return fmt.Errorf("interface name %q contains '/' or ':', which the kernel does not allow", name)
+	case strings.IndexFunc(name, unicode.IsSpace) >= 0 || strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return fmt.Errorf("interface name %q contains whitespace, which the kernel does not allow", name)
+	}
+	return nil
+}
+
 // cleanRel accepts only relative paths that stay inside their base.
 func cleanRel(p string) bool {
 	if p == "" || filepath.IsAbs(p) || strings.HasPrefix(p, "/") {
@@ -675,6 +877,7 @@ func (v *validator) checkDHCP(d *DHCP) {
 	if d.Enabled && len(d.Interfaces) == 0 {
 		v.errf([]any{"dhcp", "interfaces"}, "dhcp is enabled but names no interfaces: kickstand never serves DHCP on every interface")
 	}
+	v.checkInterfaces([]any{"dhcp", "interfaces"}, d.Interfaces)
 	if d.Enabled && d.Mode == "server" && len(d.Subnets) == 0 {
 		v.errf([]any{"dhcp", "subnets"}, "dhcp server mode needs at least one subnet")
 	}

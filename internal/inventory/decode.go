@@ -29,11 +29,16 @@ import (
 type parsedFile struct {
 	cfg   Config // everything but Hosts (main file only)
 	hosts hostFile
-	// unknown are keys that name no setting: reported with the
-	// validation errors, so one run shows every problem.
+	// unknown are keys that name no setting and values of the wrong
+	// type: reported with the validation errors, so one run shows every
+	// problem.
 	unknown []error
 	// chunks are the keys of its hosts chunks in the chunk cache.
 	chunks []uint64
+	// inChunk: this is one chunk of a file's hosts, whose type errors
+	// send the file to a whole parse (an alias's node, outside the
+	// chunk's tree, would be named at the wrong line).
+	inChunk bool
 }
 
 // hostFile is one file's hosts and, for messages, the line each starts on.
@@ -78,7 +83,7 @@ func decodeTree(path string, doc *yaml.Node, hostsOnly bool, cut, shift int) (*p
 	top := doc.Content[0]
 	if top.Kind != yaml.MappingNode {
 		if err := decode(top, &pf.cfg); err != nil {
-			return nil, yamlError(path, 0, err)
+			return nil, typeErrors(path, top, nil, err)
 		}
 		return pf, nil // null: nothing declared
 	}
@@ -108,8 +113,8 @@ func decodeTree(path string, doc *yaml.Node, hostsOnly bool, cut, shift int) (*p
 			pf.unknown = append(pf.unknown, fmt.Errorf("%s:%d: %s: only hosts belong in a hosts.d file", path, k.Line, k.Value))
 		}
 	} else {
-		if err := decode(rest, &pf.cfg); err != nil {
-			return nil, yamlError(path, 0, err)
+		if err := pf.decodeOrReport(rest, &pf.cfg, nil); err != nil {
+			return nil, err
 		}
 		unknownFields(rest, reflect.TypeFor[Config](), nil, pf.reportUnknown)
 		pf.cfg.applyDefaults()
@@ -129,8 +134,8 @@ func decodeTree(path string, doc *yaml.Node, hostsOnly bool, cut, shift int) (*p
 func decodeSlow(path string, doc *yaml.Node) (*parsedFile, error) {
 	pf := &parsedFile{hosts: hostFile{path: path}}
 	var c Config
-	if err := decode(doc, &c); err != nil {
-		return nil, yamlError(path, 0, err)
+	if err := pf.decodeOrReport(doc.Content[0], &c, nil); err != nil {
+		return nil, err
 	}
 	unknownFields(doc.Content[0], reflect.TypeFor[Config](), nil, pf.reportUnknown)
 	pf.hosts.hosts = c.Hosts
@@ -151,8 +156,29 @@ func decodeSlow(path string, doc *yaml.Node) (*parsedFile, error) {
 	return pf, nil
 }
 
-func (pf *parsedFile) reportUnknown(path []any, k *yaml.Node) {
-	pf.unknown = append(pf.unknown, fmt.Errorf("%s:%d: %s: unknown field", pf.hosts.path, k.Line, fieldName(path)))
+func (pf *parsedFile) reportUnknown(path []any, k *yaml.Node, known map[string]reflect.Type) {
+	msg := fmt.Sprintf("unknown key %q", k.Value)
+	if s := suggestKey(k.Value, known); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	pf.unknown = append(pf.unknown, fmt.Errorf("%s:%d: %s: %s", pf.hosts.path, k.Line, fieldName(path), msg))
+}
+
+// decodeOrReport decodes n into v. Values of the wrong type are problems
+// to report with the others (yaml.v3 decodes the rest of the node past
+// them), so one mistyped field does not hide the file's other errors;
+// anything else stops the file. base is n's path.
+func (pf *parsedFile) decodeOrReport(n *yaml.Node, v any, base []any) error {
+	err := decode(n, v)
+	if err == nil {
+		return nil
+	}
+	var te *yaml.TypeError
+	if !errors.As(err, &te) || pf.inChunk {
+		return yamlError(pf.hosts.path, 0, err)
+	}
+	pf.unknown = append(pf.unknown, typeErrors(pf.hosts.path, n, base, err))
+	return nil
 }
 
 // decodeHosts decodes a hosts sequence. lineShift is added to its nodes'
@@ -169,7 +195,7 @@ func (pf *parsedFile) decodeHosts(seq *yaml.Node, lineShift, first int) ([]Host,
 		var hs []Host
 		shiftAfter(seq, 0, lineShift)
 		if err := decode(seq, &hs); err != nil {
-			return nil, nil, yamlError(pf.hosts.path, 0, err)
+			return nil, nil, typeErrors(pf.hosts.path, seq, []any{"hosts"}, err)
 		}
 		return nil, nil, fmt.Errorf("%s:%d: hosts: want a list of hosts", pf.hosts.path, seq.Line)
 	}
@@ -182,8 +208,8 @@ func (pf *parsedFile) decodeHosts(seq *yaml.Node, lineShift, first int) ([]Host,
 			*h = Host{}
 			shiftAfter(n, 0, shift)
 			shift = 0 // this host's nodes carry their file lines now
-			if err := decode(n, h); err != nil {
-				return nil, nil, yamlError(pf.hosts.path, 0, err)
+			if err := pf.decodeOrReport(n, h, []any{"hosts", first + i}); err != nil {
+				return nil, nil, err
 			}
 			unknownFields(n, reflect.TypeFor[Host](), []any{"hosts", first + i}, pf.reportUnknown)
 		}
@@ -475,7 +501,7 @@ func decodeChunked(path string, data []byte, b hostsBlock, hostsOnly bool, chunk
 					p.err = errors.New("chunk is not the items it was cut at")
 					continue
 				}
-				pf := &parsedFile{hosts: hostFile{path: path}}
+				pf := &parsedFile{hosts: hostFile{path: path}, inChunk: true}
 				p.hosts, p.lines, p.err = pf.decodeHosts(doc.Content[0], firstLine-1, p.from)
 				p.unknown = pf.unknown
 				if p.err == nil && len(p.unknown) == 0 {
@@ -686,7 +712,7 @@ var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 
 // unknownFields reports every mapping key under n that names no field of
 // t (yaml.v3's KnownFields, with the field's path and line).
-func unknownFields(n *yaml.Node, t reflect.Type, path []any, report func([]any, *yaml.Node)) {
+func unknownFields(n *yaml.Node, t reflect.Type, path []any, report func([]any, *yaml.Node, map[string]reflect.Type)) {
 	for n != nil && n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
@@ -711,7 +737,7 @@ func unknownFields(n *yaml.Node, t reflect.Type, path []any, report func([]any, 
 			}
 			ft, ok := fields[k.Value]
 			if !ok {
-				report(at(k.Value), k)
+				report(at(k.Value), k, fields)
 				continue
 			}
 			unknownFields(v, ft, at(k.Value), report)
@@ -776,4 +802,177 @@ func fieldName(path []any) string {
 		}
 	}
 	return name.String()
+}
+
+var typeErrorRE = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `(.*)`)? into (.+)$")
+
+// typeErrors turns yaml.v3's type errors under n (whose path is base) into
+// "file:line: field: message", the field found by its line, and the Go
+// type named as the operator wrote it ("a list", not "[]string").
+func typeErrors(path string, n *yaml.Node, base []any, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return yamlError(path, 0, err)
+	}
+	errs := make([]error, 0, len(te.Errors))
+	for _, m := range te.Errors {
+		g := yamlLineRE.FindStringSubmatch(m)
+		if g == nil {
+			errs = append(errs, fmt.Errorf("%s: %s", path, m))
+			continue
+		}
+		line, _ := strconv.Atoi(g[1])
+		msg := g[2]
+		if t := typeErrorRE.FindStringSubmatch(msg); t != nil {
+			// The value is not quoted: it may be a secret (a password
+			// hash where a mapping of vars belongs).
+			msg = fmt.Sprintf("want %s, not %s", kindName(t[3]), tagName(t[1]))
+		}
+		field := fieldName(append(slices.Clip(base), pathAtLine(n, line)...))
+		if field == "" {
+			errs = append(errs, fmt.Errorf("%s:%d: %s", path, line, msg))
+			continue
+		}
+		errs = append(errs, fmt.Errorf("%s:%d: %s: %s", path, line, field, msg))
+	}
+	return errors.Join(errs...)
+}
+
+// tagName says what a YAML tag is in words.
+func tagName(tag string) string {
+	switch tag {
+	case "map":
+		return "a mapping"
+	case "seq":
+		return "a list"
+	case "str":
+		return "a string"
+	case "int", "float":
+		return "a number"
+	case "bool":
+		return "true or false"
+	case "null":
+		return "nothing"
+	}
+	return "!!" + tag
+}
+
+// kindName says what a Go type is in YAML terms.
+func kindName(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "map["), strings.HasPrefix(goType, "inventory."):
+		return "a mapping"
+	case goType == "bool":
+		return "true or false"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"), strings.HasPrefix(goType, "float"):
+		return "a number"
+	}
+	return "a " + goType
+}
+
+// pathAtLine is the path, below n, of the deepest key or item that starts
+// on line: where a message about that line belongs.
+func pathAtLine(n *yaml.Node, line int) []any {
+	for n != nil && n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	if n == nil {
+		return nil
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Line == line || v.Line <= line && line <= lastLine(v) {
+				return append([]any{k.Value}, pathAtLine(v, line)...)
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if c.Line <= line && line <= lastLine(c) {
+				return append([]any{i}, pathAtLine(c, line)...)
+			}
+		}
+	}
+	return nil
+}
+
+// lastLine is the last line a node's tree starts a node on.
+func lastLine(n *yaml.Node) int {
+	l := n.Line
+	for _, c := range n.Content {
+		l = max(l, lastLine(c))
+	}
+	return l
+}
+
+// keyAliases are the names other provisioning tools (Cobbler, Foreman,
+// MAAS, netplan, ifcfg) give kickstand's keys: a key that is one of them
+// is a habit, not a typo, and edit distance would not find its match.
+var keyAliases = map[string][]string{
+	"ipv4":        {"ip", "ipaddr", "ip_address", "ipaddress", "address", "ip4", "ipv4_address", "addr"},
+	"ipv6":        {"ip6", "ipv6addr", "ipv6_address", "ipv6address", "addr6"},
+	"gateway4":    {"gateway", "gw", "router", "default_gateway", "ipv4_gateway"},
+	"gateway6":    {"gw6", "ipv6_gateway", "ipv6gateway", "ipv6_default_gateway"},
+	"macs":        {"mac", "mac_address", "macaddress", "hwaddr", "hw_address", "macaddr"},
+	"nameservers": {"dns", "dns_servers", "name_servers", "nameserver", "resolvers", "name-servers"},
+	"ntp":         {"ntp_servers", "ntpservers", "timeservers", "time_servers"},
+	"timezone":    {"tz", "time_zone"},
+	"interface":   {"iface", "device", "nic", "interface_name", "ksdevice"},
+	"name":        {"hostname", "fqdn", "host"},
+	"netboot":     {"state", "netboot_enabled", "status"},
+	"vars":        {"ks_meta", "autoinstall_meta", "variables", "params", "parameters", "meta"},
+	"kernel_args": {"kernel_options", "kopts", "append", "cmdline", "kernel_cmdline"},
+	"kickstart":   {"autoinstall", "template", "ks"},
+	"initrd":      {"initrds", "initramfs"},
+	"http":        {"listen", "http_listen"},
+	"subnets":     {"subnet", "networks"},
+	"interfaces":  {"interface"},
+}
+
+// suggestKey names the known key an unknown one most likely meant: a key
+// other tools use for it, or one a typo or two away.
+func suggestKey(key string, known map[string]reflect.Type) string {
+	k := strings.ToLower(key)
+	if _, ok := known[k]; ok {
+		return k // a case slip: keys are lower case
+	}
+	for want, aliases := range keyAliases {
+		if _, ok := known[want]; ok && slices.Contains(aliases, k) {
+			return want
+		}
+	}
+	best, bestD := "", 3
+	if len(k) <= 4 {
+		bestD = 2
+	}
+	for name := range known {
+		if d := editDistance(k, name); d < bestD || d == bestD && name < best {
+			best, bestD = name, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

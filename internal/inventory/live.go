@@ -3,6 +3,7 @@ package inventory
 import (
 	"errors"
 	"fmt"
+	"maps"
 )
 
 // Known names the live objects (made through the CLI or the API and kept
@@ -11,6 +12,11 @@ import (
 type Known struct {
 	Profiles map[string]bool
 	Distros  map[string]bool
+	// ProfileSpecs are the definitions of live profiles, where a check
+	// needs more than the name: a host's login is checked against its
+	// profile's kickstart and vars. A name missing here is not checked
+	// for that.
+	ProfileSpecs map[string]*Profile
 }
 
 // CheckHost validates a live host by the file's rules and with the file's
@@ -23,7 +29,7 @@ func (c *Config) CheckHost(h *Host, known Known) error {
 	h.applyDefaults()
 	x := c.liveScope(known)
 	x.Hosts = []Host{*h}
-	return x.checkLive("host "+h.Name, known)
+	return x.checkLive("host "+h.Name, known, c.Profiles)
 }
 
 // CheckProfile validates a live profile as CheckHost does a host.
@@ -33,14 +39,14 @@ func (c *Config) CheckProfile(p *Profile, known Known) error {
 	}
 	x := c.liveScope(known)
 	x.Profiles = []Profile{*p}
-	return x.checkLive("profile "+p.Name, known)
+	return x.checkLive("profile "+p.Name, known, nil)
 }
 
 // CheckDistro validates a live distro as CheckHost does a host.
 func (c *Config) CheckDistro(d *Distro) error {
 	x := c.liveScope(Known{})
 	x.Distros = []Distro{*d}
-	return x.checkLive("distro "+d.Name, Known{})
+	return x.checkLive("distro "+d.Name, Known{}, nil)
 }
 
 // liveScope is a copy of the (valid) config holding none of the file's
@@ -54,8 +60,15 @@ func (c *Config) liveScope(known Known) *Config {
 	return &x
 }
 
-func (c *Config) checkLive(what string, known Known) error {
-	v := validator{live: what, known: known, files: []hostFile{{path: what, hosts: c.Hosts, lines: make([]int32, len(c.Hosts))}}}
+// checkLive checks c's one object. fileProfiles are the file's profiles,
+// which a live host's login is checked against (the built-in kickstart's).
+func (c *Config) checkLive(what string, known Known, fileProfiles []Profile) error {
+	v := validator{live: what, known: known, files: []hostFile{{path: what, hosts: c.Hosts, lines: make([]int32, len(c.Hosts))}},
+		fileProfiles: map[string]*Profile{}}
+	maps.Copy(v.fileProfiles, known.ProfileSpecs)
+	for i := range fileProfiles {
+		v.fileProfiles[fileProfiles[i].Name] = &fileProfiles[i]
+	}
 	v.check(c)
 	if len(v.errs) > 0 {
 		return errors.Join(v.errs...)

@@ -15,7 +15,7 @@ func TestFileHostMayUseLiveProfile(t *testing.T) {
 	write(t, path, mainFile+"  - name: imp.example.com\n    macs: [\"52:54:00:00:00:02\"]\n    profile: rocky9.4-imp\n")
 
 	_, err := (&Loader{Path: path}).Load(false)
-	if err == nil || !strings.Contains(err.Error(), `lab-imp.yaml:17: hosts[1].profile: unknown profile "rocky9.4-imp"`) {
+	if err == nil || !strings.Contains(err.Error(), `lab-imp.yaml:18: hosts[1].profile: unknown profile "rocky9.4-imp"`) {
 		t.Fatalf("without the live profile: err = %v, want the unknown profile named at its line", err)
 	}
 	var saw *Config
@@ -89,5 +89,60 @@ func TestCheckLiveIgnoresTheRest(t *testing.T) {
 	h := Host{Name: "web1", MACs: []string{"52:54:00:aa:bb:cc"}, Profile: "p"}
 	if err := c.CheckHost(&h, Known{Profiles: map[string]bool{"p": true}}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A live host on a file profile that names no kickstart gets the
+// built-in one, so it is refused, as a file host would be, when nobody
+// could log into it.
+func TestLiveHostLogin(t *testing.T) {
+	src := strings.Replace(mainFile, "    macs: [\"52:54:00:00:00:01\"]\n", "    macs: [\"52:54:00:00:00:01\"]\n    vars: {rootpw: \"$6$kickstandtest$5MS9oYuEhtNmSVDHCkrJI/DqZnbLIT/8EAaPqkN.4ywAIgaWBmTuZSsEv4Yys3y6iq.mc7wUFaTvVGsO537yn/\"}\n", 1)
+	src = strings.Replace(src, "profiles:\n", "profiles:\n  - name: bare\n    distro: el9\n", 1)
+	c, err := Parse("inv.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := Known{Profiles: map[string]bool{"bare": true, "p": true}}
+	h := Host{Name: "live1", MACs: []string{"52:54:00:00:09:01"}, Profile: "bare"}
+	if err := c.CheckHost(&h, known); err == nil || !strings.Contains(err.Error(), "host live1: vars: nobody could log into the installed machine") {
+		t.Fatalf("err = %v", err)
+	}
+	h.Vars = map[string]string{"ssh_keys": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM ops@example.com"}
+	if err := c.CheckHost(&h, known); err != nil {
+		t.Fatalf("with a key: %v", err)
+	}
+	h.Vars, h.Profile = nil, "p" // the profile's key is the host's
+	if err := c.CheckHost(&h, known); err != nil {
+		t.Fatalf("on a profile with a key: %v", err)
+	}
+}
+
+// A host on a live profile that names no kickstart gets the built-in one:
+// its login is checked against that profile, in the file and live.
+func TestLoginOnLiveProfile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lab-imp.yaml")
+	write(t, path, strings.Replace(mainFile, "    profile: p\n", "    profile: imp\n", 1))
+	bare := &Profile{Name: "imp", Distro: "el9", Loader: LoaderIPXE}
+	known := Known{Profiles: map[string]bool{"imp": true}, ProfileSpecs: map[string]*Profile{"imp": bare}}
+	l := &Loader{Path: path, Known: func(*Config) (Known, error) { return known, nil }}
+	_, err := l.Load(false)
+	if err == nil || !strings.Contains(err.Error(), "lab-imp.yaml:13: hosts[0].vars: nobody could log into the installed machine") ||
+		!strings.Contains(err.Error(), "(profile imp names no kickstart)") {
+		t.Fatalf("file host on a bare live profile: %v", err)
+	}
+	bare.Vars = map[string]string{"ssh_keys": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM ops@example.com"}
+	c, err := l.Load(true)
+	if err != nil {
+		t.Fatalf("with the profile's key: %v", err)
+	}
+	bare.Vars = nil
+	h := Host{Name: "live1", MACs: []string{"52:54:00:00:09:01"}, Profile: "imp"}
+	if err := c.CheckHost(&h, known); err == nil || !strings.Contains(err.Error(), "host live1: vars: nobody could log into the installed machine") {
+		t.Errorf("live host on a bare live profile: %v", err)
+	}
+	bare.Kickstart = "own.ks" // a template of the operator's own is theirs
+	if err := c.CheckHost(&h, known); err != nil {
+		t.Errorf("live host on a live profile with its own kickstart: %v", err)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // DefaultHostsDir is the hosts directory looked for beside the main file.
@@ -76,7 +78,12 @@ func (l *Loader) Load(reread bool) (*Config, error) {
 	dir = (&Config{Path: l.Path}).Abs(dir)
 	names, err := hostFiles(dir)
 	if err != nil && (explicit || !errors.Is(err, fs.ErrNotExist)) {
-		return nil, fmt.Errorf("%s: server.hosts_dir: %w", l.Path, err)
+		if !explicit {
+			return nil, fmt.Errorf("%s: %w", l.Path, err)
+		}
+		v := validator{file: l.Path}
+		v.errf([]any{"server", "hosts_dir"}, "%v", err)
+		return nil, v.errs[0]
 	}
 	// Files are parsed in parallel: a first start of 100 files uses
 	// every CPU, and a large file is split further by decodeFile.
@@ -207,4 +214,31 @@ func ChangedHosts(old, cur *Config) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// ServerOnly reads what it can of the main file's server section, with
+// the defaults, and nothing else: where the data directory and the store
+// are when the file as a whole is refused. Commands then work from the
+// last good inventory the store holds (kickstand host list, set-state)
+// while the operator fixes the file. Anything unreadable takes its
+// default.
+func ServerOnly(path string) *Config {
+	c := &Config{Path: path}
+	if b, err := os.ReadFile(path); err == nil {
+		var doc yaml.Node
+		if yaml.Unmarshal(b, &doc) == nil {
+			if s := mapValue(docRoot(&doc), "server"); s != nil {
+				decode(s, &c.Server) // a wrong value keeps its default
+			}
+		}
+	}
+	c.applyDefaults()
+	return c
+}
+
+func docRoot(doc *yaml.Node) *yaml.Node {
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		return doc.Content[0]
+	}
+	return doc
 }

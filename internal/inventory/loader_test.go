@@ -21,6 +21,7 @@ distros:
 profiles:
   - name: p
     distro: el9
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
 hosts:
   - name: main.example.com
     macs: ["52:54:00:00:00:01"]
@@ -99,7 +100,7 @@ func TestHostsDirErrorLocations(t *testing.T) {
 	b, c := filepath.Join(dir, "hosts.d", "b.yaml"), filepath.Join(dir, "hosts.d", "c.yaml")
 	for _, want := range []string{
 		b + ":7: hosts[1].profile: unknown profile \"nope\"",
-		b + ":8: hosts[1].colour: unknown field",
+		b + ":8: hosts[1].colour: unknown key \"colour\"",
 		c + ":1: server: only hosts belong in a hosts.d file",
 	} {
 		if !strings.Contains(err.Error(), want) {
@@ -128,7 +129,7 @@ func TestHostsDirDuplicateMACAcrossFiles(t *testing.T) {
 	// The same against the main file's host.
 	write(t, b, "hosts:\n"+hostYAML("main.example.com", "52:54:00:00:00:0e"))
 	_, err = Load(path)
-	want = b + ":2: hosts[0].name: duplicate host \"main.example.com\" (also at " + path + ":12)"
+	want = b + ":2: hosts[0].name: duplicate host \"main.example.com\" (also at " + path + ":13)"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err = %v\nwant %s", err, want)
 	}
@@ -242,7 +243,7 @@ func TestHostsDirSetting(t *testing.T) {
 		t.Fatalf("no hosts.d at all: %v", err)
 	}
 	write(t, path, strings.Replace(mainFile, "server:\n", "server:\n  hosts_dir: fleet\n", 1))
-	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "server.hosts_dir") {
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), path+":2: server.hosts_dir: open ") {
 		t.Fatalf("missing hosts_dir: %v", err)
 	}
 	os.Mkdir(filepath.Join(dir, "fleet"), 0o755)

@@ -100,6 +100,11 @@ type Profile struct {
 	// and the errors on the host's timeline), so an installer never runs
 	// a kickstart Anaconda would reject; "warn" serves it, logged.
 	Lint string `yaml:"lint,omitempty" json:"lint,omitempty"`
+	// Vars are template variables every host of the profile gets; a
+	// host's own vars win. A fleet's root password hash or SSH keys
+	// (the built-in kickstart's rootpw, ssh_keys and user) are set once
+	// here.
+	Vars map[string]string `yaml:"vars,omitempty" json:"vars,omitempty"`
 }
 
 // Host is one machine kickstand knows by MAC, UUID or address.

@@ -125,6 +125,7 @@ func (v *validator) checkDHCP6(d *DHCP6, hosts []Host) {
 	if d.Enabled && len(d.Subnets) == 0 {
 		v.errf(at("subnets"), "dhcp6 is enabled but has no subnet")
 	}
+	v.checkInterfaces(at("interfaces"), d.Interfaces)
 	if d.Workers < 0 {
 		v.errf(at("workers"), "must be positive")
 	}

@@ -24,6 +24,9 @@ type LintCommand struct {
 	AllowDeprecated bool
 	Strict          bool
 	JSON            bool
+	// Emit, when set, prints the report instead of JSON or text lines
+	// (the CLI's -o yaml).
+	Emit func(LintReport) error
 	// FollowIncludes reads %include and %ksappend targets like
 	// `ksvalidator -i`: relative to the file, then in IncludeDirs.
 	FollowIncludes bool
@@ -42,8 +45,8 @@ const StdinName = "<stdin>"
 // maxLintInput bounds one kickstart read by `ks lint`.
 const maxLintInput = 64 << 20
 
-// jsonReport is the --output json shape.
-type jsonReport struct {
+// LintReport is the structured (-o json) shape of a lint run.
+type LintReport struct {
 	Release  string    `json:"release"`
 	Valid    bool      `json:"valid"`
 	Problems []Problem `json:"problems"`
@@ -85,13 +88,18 @@ func (c LintCommand) Run(ctx context.Context, files []string) error {
 		all = append(all, probs...)
 	}
 	failed := HasErrors(all, c.Strict)
-	if c.JSON {
-		if all == nil {
-			all = []Problem{}
+	if all == nil {
+		all = []Problem{}
+	}
+	rep := LintReport{Release: v.String(), Valid: !failed, Problems: all}
+	if c.Emit != nil {
+		if err := c.Emit(rep); err != nil {
+			return fmt.Errorf("ks lint: write report: %w", err)
 		}
+	} else if c.JSON {
 		enc := json.NewEncoder(c.Out)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(jsonReport{Release: v.String(), Valid: !failed, Problems: all}); err != nil {
+		if err := enc.Encode(rep); err != nil {
 			return fmt.Errorf("ks lint: write report: %w", err)
 		}
 	} else {

@@ -59,7 +59,7 @@ func TestLintCommand(t *testing.T) {
 	if !errors.As(err, &ee) {
 		t.Fatalf("json: %v", err)
 	}
-	var rep jsonReport
+	var rep LintReport
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("json output: %v\n%s", err, out.String())
 	}

@@ -290,10 +290,12 @@ func TemplateData(t *boot.Target, p boot.Plan) map[string]any {
 	if a, ok := h.Addr6(); ok {
 		netw["v6"] = map[string]any{"address": a.Addr().String(), "prefix": a.Bits(), "gateway": h.Gateway6}
 	}
+	hv := h.TemplateVars(t.Profile)
 	vars := map[string]any{}
-	for k, v := range h.Vars {
+	for k, v := range hv {
 		vars[k] = v
 	}
+	login := inventory.LoginOf(hv)
 	repo := p.BaseURL + "/distros/" + t.Distro.Name + "/"
 	if strings.Contains(t.Distro.Repo, "://") {
 		repo = t.Distro.Repo
@@ -310,6 +312,16 @@ func TemplateData(t *boot.Target, p boot.Plan) map[string]any {
 			"dracut": rel.Dracut(),
 			// timesource replaced timezone --ntpservers in RHEL 9 (REFERENCE §6).
 			"timesource": (rel.Family == "rhel" && rel.Major >= 9) || (rel.Family == "fedora" && rel.Major >= 33),
+		},
+		// login is what the built-in kickstart writes into rootpw,
+		// user and sshkey; the inventory refuses a host it would lock.
+		"login": map[string]any{
+			"rootpw": login.RootPW, "user": login.User, "ssh_keys": login.SSHKeys, "key_user": login.KeyUser,
+			// The sshkey command (Fedora 22, RHEL 8) takes one key per
+			// user; otherwise %post writes authorized_keys.
+			"sshkey": len(login.SSHKeys) == 1 && ((rel.Family == "rhel" && rel.Major >= 8) || (rel.Family == "fedora" && rel.Major >= 22)),
+			// No password to type: sudo must not ask for one.
+			"nopasswd": login.User != "" && login.RootPW == "",
 		},
 		"network": netw,
 		"install": map[string]any{"url": repo},

@@ -24,6 +24,7 @@ const hostsdMain = `distros:
 profiles:
   - name: p
     distro: el9
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
 `
 
 func hostsdHost(name, mac, netboot string) string {

@@ -28,7 +28,7 @@ func BenchmarkServe(b *testing.B) {
   address_v4: 198.18.0.1
   root: www
 distros: [{name: d, release: rhel9, kernel: k, initrd: [i]}]
-profiles: [{name: p, distro: d}]
+profiles: [{name: p, distro: d, vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}}]
 hosts: [{name: h, macs: ["02:00:00:00:00:01"], ipv4: 198.18.0.2/30, profile: p, netboot: install}]
 `), 0o644)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -55,11 +55,22 @@ type Instance struct {
 	Log     *slog.Logger
 	// Events is the timeline recorder; Serve runs it.
 	Events *timeline.Recorder
+	// Stale is why the file is refused when Open fell back to the last
+	// good inventory in the store (Options.LastGood); nil otherwise.
+	Stale error
 
 	cfg    atomic.Pointer[inventory.Config]
-	mu     sync.Mutex // serialises reloads
+	mu     sync.Mutex // serialises reloads; guards the fields below
 	loader *inventory.Loader
 	strict bool // check that files exist (serve), or syntax only (render)
+	// loaded is the config last loaded from the files. The config in
+	// force differs from it in the settings pending a restart.
+	loaded     *inventory.Config
+	loadedAt   time.Time
+	pending    []Pending
+	rejected   *Rejection
+	live       *listeners // nil unless serving
+	statusFile string
 }
 
 // Options control Open.
@@ -74,6 +85,11 @@ type Options struct {
 	// IfExists uses the store only if it exists, else an in-memory one:
 	// previews show real states and tokens but never create files.
 	IfExists bool
+	// LastGood opens the store alone when the file is refused: the last
+	// good inventory synced into it serves read-only commands and state
+	// changes while the operator fixes the file, and Instance.Stale says
+	// why. Nothing is synced from the file then.
+	LastGood bool
 	Log      *slog.Logger
 }
 
@@ -87,27 +103,47 @@ func Open(ctx context.Context, path string, o Options) (*Instance, error) {
 	// distros are names the file's hosts and profiles may use.
 	var st store.Store
 	loader := &inventory.Loader{Path: path}
+	existed := false // whether st was there before Open
+	openStore := func(c *inventory.Config) error {
+		if st != nil {
+			return nil
+		}
+		spec := StoreSpec(c, o)
+		if existed = storeExists(spec) && spec != "-"; o.IfExists && !existed {
+			spec = "-"
+		}
+		var err error
+		if st, err = sqlstore.Open(ctx, spec); err != nil {
+			return fmt.Errorf("store %s: %w", store.Redact(spec), err)
+		}
+		return nil
+	}
 	loader.Known = func(c *inventory.Config) (inventory.Known, error) {
-		if st == nil {
-			spec := StoreSpec(c, o)
-			if o.IfExists && !storeExists(spec) {
-				spec = "-"
-			}
-			var err error
-			if st, err = sqlstore.Open(ctx, spec); err != nil {
-				return inventory.Known{}, fmt.Errorf("store %s: %w", store.Redact(spec), err)
-			}
+		if err := openStore(c); err != nil {
+			return inventory.Known{}, err
 		}
 		return install.LiveNames(ctx, st)
 	}
-	cfg, err := load(loader, false, o.CheckFiles)
-	if err != nil {
+	cfg, fileErr := load(loader, false, o.CheckFiles)
+	if fileErr != nil && o.LastGood {
+		// The store the file's server section names, if it can be read.
+		if sc := inventory.ServerOnly(path); openStore(sc) == nil && existed {
+			cfg = sc
+		}
+	}
+	if cfg == nil {
 		if st != nil {
 			st.Close()
 		}
-		return nil, err
+		return nil, fileErr
 	}
-	in := &Instance{Path: path, Store: st, Log: o.Log, loader: loader, strict: o.CheckFiles}
+	if st == nil { // a file that names no live object never asked
+		if err := openStore(cfg); err != nil {
+			return nil, err
+		}
+	}
+	in := &Instance{Path: path, Store: st, Log: o.Log, loader: loader, strict: o.CheckFiles,
+		loaded: cfg, loadedAt: time.Now(), statusFile: StatusFile(cfg, o), Stale: fileErr}
 	in.cfg.Store(cfg)
 	in.Booter = boot.NewBooter(st, in.Config)
 	in.Events = timeline.New(st, attributor{in}, in.Log)
@@ -115,6 +151,9 @@ func Open(ctx context.Context, path string, o Options) (*Instance, error) {
 	in.Files = &bootfiles.Files{Booter: in.Booter, Chooser: in.Install, Store: st, Config: in.Config, Images: &overlay.Images{}}
 	for _, w := range cfg.Warnings {
 		in.Log.Warn("config", "warning", w)
+	}
+	if fileErr != nil {
+		return in, nil // the store's inventory, as the last good file left it
 	}
 	if _, err := in.Install.SyncFile(ctx, cfg); err != nil {
 		st.Close()
@@ -182,32 +221,51 @@ func (in *Instance) Reload(ctx context.Context) error { return in.reload(ctx, tr
 
 // reload re-reads the files that changed (all of them if reread) and
 // syncs to the store only the hosts that differ from the config in force.
+// While serving, it moves the listeners the file moves and keeps the
+// settings that need a restart as they run (see listeners.go).
 func (in *Instance) reload(ctx context.Context, reread bool) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	t0 := time.Now()
-	old := in.Config()
+	old, running := in.loaded, in.Config()
 	cfg, err := load(in.loader, reread, in.strict)
 	if err == nil && cfg == old {
 		return nil // no file changed
 	}
-	var changed []string
-	if err == nil {
-		changed = inventory.ChangedHosts(old, cfg)
-		if changed == nil {
-			changed = []string{}
-		}
-		if !reflect.DeepEqual(old.DHCP6.DUIDs, cfg.DHCP6.DUIDs) {
-			changed = nil // the host index is rebuilt whole
-		}
-		_, err = in.Install.SyncChanged(ctx, cfg, changed)
-	}
 	if err != nil {
-		in.Log.Error("reload rejected; keeping the previous config", "err", err)
+		in.reject(err)
 		return err
 	}
-	in.cfg.Store(cfg)
+	eff, pending := cfg, []Pending(nil)
+	commit, undo := func() {}, func() {}
+	if in.live != nil {
+		pending, eff = restartRequired(running, cfg)
+		if commit, undo, err = in.live.prepare(eff); err != nil {
+			in.reject(err)
+			return err
+		}
+	}
+	changed := inventory.ChangedHosts(old, cfg)
+	if changed == nil {
+		changed = []string{}
+	}
+	if !reflect.DeepEqual(old.DHCP6.DUIDs, cfg.DHCP6.DUIDs) {
+		changed = nil // the host index is rebuilt whole
+	}
+	if _, err := in.Install.SyncChanged(ctx, eff, changed); err != nil {
+		undo()
+		in.reject(err)
+		return err
+	}
+	// The new listeners are open: advertise them, then close the old.
+	in.cfg.Store(eff)
+	commit()
+	in.loaded, in.loadedAt, in.pending, in.rejected = cfg, time.Now(), pending, nil
+	in.writeStatus()
 	in.Log.Info("config reloaded", "path", in.Path, "hosts", len(cfg.Hosts), "hosts_changed", len(changed), "took", time.Since(t0).Round(time.Millisecond))
+	if len(pending) > 0 {
+		in.Log.Warn("restart required for "+fieldsOf(pending)+"; running with the previous values until then", "pending", pending)
+	}
 	return nil
 }
 
@@ -240,7 +298,6 @@ func (in *Instance) Watch(ctx context.Context, hup <-chan os.Signal, every time.
 func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cfg := in.Config()
 	rec := in.Events
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
@@ -262,25 +319,54 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 	wg.Add(1)
 	go func() { defer wg.Done(); in.Install.Follow(ctx, 500*time.Millisecond) }()
 
-	addr, done, err := httpd.Listen(ctx, cfg.Server.HTTP, in.HTTPServer(m).Handler(), in.Log)
-	if err != nil {
-		return fmt.Errorf("http: %w", err)
-	}
-	in.Log.Info("http listening", "addr", addr.String())
-	run("http", func() error { return <-done })
-
-	if cfg.TFTP.Enabled {
-		ts, err := tftp.New(tftp.Config{
-			Opener: tftp.OpenerFunc(in.openTFTP), Logger: in.Log,
-			MaxTransfers: cfg.TFTP.MaxTransfers,
-			OnTransfer:   func(ti tftp.TransferInfo) { in.recordTFTP(rec, ti) },
-		})
-		if err != nil {
-			return fmt.Errorf("tftp: %w", err)
+	// The listeners a reload can move; opened under the reload lock, so
+	// a reload sees them all or none.
+	var httpAddr net.Addr
+	handler := in.HTTPServer(m).Handler()
+	in.mu.Lock()
+	cfg := in.Config()
+	l := &listeners{ctx: ctx, run: run, slots: map[string]*slot{}, open: map[string]opener{
+		"http": func(ctx context.Context, addr string, _ *inventory.Config) (func() error, error) {
+			a, done, err := httpd.Listen(ctx, addr, handler, in.Log)
+			if err != nil {
+				return nil, err
+			}
+			httpAddr = a
+			in.Log.Info("http listening", "addr", a.String())
+			return func() error { return <-done }, nil
+		},
+		"tftp": func(ctx context.Context, addr string, cfg *inventory.Config) (func() error, error) {
+			return in.openTFTP(ctx, rec, addr, cfg.TFTP.MaxTransfers)
+		},
+		"syslog": func(ctx context.Context, addr string, _ *inventory.Config) (func() error, error) {
+			return in.openSyslog(ctx, rec, addr)
+		},
+	}, cur: cfg}
+	for _, name := range listenerNames {
+		if addr := listenAddr(name, cfg); addr != "" {
+			s, err := l.start(name, addr, cfg)
+			if err != nil {
+				in.mu.Unlock()
+				cancel()
+				wg.Wait()
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			l.slots[name] = s
 		}
-		in.Log.Info("tftp listening", "addr", cfg.TFTP.Listen)
-		run("tftp", func() error { return ts.ListenAndServe(ctx, cfg.TFTP.Listen) })
 	}
+	in.live = l
+	in.writeStatus()
+	bound := httpAddr // a reload may move it; ready gets the first
+	in.mu.Unlock()
+	defer func() {
+		in.mu.Lock()
+		in.live = nil
+		if in.statusFile != "" {
+			os.Remove(in.statusFile) // no longer serving
+		}
+		in.mu.Unlock()
+	}()
+
 	if cfg.DHCP.Enabled {
 		proxy := cfg.DHCP.Mode == "proxy"
 		ds, err := dhcp4.New(dhcpengine.Options{Config: in.Config, Booter: in.Booter, Store: in.Store, Log: in.Log,
@@ -311,13 +397,8 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 		in.Log.Info("dhcp6 serving", "interfaces", cfg.DHCP6.Interfaces)
 		run("dhcp6", func() error { return ds6.Serve(ctx) })
 	}
-	if cfg.Syslog.Enabled {
-		if err := in.serveSyslog(ctx, rec, run); err != nil {
-			return err
-		}
-	}
 	if ready != nil {
-		ready(addr)
+		ready(bound)
 	}
 	wg.Wait()
 	close(errs)
@@ -329,7 +410,8 @@ func (in *Instance) Serve(ctx context.Context, ready func(httpAddr net.Addr)) er
 func (in *Instance) HTTPServer(m *metrics.Metrics) *httpd.Server {
 	h := &httpd.Server{Booter: in.Booter, Install: in.Install, Files: in.Files, Store: in.Store, Log: in.Log, Events: in.Events,
 		API: api.Handler(api.Deps{Store: in.Store, Config: in.Config, Events: in.Events, Lifecycle: in.Install, Log: in.Log,
-			OpenReads: func() bool { return in.Config().Server.APIOpenReads }}),
+			OpenReads: func() bool { return in.Config().Server.APIOpenReads },
+			Server:    func() any { return in.Status() }}),
 		UI: webui.Handler()}
 	if m != nil {
 		h.Metrics = m.Handler()
@@ -410,18 +492,17 @@ func firmwareOf(bootFile string) string {
 	return "bios"
 }
 
-// serveSyslog receives installer logs on UDP and TCP and files each line
-// under the host whose address sent it.
-func (in *Instance) serveSyslog(ctx context.Context, rec *timeline.Recorder, run func(string, func() error)) error {
-	addr := in.Config().Syslog.Listen
+// openSyslog opens the receiver of installer logs on UDP and TCP, which
+// files each line under the host whose address sent it.
+func (in *Instance) openSyslog(ctx context.Context, rec *timeline.Recorder, addr string) (func() error, error) {
 	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
-		return fmt.Errorf("syslog: %w", err)
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		pc.Close()
-		return fmt.Errorf("syslog: %w", err)
+		return nil, err
 	}
 	// An installer logs a few hundred lines a second at most; the limits
 	// bound what a flood from one address, or from many, can make us do.
@@ -433,16 +514,37 @@ func (in *Instance) serveSyslog(ctx context.Context, rec *timeline.Recorder, run
 		}})
 	}
 	in.Log.Info("syslog listening", "addr", addr)
-	run("syslog/udp", func() error { defer pc.Close(); return srv.Serve(ctx, pc, handle) })
-	run("syslog/tcp", func() error {
+	return func() error {
+		udp := make(chan error, 1)
+		go func() { defer pc.Close(); udp <- srv.Serve(ctx, pc, handle) }()
 		go func() { <-ctx.Done(); ln.Close() }()
-		return srv.ServeStream(ctx, ln, handle)
-	})
-	return nil
+		if err := srv.ServeStream(ctx, ln, handle); err != nil && ctx.Err() == nil {
+			return err
+		}
+		return <-udp
+	}, nil
 }
 
-// openTFTP serves the same namespace as HTTP over TFTP.
-func (in *Instance) openTFTP(ctx context.Context, req tftp.Request) (tftp.File, error) {
+// openTFTP opens the TFTP server's socket.
+func (in *Instance) openTFTP(ctx context.Context, rec *timeline.Recorder, addr string, maxTransfers int) (func() error, error) {
+	ts, err := tftp.New(tftp.Config{
+		Opener: tftp.OpenerFunc(in.openTFTPFile), Logger: in.Log,
+		MaxTransfers: maxTransfers, // fixed while this server runs
+		OnTransfer:   func(ti tftp.TransferInfo) { in.recordTFTP(rec, ti) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	pc, err := tftp.Listen(addr)
+	if err != nil {
+		return nil, err
+	}
+	in.Log.Info("tftp listening", "addr", addr)
+	return func() error { defer pc.Close(); return ts.Serve(ctx, pc) }, nil
+}
+
+// openTFTPFile serves the same namespace as HTTP over TFTP.
+func (in *Instance) openTFTPFile(ctx context.Context, req tftp.Request) (tftp.File, error) {
 	f, _, err := in.Files.Open(ctx, bootfiles.Request{Name: req.Path, Client: req.Client.Addr().Unmap(), Local: req.Local.Unmap()})
 	if bootfiles.IsNotFound(err) {
 		return nil, tftp.ErrNotFound

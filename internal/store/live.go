@@ -42,3 +42,30 @@ type LiveStore interface {
 	// or OriginLive), by name.
 	Origins(ctx context.Context) (profiles, distros map[string]string, err error)
 }
+
+// CheckLiveChange says whether a live change may touch an object owned by
+// origin ("" when there is none): not the file's (ErrFileOwned), not an
+// existing one for a create (ErrExists), not a missing one otherwise
+// (ErrNotFound). Every store implementation asks it.
+func CheckLiveChange(origin string, create bool) error {
+	switch {
+	case origin == inventory.OriginFile:
+		return ErrFileOwned
+	case create && origin != "":
+		return ErrExists
+	case !create && origin == "":
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Refused is a refused live change said in words ("MAC x is also used by
+// host y") that still matches its sentinel (ErrFileOwned, ErrInUse) with
+// errors.Is, so transports choose the status and show the words.
+type Refused struct {
+	Sentinel error
+	Msg      string
+}
+
+func (r *Refused) Error() string { return r.Msg }
+func (r *Refused) Unwrap() error { return r.Sentinel }

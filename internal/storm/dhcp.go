@@ -41,6 +41,9 @@ func newRelay(giaddr, server netip.Addr, w *waiters, resent *atomic.Int64) (*rel
 	if err != nil {
 		return nil, fmt.Errorf("relay on %s:67: %w", giaddr, err)
 	}
+	// Replies for thousands of machines arrive in bursts: the default
+	// buffer dropped them, and the storm measured its own losses.
+	_ = conn.SetReadBuffer(4 << 20)
 	r := &relay{conn: conn, giaddr: giaddr, server: netip.AddrPortFrom(server, 67), w: w, resent: resent}
 	go r.read()
 	return r, nil

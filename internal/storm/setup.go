@@ -112,6 +112,7 @@ distros:
 profiles:
   - name: storm
     distro: storm
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
     kernel_args: console=ttyS0 inst.text
 hosts:
 `, s.Interface != "", s.Interface, s.Tree)

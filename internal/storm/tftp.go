@@ -85,7 +85,9 @@ func ack(block uint16) []byte { return []byte{0, opACK, byte(block >> 8), byte(b
 // tftpGet reads name from server:69 as a PXE ROM does (lock-step, the
 // blksize it asks for, the tsize probe folded into the same request) and
 // returns the number of bytes received. src is the local address to use.
-// Lost packets are retransmitted after retry, at most 5 times in a row.
+// Lost packets are retransmitted after retry, at most 5 times in a row;
+// until the server first answers, the wait doubles each time (1, 2, 4, 8,
+// 16 s for a retry of 1 s), as a PXE ROM's TFTP open does.
 func tftpGet(ctx context.Context, src, server netip.Addr, name string, blksize int, retry time.Duration) (int64, error) {
 	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)))
 	if err != nil {
@@ -104,8 +106,9 @@ func tftpGet(ctx context.Context, src, server netip.Addr, name string, blksize i
 	blk := 512
 	buf := make([]byte, 65536)
 	tries := 0
+	wait := retry
 	for {
-		conn.SetReadDeadline(time.Now().Add(retry))
+		conn.SetReadDeadline(time.Now().Add(wait))
 		n, from, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -117,6 +120,8 @@ func tftpGet(ctx context.Context, src, server netip.Addr, name string, blksize i
 				to := dst
 				if peer.IsValid() {
 					to = peer
+				} else {
+					wait *= 2
 				}
 				conn.WriteToUDPAddrPort(last, to)
 				continue
@@ -131,7 +136,7 @@ func tftpGet(ctx context.Context, src, server netip.Addr, name string, blksize i
 		if err != nil {
 			return size, fmt.Errorf("tftp %s: %w", name, err)
 		}
-		peer = from
+		peer, wait = from, retry
 		switch p.op {
 		case opERROR:
 			if p.msg == "server busy" {

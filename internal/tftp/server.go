@@ -77,6 +77,9 @@ const (
 
 // Server is a read-only TFTP server. One Server may serve several listeners
 // (e.g. IPv4 and IPv6) at once; MaxTransfers is shared between them.
+// busyLogEvery spaces the log lines of busy refusals.
+const busyLogEvery = 10 * time.Second
+
 type Server struct {
 	cfg   Config
 	log   *slog.Logger
@@ -122,6 +125,17 @@ func New(cfg Config) (*Server, error) {
 // ListenAndServe listens on addr (e.g. ":69", "[::]:69", "192.0.2.1:69";
 // an empty host listens on IPv4 and IPv6) and serves until ctx is done.
 func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
+	pc, err := Listen(addr)
+	if err != nil {
+		return err
+	}
+	defer pc.Close()
+	return s.Serve(ctx, pc)
+}
+
+// Listen opens the socket ListenAndServe serves on, for a caller that must
+// know it is bound before it serves (a reload that moves the listener).
+func Listen(addr string) (net.PacketConn, error) {
 	network := "udp"
 	if host, _, err := net.SplitHostPort(addr); err == nil && host != "" {
 		if ip, err := netip.ParseAddr(host); err == nil && ip.Is4() {
@@ -130,10 +144,16 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 	}
 	pc, err := net.ListenPacket(network, addr)
 	if err != nil {
-		return fmt.Errorf("tftp listen %s: %w", addr, err)
+		return nil, fmt.Errorf("tftp listen %s: %w", addr, err)
 	}
-	defer pc.Close()
-	return s.Serve(ctx, pc)
+	// A boot storm's requests arrive in one burst: with the default
+	// buffer (about 200 KB) a 10,000-machine storm overflowed it 50,000
+	// times, and each lost request cost its ROM a retransmission timeout.
+	// As the DHCP listeners do; the kernel caps it at net.core.rmem_max.
+	if uc, ok := pc.(*net.UDPConn); ok {
+		_ = uc.SetReadBuffer(4 << 20)
+	}
+	return pc, nil
 }
 
 // Serve answers requests arriving on pc until ctx is done, then waits for
@@ -162,6 +182,8 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	var busyLogged time.Time  // when a busy refusal was last logged
+	busyQuiet := 0            // refusals since, not logged
 	buf := make([]byte, 2048) // requests are small; longer ones are truncated and fail to parse
 	oob := make([]byte, oobSpace())
 	for {
@@ -223,7 +245,16 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 		case s.slots <- struct{}{}:
 		default:
 			reply(ErrCodeNotDefined, "server busy")
-			s.log.Warn("tftp busy, request refused", "client", client.String(), "file", r.filename, "max_transfers", s.cfg.MaxTransfers)
+			// One line per interval, with the count: a storm's ROMs
+			// retrying would otherwise write one per request (377,000
+			// lines in a 10,000-machine storm), and anyone can send them.
+			if now := time.Now(); now.Sub(busyLogged) >= busyLogEvery {
+				s.log.Warn("tftp busy, requests refused", "client", client.String(), "file", r.filename,
+					"max_transfers", s.cfg.MaxTransfers, "refused_since_last_line", busyQuiet+1)
+				busyLogged, busyQuiet = now, 0
+			} else {
+				busyQuiet++
+			}
 			s.report(TransferInfo{Name: r.filename, Client: client, Local: local, Write: r.op == opWRQ,
 				Size: -1, Start: time.Now(), Err: ErrBusy})
 			continue

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -647,5 +649,31 @@ func TestDirOpenerDirect(t *testing.T) {
 	f.Close()
 	if _, err := NewDirOpener(filepath.Join(dir, "missing")); err == nil {
 		t.Error("NewDirOpener of a missing dir succeeded")
+	}
+}
+
+// Busy refusals are each answered and reported, but logged once per
+// interval with their count: anyone can send requests.
+func TestBusyLogIsBounded(t *testing.T) {
+	var log lockedBuffer
+	ts := startServer(t, "udp4", func(c *Config) {
+		lockStep(c)
+		c.MaxTransfers = 1
+		c.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	})
+	ts.write(t, "f", randomBytes(700, 6))
+	a := newRawClient(t, ts.addr)
+	a.rrq("f")
+	a.expectData(1) // a's transfer holds the only slot
+	for i := 0; i < 20; i++ {
+		b := newRawClient(t, ts.addr)
+		b.rrq("f")
+		b.expectError(ErrCodeNotDefined)
+		if info := ts.info(t); !errors.Is(info.Err, ErrBusy) {
+			t.Fatalf("refusal %d reported as %+v", i, info)
+		}
+	}
+	if n := strings.Count(log.String(), "tftp busy"); n != 1 {
+		t.Errorf("%d log lines for 20 refusals in one interval, want 1:\n%s", n, log.String())
 	}
 }

@@ -109,6 +109,10 @@ func (r *Recorder) Run(ctx context.Context) {
 		if len(batch) == 0 {
 			return
 		}
+		// Not on Run's context: a tick or a full batch may be taken
+		// after the stop, and what is queued must still be written.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
 		kept := batch[:0]
 		for _, e := range coalesce(batch) {
 			if e.Host == "" {
@@ -155,9 +159,7 @@ func (r *Recorder) Run(ctx context.Context) {
 					break drain
 				}
 			}
-			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			flush(fctx)
-			cancel()
+			flush(ctx)
 			return
 		}
 	}

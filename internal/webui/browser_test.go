@@ -43,8 +43,10 @@ distros:
 profiles:
   - name: web
     distro: el9
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
   - name: db
     distro: el9
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
 hosts:
   - name: web01
     macs: ["52:54:00:00:01:01"]
@@ -98,9 +100,25 @@ func installSoFar(now time.Time) []store.Event {
 }
 
 func chromiumFlags(t *testing.T, exe string) []chromedp.ExecAllocatorOption {
+	// Chromium's helpers may still be writing its profile for a moment
+	// after the browser is gone, which t.TempDir's cleanup takes for a
+	// failure: the directory is removed with a few tries instead.
+	profile, err := os.MkdirTemp("", "kickstand-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for range 50 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("chromium profile %s left behind", profile)
+	})
 	return []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.Flag("headless", true),
 		chromedp.Flag("no-sandbox", true),
 		chromedp.Flag("disable-gpu", true),

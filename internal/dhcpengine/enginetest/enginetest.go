@@ -119,6 +119,7 @@ distros:
 profiles:
   - name: p
     distro: el9
+    vars: {ssh_keys: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4XXYCSjZiPdeOxZHim36SW6neeiKaofIhcbKteSflM test@example.com"}
 `
 
 // Setup parses an inventory, syncs it into st (through the lifecycle, the

@@ -76,6 +76,37 @@ func (s *SQL) Leases(ctx context.Context, family int) ([]store.Lease, error) {
 	return out, nil
 }
 
+// SharedLeases reports whether other servers may write this store's
+// leases: a PostgreSQL database is shared by design, a SQLite file is one
+// server's own.
+func (s *SQL) SharedLeases() bool { return s.pg != nil }
+
+// MACLeases returns one family's rows of one NIC (indexed by MAC): the
+// leases another server sharing the store gave it.
+func (s *SQL) MACLeases(ctx context.Context, family int, mac string) ([]store.Lease, error) {
+	t := leases4
+	if family == 6 {
+		t = leases6
+	}
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+leaseCols+` FROM `+t.name+` WHERE mac = ? ORDER BY num`), mac)
+	if err != nil {
+		return nil, fmt.Errorf("leases of %s: %w", mac, s.unavailable(err))
+	}
+	defer rows.Close()
+	var out []store.Lease
+	for rows.Next() {
+		l, err := scanLease(rows)
+		if err != nil {
+			return nil, fmt.Errorf("leases of %s: %w", mac, err)
+		}
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("leases of %s: %w", mac, s.unavailable(err))
+	}
+	return out, nil
+}
+
 // Lease returns the lease row of one address.
 func (s *SQL) Lease(ctx context.Context, a netip.Addr) (*store.Lease, error) {
 	a = a.Unmap()

@@ -24,20 +24,6 @@ func (s *SQL) originOf(ctx context.Context, tx *sql.Tx, table, name string) (str
 	return origin, err
 }
 
-// liveOnly refuses a change to what the file owns, or to what is missing
-// (or, for a create, to what exists).
-func liveOnly(kind, name, origin string, create bool) error {
-	switch {
-	case origin == inventory.OriginFile:
-		return fmt.Errorf("%s %s: %w", kind, name, store.ErrFileOwned)
-	case create && origin != "":
-		return fmt.Errorf("%s %s: %w", kind, name, store.ErrExists)
-	case !create && origin == "":
-		return fmt.Errorf("%s %s: %w", kind, name, store.ErrNotFound)
-	}
-	return nil
-}
-
 // taken refuses a host's MAC, UUID or address that another host holds.
 func (s *SQL) taken(ctx context.Context, tx *sql.Tx, h inventory.Host) error {
 	for _, t := range []struct{ what, q string }{
@@ -53,7 +39,7 @@ func (s *SQL) taken(ctx context.Context, tx *sql.Tx, h inventory.Host) error {
 			var other string
 			err := tx.QueryRowContext(ctx, s.rebind(t.q), v, h.Name).Scan(&other)
 			if err == nil {
-				return fmt.Errorf("host %s: %s %s is also used by host %s: %w", h.Name, t.what, v, other, store.ErrInUse)
+				return &store.Refused{Sentinel: store.ErrInUse, Msg: fmt.Sprintf("%s %s is also used by host %s", t.what, v, other)}
 			}
 			if !errors.Is(err, sql.ErrNoRows) {
 				return err
@@ -84,7 +70,7 @@ func (s *SQL) CreateHost(ctx context.Context, h inventory.Host, t store.Transiti
 		if err != nil {
 			return err
 		}
-		if err := liveOnly("host", h.Name, origin, true); err != nil {
+		if err := store.CheckLiveChange(origin, true); err != nil {
 			return err
 		}
 		spec, err := json.Marshal(h)
@@ -114,7 +100,7 @@ func (s *SQL) UpdateHost(ctx context.Context, h inventory.Host) (*inventory.Host
 		if err != nil {
 			return err
 		}
-		if err := liveOnly("host", h.Name, origin, false); err != nil {
+		if err := store.CheckLiveChange(origin, false); err != nil {
 			return err
 		}
 		spec, err := json.Marshal(h)
@@ -144,7 +130,7 @@ func (s *SQL) DeleteHost(ctx context.Context, name string) (*inventory.HostRecor
 		if len(hs) == 1 {
 			old, origin = &hs[0], hs[0].Origin
 		}
-		if err := liveOnly("host", name, origin, false); err != nil {
+		if err := store.CheckLiveChange(origin, false); err != nil {
 			return err
 		}
 		return s.deleteHost(ctx, tx, name)
@@ -161,7 +147,7 @@ func (s *SQL) putSpec(ctx context.Context, table, kind, name string, v any, crea
 		if err != nil {
 			return err
 		}
-		if err := liveOnly(kind, name, origin, create); err != nil {
+		if err := store.CheckLiveChange(origin, create); err != nil {
 			return err
 		}
 		b, err := json.Marshal(v)
@@ -198,7 +184,7 @@ func (s *SQL) deleteSpec(ctx context.Context, table, kind, name string, users fu
 		if err != nil {
 			return err
 		}
-		if err := liveOnly(kind, name, origin, false); err != nil {
+		if err := store.CheckLiveChange(origin, false); err != nil {
 			return err
 		}
 		used, what, err := users(tx)
@@ -206,7 +192,7 @@ func (s *SQL) deleteSpec(ctx context.Context, table, kind, name string, users fu
 			return err
 		}
 		if len(used) > 0 {
-			return fmt.Errorf("%s %s is used by %s %s: %w", kind, name, what, strings.Join(used, ", "), store.ErrInUse)
+			return &store.Refused{Sentinel: store.ErrInUse, Msg: fmt.Sprintf("%s %s is used by %s %s", kind, name, what, strings.Join(used, ", "))}
 		}
 		_, err = tx.ExecContext(ctx, s.rebind(`DELETE FROM `+table+` WHERE name = ?`), name)
 		return err
@@ -268,4 +254,57 @@ func (s *SQL) Origins(ctx context.Context) (profiles, distros map[string]string,
 	}
 	distros, err = read("distros")
 	return profiles, distros, err
+}
+
+// liveRefs refuses a sync that removed a profile a live host uses, or a
+// distro a live profile uses: the file's own objects were checked by the
+// file, live ones only here. Only a sync that removed one reads anything.
+func (s *SQL) liveRefs(ctx context.Context, tx *sql.Tx, removed []string) error {
+	gone := map[string]map[string]bool{"profile": {}, "distro": {}}
+	for _, r := range removed {
+		kind, name, _ := strings.Cut(r, " ")
+		if m, ok := gone[kind]; ok {
+			m[name] = true
+		}
+	}
+	for _, c := range []struct{ kind, user, q string }{
+		{"profile", "host", `SELECT name, spec FROM hosts WHERE origin = ?`},
+		{"distro", "profile", `SELECT name, spec FROM profiles WHERE origin = ?`},
+	} {
+		if len(gone[c.kind]) == 0 {
+			continue
+		}
+		rows, err := tx.QueryContext(ctx, s.rebind(c.q), inventory.OriginLive)
+		if err != nil {
+			return err
+		}
+		var users []string
+		for rows.Next() {
+			var name, spec string
+			var ref struct {
+				Profile string `json:"profile"`
+				Distro  string `json:"distro"`
+			}
+			if err := rows.Scan(&name, &spec); err != nil {
+				rows.Close()
+				return err
+			}
+			if json.Unmarshal([]byte(spec), &ref) != nil {
+				continue
+			}
+			uses := map[string]string{"profile": ref.Profile, "distro": ref.Distro}[c.kind]
+			if gone[c.kind][uses] {
+				users = append(users, fmt.Sprintf("%s %s uses %s %s", c.user, name, c.kind, uses))
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(users) > 0 {
+			slices.Sort(users)
+			return &store.Refused{Sentinel: store.ErrInUse, Msg: fmt.Sprintf("the file no longer declares what live objects use (live %s); change or remove them first, or keep it in the file", strings.Join(users, ", "))}
+		}
+	}
+	return nil
 }

@@ -65,4 +65,9 @@ var migrations = []string{
 	 DROP INDEX leases6_duid;
 	 DROP INDEX leases6_mac;
 	 DROP INDEX leases6_expires;`,
+	// 9: a server sharing the store (PostgreSQL) looks up, by MAC, a
+	// client it has not seen: its lease may be another server's (one that
+	// died, for instance), and it must be offered that address back.
+	`CREATE INDEX leases_mac ON leases (mac);
+	 CREATE INDEX leases6_mac ON leases6 (mac);`,
 }

@@ -14,10 +14,13 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/kickstand/kickstand/internal/groupcommit"
 	"github.com/kickstand/kickstand/internal/inventory"
 	"github.com/kickstand/kickstand/internal/store"
 )
@@ -32,6 +35,9 @@ type SQL struct {
 	// pg holds what only the PostgreSQL store needs (postgres.go); nil
 	// for SQLite.
 	pg *pgDialect
+	// states group-commits concurrent host state changes.
+	states     groupcommit.Group[*stateReq]
+	statesOnce sync.Once
 }
 
 func (s *SQL) rebind(q string) string {
@@ -218,22 +224,69 @@ func (s *SQL) SetHostState(ctx context.Context, name string, t store.Transition)
 		tok, exp = t.Token, t.Expires.UnixMilli()
 	}
 	q := `UPDATE hosts SET state = ?, updated_at = ?, token = ?, token_expires = ? WHERE name = ?`
-	args := []any{t.State, time.Now().UnixMilli(), tok, exp, name}
+	r := &stateReq{name: name, args: []any{t.State, nil, tok, exp, name}}
 	if t.IfToken != "" {
 		q += ` AND token = ?`
-		args = append(args, t.IfToken)
+		r.args = append(r.args, t.IfToken)
 	}
-	res, err := s.db.ExecContext(ctx, s.rebind(q), args...)
+	r.q = s.rebind(q)
+	s.statesOnce.Do(func() { s.states.Commit = s.commitStates })
+	err := s.states.Do(ctx, r)
+	n := r.n
 	if err != nil {
-		return nil, fmt.Errorf("set state of %s: %w", name, err)
+		return nil, fmt.Errorf("set state of %s: %w", name, s.unavailable(err))
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		if _, err := s.Host(ctx, name); err != nil {
 			return nil, fmt.Errorf("set state of %s: %w", name, err)
 		}
 		return nil, fmt.Errorf("set state of %s: the install it was for was superseded: %w", name, store.ErrConflict)
 	}
 	return s.Host(ctx, name)
+}
+
+// stateReq is one SetHostState in a group commit.
+type stateReq struct {
+	name string
+	q    string
+	args []any // args[1] is updated_at, set in the transaction
+	n    int64 // rows changed
+}
+
+// commitStates applies concurrent state changes in one transaction (a
+// storm's callbacks were otherwise one commit each, in a row: SQLite has
+// one writer). Rows are taken in name order, so two servers' batches do
+// not deadlock. updated_at is stamped once the row is ours (locked on
+// PostgreSQL; SQLite's transaction holds the write lock): a time taken
+// before a wait, for a pool connection or a lock, would commit behind what
+// another server following the store (boot.Index.Follow) has already
+// looked past, and it would never see the change.
+func (s *SQL) commitStates(ctx context.Context, batch []*stateReq) error {
+	sort.SliceStable(batch, func(i, j int) bool { return batch[i].name < batch[j].name })
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, r := range batch {
+			r.n = 0
+			if s.pg != nil {
+				var one int
+				err := tx.QueryRowContext(ctx, s.rebind(`SELECT 1 FROM hosts WHERE name = ? FOR UPDATE`), r.name).Scan(&one)
+				if errors.Is(err, sql.ErrNoRows) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+			}
+			r.args[1] = time.Now().UnixMilli()
+			res, err := tx.ExecContext(ctx, r.q, r.args...)
+			if err != nil {
+				return fmt.Errorf("set state of %s: %w", r.name, err)
+			}
+			if r.n, err = res.RowsAffected(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func (s *SQL) HostsChangedSince(ctx context.Context, since time.Time) ([]inventory.HostRecord, int, error) {
@@ -332,7 +385,10 @@ func (s *SQL) SyncDeclared(ctx context.Context, d store.Declared) (store.SyncRep
 		if err := syncSpecs(ctx, s, tx, "profiles", "profile", d.Profiles, func(x inventory.Profile) string { return x.Name }, &rep); err != nil {
 			return err
 		}
-		return s.syncHosts(ctx, tx, d, &rep)
+		if err := s.syncHosts(ctx, tx, d, &rep); err != nil {
+			return err
+		}
+		return s.liveRefs(ctx, tx, rep.Removed)
 	})
 	if err != nil {
 		return store.SyncReport{}, fmt.Errorf("sync inventory: %w", err)

@@ -26,6 +26,7 @@ type Fake struct {
 	events   fakeEvents
 	tokens   map[string]store.APIToken // see apitokens.go; created on first use
 	retired  map[string]fakeHost       // hosts removed from the file, by name
+	shared   bool                      // SharedLeases: as if another server wrote leases too
 }
 
 type entry[T any] struct {
@@ -88,6 +89,9 @@ func (f *Fake) SyncDeclared(_ context.Context, d store.Declared) (store.SyncRepo
 			}
 			owner[m] = h.Name
 		}
+	}
+	if err := f.liveRefs(d); err != nil {
+		return store.SyncReport{}, fmt.Errorf("sync inventory: %w", err)
 	}
 	var rep store.SyncReport
 	syncMap(f.distros, d.Distros, func(x inventory.Distro) string { return x.Name }, "distro", &rep)

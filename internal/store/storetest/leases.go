@@ -54,6 +54,35 @@ func (f *Fake) Leases(_ context.Context, family int) ([]store.Lease, error) {
 	return out, nil
 }
 
+// MACLeases returns the rows of one NIC.
+func (f *Fake) MACLeases(_ context.Context, family int, mac string) ([]store.Lease, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []store.Lease
+	for a, l := range f.leases {
+		if store.Family(a) == family && l.MAC == mac {
+			out = append(out, l)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Addr.Less(out[j].Addr) })
+	return out, nil
+}
+
+// SetShared makes the fake say other servers write its leases too (as
+// PostgreSQL's store does), so a DHCP engine reads clients it has not seen.
+func (f *Fake) SetShared(v bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.shared = v
+}
+
+// SharedLeases reports what SetShared set.
+func (f *Fake) SharedLeases() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.shared
+}
+
 func (f *Fake) reservedForOther(a netip.Addr, host string) bool {
 	for name, h := range f.hosts {
 		p4, ok4 := h.rec.Addr4()
@@ -216,6 +245,31 @@ func runLeases(t *testing.T, open Opener, fam LeaseFamily) {
 		}
 		if rows, err := s.Leases(ctx, 10-fam.Family); err != nil || len(rows) != 0 {
 			t.Errorf("Leases of the other family = %+v, %v", rows, err)
+		}
+	})
+
+	// The stores a DHCP engine shares with other servers answer for one
+	// NIC's leases (the survivor of a failover learns them).
+	t.Run("MACLeases", func(t *testing.T) {
+		s, _ := open(t)
+		sh, ok := s.(interface {
+			MACLeases(ctx context.Context, family int, mac string) ([]store.Lease, error)
+		})
+		if !ok {
+			t.Skip("the store has no MACLeases")
+		}
+		one(t, s, client(store.LeaseBind, pool[0], "52:54:00:00:00:01", "01", 1))
+		one(t, s, client(store.LeaseBind, pool[1], "52:54:00:00:00:02", "02", 1))
+		one(t, s, client(store.LeaseBind, pool[2], "52:54:00:00:00:01", "03", 2))
+		rows, err := sh.MACLeases(ctx, fam.Family, "52:54:00:00:00:01")
+		if err != nil || len(rows) != 2 || rows[0].Addr != pool[0] || rows[1].Addr != pool[2] {
+			t.Errorf("MACLeases = %+v, %v; want the rows of %v and %v", rows, err, pool[0], pool[2])
+		}
+		if rows, err := sh.MACLeases(ctx, 10-fam.Family, "52:54:00:00:00:01"); err != nil || len(rows) != 0 {
+			t.Errorf("MACLeases of the other family = %+v, %v", rows, err)
+		}
+		if rows, err := sh.MACLeases(ctx, fam.Family, "52:54:00:00:00:09"); err != nil || len(rows) != 0 {
+			t.Errorf("MACLeases of a NIC with none = %+v, %v", rows, err)
 		}
 	})
 

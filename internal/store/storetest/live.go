@@ -13,18 +13,6 @@ import (
 	"github.com/kickstand/kickstand/internal/store"
 )
 
-func liveOnly(kind, name, origin string, create bool) error {
-	switch {
-	case origin == inventory.OriginFile:
-		return fmt.Errorf("%s %s: %w", kind, name, store.ErrFileOwned)
-	case create && origin != "":
-		return fmt.Errorf("%s %s: %w", kind, name, store.ErrExists)
-	case !create && origin == "":
-		return fmt.Errorf("%s %s: %w", kind, name, store.ErrNotFound)
-	}
-	return nil
-}
-
 func (f *Fake) hostOrigin(name string) string {
 	if h, ok := f.hosts[name]; ok {
 		return h.rec.Origin
@@ -39,15 +27,15 @@ func (f *Fake) taken(h inventory.Host) error {
 		}
 		for _, m := range h.MACs {
 			if slices.Contains(o.rec.MACs, m) {
-				return fmt.Errorf("host %s: MAC %s is also used by host %s: %w", h.Name, m, n, store.ErrInUse)
+				return &store.Refused{Sentinel: store.ErrInUse, Msg: fmt.Sprintf("MAC %s is also used by host %s", m, n)}
 			}
 		}
 		if h.UUID != "" && o.rec.UUID == h.UUID {
-			return fmt.Errorf("host %s: UUID %s is also used by host %s: %w", h.Name, h.UUID, n, store.ErrInUse)
+			return &store.Refused{Sentinel: store.ErrInUse, Msg: fmt.Sprintf("UUID %s is also used by host %s", h.UUID, n)}
 		}
 		for _, a := range []string{h.IPv4, h.IPv6} {
 			if a != "" && (addrOf(a) == addrOf(o.rec.IPv4) || addrOf(a) == addrOf(o.rec.IPv6)) {
-				return fmt.Errorf("host %s: address %s is also used by host %s: %w", h.Name, addrOf(a), n, store.ErrInUse)
+				return &store.Refused{Sentinel: store.ErrInUse, Msg: fmt.Sprintf("address %s is also used by host %s", addrOf(a), n)}
 			}
 		}
 	}
@@ -65,7 +53,7 @@ func (f *Fake) CreateHost(_ context.Context, h inventory.Host, t store.Transitio
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := liveOnly("host", h.Name, f.hostOrigin(h.Name), true); err != nil {
+	if err := store.CheckLiveChange(f.hostOrigin(h.Name), true); err != nil {
 		return nil, fmt.Errorf("add host %s: %w", h.Name, err)
 	}
 	if err := f.taken(h); err != nil {
@@ -80,7 +68,7 @@ func (f *Fake) CreateHost(_ context.Context, h inventory.Host, t store.Transitio
 func (f *Fake) UpdateHost(_ context.Context, h inventory.Host) (*inventory.HostRecord, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := liveOnly("host", h.Name, f.hostOrigin(h.Name), false); err != nil {
+	if err := store.CheckLiveChange(f.hostOrigin(h.Name), false); err != nil {
 		return nil, fmt.Errorf("edit host %s: %w", h.Name, err)
 	}
 	if err := f.taken(h); err != nil {
@@ -95,7 +83,7 @@ func (f *Fake) UpdateHost(_ context.Context, h inventory.Host) (*inventory.HostR
 func (f *Fake) DeleteHost(_ context.Context, name string) (*inventory.HostRecord, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := liveOnly("host", name, f.hostOrigin(name), false); err != nil {
+	if err := store.CheckLiveChange(f.hostOrigin(name), false); err != nil {
 		return nil, fmt.Errorf("remove host %s: %w", name, err)
 	}
 	r := f.hosts[name].rec
@@ -106,7 +94,7 @@ func (f *Fake) DeleteHost(_ context.Context, name string) (*inventory.HostRecord
 func putEntry[T any](f *Fake, m map[string]entry[T], kind, name string, v T, create bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := liveOnly(kind, name, m[name].origin, create); err != nil {
+	if err := store.CheckLiveChange(m[name].origin, create); err != nil {
 		return fmt.Errorf("%s %s %s: %w", map[bool]string{true: "add", false: "edit"}[create], kind, name, err)
 	}
 	m[name] = entry[T]{inventory.OriginLive, v}
@@ -124,12 +112,12 @@ func (f *Fake) PutDistro(_ context.Context, d inventory.Distro, create bool) err
 func deleteEntry[T any](f *Fake, m map[string]entry[T], kind, name, userKind string, users func() []string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := liveOnly(kind, name, m[name].origin, false); err != nil {
+	if err := store.CheckLiveChange(m[name].origin, false); err != nil {
 		return fmt.Errorf("remove %s %s: %w", kind, name, err)
 	}
 	if u := users(); len(u) > 0 {
 		slices.Sort(u)
-		return fmt.Errorf("remove %s %s: %s %s is used by %s %s: %w", kind, name, kind, name, userKind, strings.Join(u, ", "), store.ErrInUse)
+		return fmt.Errorf("remove %s %s: %w", kind, name, &store.Refused{Sentinel: store.ErrInUse, Msg: fmt.Sprintf("%s %s is used by %s %s", kind, name, userKind, strings.Join(u, ", "))})
 	}
 	delete(m, name)
 	return nil
@@ -187,6 +175,39 @@ func (Broken) DeleteProfile(context.Context, string) error               { retur
 func (Broken) DeleteDistro(context.Context, string) error                { return ErrBroken }
 func (Broken) Origins(context.Context) (map[string]string, map[string]string, error) {
 	return nil, nil, ErrBroken
+}
+
+// liveRefs refuses a sync that would remove a profile a live host uses or
+// a distro a live profile uses (the SQL stores' liveRefs).
+func (f *Fake) liveRefs(d store.Declared) error {
+	declared := map[string]bool{}
+	for _, p := range d.Profiles {
+		declared["profile "+p.Name] = true
+	}
+	for _, x := range d.Distros {
+		declared["distro "+x.Name] = true
+	}
+	goes := func(kind, name string, origin string) bool {
+		return origin == inventory.OriginFile && !declared[kind+" "+name]
+	}
+	var users []string
+	for n, h := range f.hosts {
+		if p, ok := f.profiles[h.rec.Profile]; h.rec.Origin == inventory.OriginLive && ok && goes("profile", h.rec.Profile, p.origin) {
+			users = append(users, fmt.Sprintf("host %s uses profile %s", n, h.rec.Profile))
+		}
+	}
+	if len(users) == 0 {
+		for n, p := range f.profiles {
+			if x, ok := f.distros[p.v.Distro]; p.origin == inventory.OriginLive && ok && goes("distro", p.v.Distro, x.origin) {
+				users = append(users, fmt.Sprintf("profile %s uses distro %s", n, p.v.Distro))
+			}
+		}
+	}
+	if len(users) > 0 {
+		slices.Sort(users)
+		return &store.Refused{Sentinel: store.ErrInUse, Msg: fmt.Sprintf("the file no longer declares what live objects use (live %s); change or remove them first, or keep it in the file", strings.Join(users, ", "))}
+	}
+	return nil
 }
 
 // RunLive is the live-object part of the contract: live objects are made,
@@ -272,6 +293,37 @@ func RunLive(t *testing.T, open Opener) {
 	ps, ds, err := s.Origins(ctx)
 	if err != nil || ps["lp"] != inventory.OriginLive || ps["p"] != inventory.OriginFile || ds["imp"] != inventory.OriginLive {
 		t.Errorf("origins %v %v %v", ps, ds, err)
+	}
+
+	// The file cannot take away what a live object uses: the sync is
+	// refused whole, naming it.
+	if err := s.PutProfile(ctx, inventory.Profile{Name: "lp2", Distro: "el9", Loader: "ipxe"}, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateHost(ctx, inventory.Host{Name: "live3", MACs: []string{"52:54:00:00:01:03"}, Profile: "p"}, store.Transition{State: "local"}); err != nil {
+		t.Fatal(err)
+	}
+	without := Declared(now)
+	without.Profiles, without.Distros, without.Hosts = nil, nil, nil
+	_, err = s.SyncDeclared(ctx, without)
+	want(err, store.ErrInUse)
+	if !strings.Contains(err.Error(), "live host live3 uses profile p") {
+		t.Errorf("err = %v", err)
+	}
+	if _, err := s.Host(ctx, "a"); err != nil {
+		t.Errorf("a refused sync removed a file host: %v", err)
+	}
+	if _, err := s.DeleteHost(ctx, "live3"); err != nil {
+		t.Fatal(err)
+	}
+	without.Profiles = Declared(now).Profiles // p stays; el9 would go, which lp2 uses
+	without.Hosts = Declared(now).Hosts
+	_, err = s.SyncDeclared(ctx, without)
+	if !errors.Is(err, store.ErrInUse) || !strings.Contains(err.Error(), "profile lp2 uses distro el9") {
+		t.Errorf("removing a distro a live profile uses: %v", err)
+	}
+	if err := s.DeleteProfile(ctx, "lp2"); err != nil {
+		t.Fatal(err)
 	}
 
 	// A reload leaves live objects alone.

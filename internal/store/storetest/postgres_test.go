@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"net/netip"
 	"sync"
@@ -12,6 +13,8 @@ import (
 	"github.com/kickstand/kickstand/internal/store"
 	"github.com/kickstand/kickstand/internal/store/pgtest"
 	"github.com/kickstand/kickstand/internal/store/sqlstore"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
 // postgresOpener opens a fresh store per call: a new schema in the test
@@ -193,5 +196,59 @@ func TestOpenSpec(t *testing.T) {
 		if got := store.Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestPostgresFollowSeesWriteThatWaited: a server following another's
+// writes (boot.Index.Follow) asks for the hosts changed since a little
+// before its last look. A state change that waited (for a row lock here;
+// for a pool connection under a boot storm) must carry the time it was
+// made, not the time it was asked for: stamped before the wait, it
+// commits with a time the reader has already looked past, and the reader
+// serves the old state -- a survivor of a failover handing out a build
+// token the dead server's callback had cleared -- until its next full
+// reload.
+func TestPostgresFollowSeesWriteThatWaited(t *testing.T) {
+	dsn := pgtest.Schema(t, pgtest.DSN(t))
+	ctx := context.Background()
+	w, err := sqlstore.OpenSQL(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.SyncDeclared(ctx, Declared(time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	tx, err := raw.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT 1 FROM hosts WHERE name = 'a' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.SetHostState(ctx, "a", store.Transition{State: inventory.StateLocal})
+		done <- err
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	// The reader looks now, and next time asks from a second before.
+	mark := time.Now().Add(-time.Second)
+	if hs, _, err := w.HostsChangedSince(ctx, mark); err != nil || len(hs) != 0 {
+		t.Fatalf("before the write committed: %+v, %v", hs, err)
+	}
+	tx.Rollback()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	hs, _, err := w.HostsChangedSince(ctx, mark)
+	if err != nil || len(hs) != 1 || hs[0].Name != "a" || hs[0].State != inventory.StateLocal {
+		t.Errorf("after the write committed: %+v, %v; want host a in state local", hs, err)
 	}
 }

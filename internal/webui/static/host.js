@@ -11,7 +11,7 @@
   const kindsBox = document.getElementById('kinds');
   const seen = new Set();
   const hidden = new Set(JSON.parse(localStorage.getItem('kickstand.hiddenKinds') || '[]'));
-  const CATEGORIES = ['dhcp', 'tftp', 'http', 'syslog', 'callback', 'state', 'lint'];
+  const CATEGORIES = ['dhcp', 'tftp', 'http', 'syslog', 'callback', 'state', 'inventory', 'lint'];
   let lastID = 0;
   let refreshTimer = null;
 
@@ -37,18 +37,24 @@
     const cat = category(e.kind);
     let kindClass = 'kind ' + cat;
     if (e.kind === 'callback.failed') kindClass = 'kind callback-failed';
+    // A request's status, and why kickstand refused it, so a refused
+    // fetch does not read like a success.
+    const d = e.data || {};
+    const status = d.status === undefined ? '' : String(d.status) + (d.refused ? ' refused' : '');
     const tr = el('tr', { 'data-id': e.id, 'data-kind': e.kind, 'data-category': cat },
       el('td', { class: 't-time', title: e.at }, KS.clock(e.at)),
       el('td', {}, el('span', { class: kindClass }, e.kind)),
-      el('td', { class: 'detail' }, e.detail || ''));
+      el('td', { class: 'status' }, status),
+      el('td', { class: 'detail' }, d.refused ? (e.detail || '').replace(' refused: ' + d.refused, '') : e.detail || '',
+        d.refused ? el('span', { class: 'reason' }, d.refused) : null));
     tr.dataset.category = cat;
     if (cat === 'syslog') {
       tr.classList.add('syslog');
       if (ERR.test(e.detail)) tr.classList.add('err');
       else if (WARN.test(e.detail)) tr.classList.add('warn');
     }
-    const st = e.data && e.data.status;
-    if ((st && st >= 400) || (cat === 'tftp' && e.data && e.data.completed === false && !e.data.probe)) tr.classList.add('failed-fetch');
+    const st = d.status;
+    if ((st && st >= 400) || d.refused || (cat === 'tftp' && d.completed === false && !d.probe)) tr.classList.add('failed-fetch');
     tr.hidden = hidden.has(cat);
     return tr;
   }
@@ -99,6 +105,11 @@
     log.hidden = !(d.log_tail && d.log_tail.length);
     document.getElementById('diag-log-text').textContent = (d.log_tail || []).join('\n');
     if (d.stage === 'failed' && d.log_tail && d.log_tail.length) log.open = true;
+    document.getElementById('render-link').href = 'render.html?name=' + encodeURIComponent(h.name);
+    const edit = document.getElementById('edit-link');
+    edit.href = 'host-edit.html?name=' + encodeURIComponent(h.name);
+    edit.hidden = h.origin !== 'live'; // the file's hosts are edited in the file
+    document.getElementById('file-owned').hidden = h.origin !== 'file';
     document.getElementById('build').textContent = h.state === 'install' ? 'Rebuild' : 'Build';
     document.getElementById('mark-local').disabled = h.state === 'local';
   }
