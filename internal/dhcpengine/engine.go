@@ -12,7 +12,8 @@
 //     a fixed number of workers. When the queue is full the packet is
 //     dropped and counted (Stats.Dropped): the client retransmits, while
 //     an unbounded goroutine per packet made every reply late under load
-//     (smee#21).
+//     (smee#21). Packets that open an exchange (DISCOVER, Solicit) go
+//     first, when the queue is nearly full: the exchanges under way finish.
 //
 //   - Rate limits where packets are cheapest to drop. A family peeks at
 //     a packet's client (chaddr, the DUID) without parsing it; packets of
