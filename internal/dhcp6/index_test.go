@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
@@ -48,23 +49,9 @@ func testReservationsAreTheBootIndex(t *testing.T, st store.Store) {
 	const resv = `{duid: "00:02:00:00:7e:d9:01:02:03:04", host: duidonly}`
 	live := enginetest.NewLive(t, st, fmt.Sprintf(indexYAML, "2001:db8::20/64", resv))
 	h := newHarnessOn(t, live)
-	uefi := []dhcpv6.Option{archOpt(iana.EFI_X86_64), vc("PXEClient:Arch:00007:UNDI:003016")}
 	exchange := func(what, addr, url string) {
 		t.Helper()
-		live.St.Reads()
-		adv := h.one(solicit(t, duidEN, uefi...))
-		rep := h.one(requestFor(t, adv, uefi...))
-		for _, m := range []*dhcpv6.Message{adv, rep} {
-			if a, _ := iaAddr(t, m); a.String() != addr && !(addr == "pool" && a.IsValid() && a.String() >= "2001:db8::1000") {
-				t.Errorf("%s: %s gave %v, want %s", what, m.MessageType, a, addr)
-			}
-			if bootURL(m) != url {
-				t.Errorf("%s: %s boot URL %q, want %q", what, m.MessageType, bootURL(m), url)
-			}
-		}
-		if n := live.St.Reads(); n != 0 {
-			t.Errorf("%s: %d store reads of hosts or leases while answering, want 0 (the index answers)", what, n)
-		}
+		duidExchange(t, h, live, what, addr, url)
 	}
 	exchange("reserved by DUID", "2001:db8::20", "tftp://[2001:db8::1]/ipxe.efi")
 
@@ -84,6 +71,38 @@ func testReservationsAreTheBootIndex(t *testing.T, st store.Store) {
 		t.Fatal(err)
 	}
 	exchange("changed by another server", "2001:db8::23", "tftp://[2001:db8::1]/ipxe.efi")
+}
+
+// A host with no MAC and no UUID at all, matched by its DUID reservation
+// alone, gets its address and boots.
+func TestDUIDOnlyHostBoots(t *testing.T) {
+	enginetest.ForEachStore(t, func(t *testing.T, st store.Store) {
+		yaml := strings.Replace(indexYAML, "    macs: [\"52:54:00:00:00:77\"]\n", "", 1)
+		live := enginetest.NewLive(t, st, fmt.Sprintf(yaml, "2001:db8::21/64", `{duid: "00:02:00:00:7e:d9:01:02:03:04", host: duidonly}`))
+		duidExchange(t, newHarnessOn(t, live), live, "DUID-only host", "2001:db8::21", "tftp://[2001:db8::1]/ipxe.efi")
+	})
+}
+
+// duidExchange runs a Solicit/Request of the DUID-EN client (UEFI x86-64)
+// and checks the address ("pool": any pool address) and boot URL of both
+// answers, and that answering read nothing from the store.
+func duidExchange(t *testing.T, h *harness, live *enginetest.Live, what, addr, url string) {
+	t.Helper()
+	uefi := []dhcpv6.Option{archOpt(iana.EFI_X86_64), vc("PXEClient:Arch:00007:UNDI:003016")}
+	live.St.Reads()
+	adv := h.one(solicit(t, duidEN, uefi...))
+	rep := h.one(requestFor(t, adv, uefi...))
+	for _, m := range []*dhcpv6.Message{adv, rep} {
+		if a, _ := iaAddr(t, m); a.String() != addr && !(addr == "pool" && a.IsValid() && a.String() >= "2001:db8::1000") {
+			t.Errorf("%s: %s gave %v, want %s", what, m.MessageType, a, addr)
+		}
+		if bootURL(m) != url {
+			t.Errorf("%s: %s boot URL %q, want %q", what, m.MessageType, bootURL(m), url)
+		}
+	}
+	if n := live.St.Reads(); n != 0 {
+		t.Errorf("%s: %d store reads of hosts or leases while answering, want 0 (the index answers)", what, n)
+	}
 }
 
 // newHarnessOn is newHarness over a live inventory.

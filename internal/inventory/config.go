@@ -684,8 +684,8 @@ func (v *validator) check(c *Config) {
 		if h.BMC != nil {
 			v.checkBMC(at(), h.BMC, c.Path)
 		}
-		if len(h.MACs) == 0 && h.UUID == "" {
-			v.errf(at("macs"), "host %s has neither macs nor uuid, so no machine can be matched to it", h.Name)
+		if len(h.MACs) == 0 && h.UUID == "" && !slices.ContainsFunc(c.DHCP6.DUIDs, func(r DUIDReservation) bool { return r.Host == h.Name }) {
+			v.errf(at("macs"), "host %s has neither macs nor uuid nor a dhcp6.duids reservation, so no machine can be matched to it", h.Name)
 		}
 	}
 

@@ -306,3 +306,18 @@ func TestShippedExamplesLoad(t *testing.T) {
 		t.Errorf("README's inventory block: %v", err)
 	}
 }
+
+// A host whose DHCPv6 client carries neither a MAC nor a UUID (a DUID-EN)
+// may be matched by its dhcp6.duids reservation alone; without one it
+// matches nothing and is refused.
+func TestDUIDOnlyHost(t *testing.T) {
+	host := "  - name: v6only.example.com\n    ipv6: 2001:db8::30/64\n    profile: p\n"
+	resv := "dhcp6:\n  duids: [{duid: \"00:02:00:00:7e:d9:01:02:03:04\", host: v6only.example.com}]\n"
+	if _, err := Parse("inv.yaml", []byte(base+host+resv)); err != nil {
+		t.Errorf("a host reserved by DUID alone: %v", err)
+	}
+	_, err := Parse("inv.yaml", []byte(base+host))
+	if err == nil || !strings.Contains(err.Error(), "hosts[1].macs: host v6only.example.com has neither macs nor uuid nor a dhcp6.duids reservation") {
+		t.Errorf("a host nothing can match: %v", err)
+	}
+}
