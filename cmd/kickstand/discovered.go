@@ -1,15 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kickstand/kickstand/internal/install"
 	"github.com/kickstand/kickstand/internal/inventory"
+	"github.com/kickstand/kickstand/internal/server"
 	"github.com/kickstand/kickstand/internal/store"
 )
 
@@ -17,38 +17,19 @@ import (
 // that reported themselves (menu.unknown: discover) and their assignment.
 func newDiscoveredCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "discovered", Short: "List and assign machines that reported themselves from iPXE"}
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List discovered machines: what their firmware reported, and whether they were assigned",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := openPreview(cmd.Context(), g) // a read: works while the file is refused
-			if err != nil {
-				return err
-			}
-			defer in.Close()
-			ds, err := in.Store.DiscoveredMachines(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if ds == nil {
-				ds = []store.Discovered{}
-			}
-			return g.emit(cmd.OutOrStdout(), ds, func(w io.Writer) error {
-				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "MAC\tPROOF\tADDR\tUUID\tMANUFACTURER\tPRODUCT\tSERIAL\tASSET\tPLATFORM\tLAST SEEN\tHOST")
-				for _, d := range ds {
-					host := d.Host
-					if host == "" {
-						host = "(waiting)"
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.MAC, d.Proof, d.Addr, dash(d.UUID), dash(d.Manufacturer), dash(d.Product),
-						dash(d.Serial), dash(d.Asset), dash(d.Platform+"/"+d.BuildArch), d.LastSeen.UTC().Format(time.RFC3339), host)
-				}
-				return tw.Flush()
-			})
+	list := listCmd(g, "List discovered machines: what their firmware reported, and whether they were assigned",
+		"MAC\tPROOF\tADDR\tUUID\tMANUFACTURER\tPRODUCT\tSERIAL\tASSET\tPLATFORM\tLAST SEEN\tHOST",
+		func(ctx context.Context, in *server.Instance) ([]store.Discovered, error) {
+			return in.Store.DiscoveredMachines(ctx)
 		},
-	}
+		func(d store.Discovered) string {
+			host := d.Host
+			if host == "" {
+				host = "(waiting)"
+			}
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", d.MAC, d.Proof, d.Addr, dash(d.UUID), dash(d.Manufacturer), dash(d.Product),
+				dash(d.Serial), dash(d.Asset), dash(d.Platform+"/"+d.BuildArch), d.LastSeen.UTC().Format(time.RFC3339), host)
+		})
 	var name, profile string
 	assign := &cobra.Command{
 		Use:   "assign MAC --name NAME --profile PROFILE",

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -78,33 +79,13 @@ func newDistroCmd(g *globals) *cobra.Command {
 	f.BoolVar(&req.Link, "link", false, "hard-link the files of a directory tree instead of copying them")
 	imp.MarkFlagRequired("name")
 
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List distros, declared and imported",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := openPreview(cmd.Context(), g)
-			if err != nil {
-				return err
-			}
-			defer in.Close()
-			ds, err := in.Store.Distros(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if ds == nil {
-				ds = []inventory.Distro{}
-			}
-			return g.emit(cmd.OutOrStdout(), ds, func(w io.Writer) error {
-				tw := newTable(w)
-				fmt.Fprintln(tw, "NAME\tRELEASE\tARCH\tKERNEL\tTREE")
-				for _, d := range ds {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Name, d.Release, dash(d.Arch), d.Kernel, dash(d.Tree))
-				}
-				return tw.Flush()
-			})
+	list := listCmd(g, "List distros, declared and imported", "NAME\tRELEASE\tARCH\tKERNEL\tTREE",
+		func(ctx context.Context, in *server.Instance) ([]inventory.Distro, error) {
+			return in.Store.Distros(ctx)
 		},
-	}
+		func(d inventory.Distro) string {
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", d.Name, d.Release, dash(d.Arch), d.Kernel, dash(d.Tree))
+		})
 	rm := liveCmd(g, "rm DISTRO", "Remove a live distro no profile uses (its tree under the data directory is kept)", cobra.ExactArgs(1),
 		func(cmd *cobra.Command, in *server.Instance, args []string) (string, error) {
 			if err := in.Install.RemoveDistro(cmd.Context(), args[0], install.ByCLI); err != nil {

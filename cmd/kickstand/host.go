@@ -26,39 +26,26 @@ func newHostCmd(g *globals) *cobra.Command {
 		return lastGood(server.Open(ctx, g.config, server.Options{DataDir: g.data, Store: g.store, LastGood: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}))
 	}
 	cmd.AddCommand(newHostAddCmd(g), newHostEditCmd(g), newHostRmCmd(g))
-	cmd.AddCommand(&cobra.Command{
-		Use:   "list",
-		Short: "List hosts and their netboot state",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := openPreview(cmd.Context(), g)
+	cmd.AddCommand(listCmd(g, "List hosts and their netboot state", "NAME\tSTATE\tPROFILE\tMACS\tIPV4\tIPV6\tSTAGE\tPROGRESS\tCAUSE",
+		func(ctx context.Context, in *server.Instance) ([]api.Host, error) {
+			hosts, err := in.Store.Hosts(ctx)
 			if err != nil {
-				return err
-			}
-			defer in.Close()
-			hosts, err := in.Store.Hosts(cmd.Context())
-			if err != nil {
-				return err
+				return nil, err
 			}
 			views := make([]api.Host, 0, len(hosts))
 			for i := range hosts {
-				evs, err := in.Store.Events(cmd.Context(), hosts[i].Name, 0, 0)
+				evs, err := in.Store.Events(ctx, hosts[i].Name, 0, 0)
 				if err != nil {
-					return err
+					return nil, err
 				}
 				views = append(views, api.ViewHost(&hosts[i], evs, time.Now(), false))
 			}
-			return g.emit(cmd.OutOrStdout(), views, func(w io.Writer) error {
-				tw := newTable(w)
-				fmt.Fprintln(tw, "NAME\tSTATE\tPROFILE\tMACS\tIPV4\tIPV6\tSTAGE\tPROGRESS\tCAUSE")
-				for _, h := range views {
-					d := h.Diagnosis.(api.Summary)
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d%%\t%s\n", h.Name, h.State, h.Profile, strings.Join(h.MACs, ","), dash(h.IPv4), dash(h.IPv6), d.Stage, d.Progress, dash(d.Cause))
-				}
-				return tw.Flush()
-			})
+			return views, nil
 		},
-	}, &cobra.Command{
+		func(h api.Host) string {
+			d := h.Diagnosis.(api.Summary)
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d%%\t%s", h.Name, h.State, h.Profile, strings.Join(h.MACs, ","), dash(h.IPv4), dash(h.IPv6), d.Stage, d.Progress, dash(d.Cause))
+		}), &cobra.Command{
 		Use:   "show HOST",
 		Short: "Show one host",
 		Args:  cobra.ExactArgs(1),

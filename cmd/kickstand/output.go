@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,7 +10,10 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
+
+	"github.com/kickstand/kickstand/internal/server"
 )
 
 // The values of -o. Every command that prints data takes all three; the
@@ -143,4 +147,37 @@ func (e *usageError) Error() string { return e.msg }
 
 func usageErrorf(format string, a ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, a...)}
+}
+
+// listCmd is a read-only `list`: it opens the inventory as every reading
+// command does (so it works while the file is refused), reads its rows and
+// prints them as -o asks, each row a line under header in the table form.
+func listCmd[T any](g *globals, short, header string, read func(context.Context, *server.Instance) ([]T, error), line func(T) string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in, err := openPreview(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			rows, err := read(cmd.Context(), in)
+			if err != nil {
+				return err
+			}
+			if rows == nil {
+				rows = []T{} // [] in JSON, not null
+			}
+			return g.emit(cmd.OutOrStdout(), rows, func(w io.Writer) error {
+				tw := newTable(w)
+				fmt.Fprintln(tw, header)
+				for _, r := range rows {
+					fmt.Fprintln(tw, line(r))
+				}
+				return tw.Flush()
+			})
+		},
+	}
 }

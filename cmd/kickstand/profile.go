@@ -1,8 +1,8 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 
@@ -46,38 +46,25 @@ func newProfileCmd(g *globals) *cobra.Command {
 			}
 			return "profile " + args[0] + ": removed", nil
 		})
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List profiles, from the file and live",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := openPreview(cmd.Context(), g)
+	list := listCmd(g, "List profiles, from the file and live", "NAME\tDISTRO\tLOADER\tKICKSTART\tORIGIN",
+		func(ctx context.Context, in *server.Instance) ([]profileRow, error) {
+			ps, err := in.Store.Profiles(ctx)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			defer in.Close()
-			ps, err := in.Store.Profiles(cmd.Context())
+			origins, _, err := in.Store.Origins(ctx)
 			if err != nil {
-				return err
-			}
-			origins, _, err := in.Store.Origins(cmd.Context())
-			if err != nil {
-				return err
+				return nil, err
 			}
 			rows := make([]profileRow, len(ps))
 			for i, p := range ps {
 				rows[i] = profileRow{p, origins[p.Name]}
 			}
-			return g.emit(cmd.OutOrStdout(), rows, func(w io.Writer) error {
-				tw := newTable(w)
-				fmt.Fprintln(tw, "NAME\tDISTRO\tLOADER\tKICKSTART\tORIGIN")
-				for _, p := range rows {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Name, p.Distro, p.Loader, dash(p.Kickstart), p.Origin)
-				}
-				return tw.Flush()
-			})
+			return rows, nil
 		},
-	}
+		func(p profileRow) string {
+			return fmt.Sprintf("%s\t%s\t%s\t%s\t%s", p.Name, p.Distro, p.Loader, dash(p.Kickstart), p.Origin)
+		})
 	cmd.AddCommand(addCmd, editCmd, rmCmd, list)
 	return cmd
 }
