@@ -2,7 +2,6 @@ package dhcpengine
 
 import (
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/kickstand/kickstand/internal/inventory"
@@ -56,10 +55,7 @@ func DefaultLimits() Limits {
 type limiter struct {
 	lim     Limits
 	buckets *ratelimit.Limiter
-
-	mu       sync.Mutex
-	sinceLog uint64 // refused since the last log line
-	lastLog  time.Time
+	logged  *ratelimit.Every
 }
 
 func newLimiter(l Limits) *limiter {
@@ -83,7 +79,7 @@ func newLimiter(l Limits) *limiter {
 		l.LogEvery = d.LogEvery
 	}
 	return &limiter{lim: l, buckets: ratelimit.New(ratelimit.Limits{PerSource: l.PerClient, PerSourceBurst: l.PerClientBurst,
-		Global: l.Global, GlobalBurst: l.GlobalBurst, Table: l.Table})}
+		Global: l.Global, GlobalBurst: l.GlobalBurst, Table: l.Table}), logged: &ratelimit.Every{Interval: l.LogEvery}}
 }
 
 // allow reports whether a packet from an unreserved client may be handled
@@ -93,14 +89,10 @@ func (l *limiter) allow(client string, now time.Time, log *slog.Logger) bool {
 	if l == nil || l.lim.Off || l.buckets.Allow(client, now) {
 		return true
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.sinceLog++
-	if now.Sub(l.lastLog) >= l.lim.LogEvery {
+	if n, ok := l.logged.Tick(now); ok {
 		log.Warn("DHCP rate limit: packets from clients without a reservation dropped",
-			"dropped", l.sinceLog, "last_client", client,
+			"dropped", n, "last_client", client,
 			"per_client_rate", l.lim.PerClient, "global_rate", l.lim.Global)
-		l.sinceLog, l.lastLog = 0, now
 	}
 	return false
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/kickstand/kickstand/internal/boot"
@@ -49,9 +48,9 @@ type Service struct {
 	// few seconds, but its report is written at most once per
 	// discovery.refresh_every.
 	perMAC *ratelimit.Limiter
-	// fullLogged is when "max_machines reached" was last logged (unix
-	// seconds): once a minute, however many machines it turns away.
-	fullLogged atomic.Int64
+	// fullLogged spaces "max_machines reached": once a minute, however
+	// many machines it turns away.
+	fullLogged ratelimit.Every
 }
 
 // New makes a Service; the per-MAC rate is the config's at this time.
@@ -63,7 +62,7 @@ func New(d Deps) *Service {
 		d.Now = time.Now
 	}
 	every := time.Duration(d.Config().Discovery.RefreshEvery)
-	return &Service{d: d,
+	return &Service{d: d, fullLogged: ratelimit.Every{Interval: time.Minute},
 		perAddr: ratelimit.New(ratelimit.Limits{PerSource: 1, PerSourceBurst: 10, Global: 200, GlobalBurst: 400}),
 		perMAC:  ratelimit.New(ratelimit.Limits{PerSource: 1 / every.Seconds(), PerSourceBurst: 1, Global: 50, GlobalBurst: 200}),
 	}
@@ -130,8 +129,8 @@ func (s *Service) Poll(ctx context.Context, f boot.Facts, rawQuery string) (Answ
 		case errors.Is(err, store.ErrFull):
 			// Not stored; the machine keeps polling, and takes a stale
 			// machine's place once there is one.
-			if last := s.fullLogged.Load(); now.Unix()-last >= 60 && s.fullLogged.CompareAndSwap(last, now.Unix()) {
-				s.d.Log.WarnContext(ctx, "discovered machines not kept: discovery.max_machines reached (logged once a minute)", "mac", rep.MAC, "max", cfg.Discovery.MaxMachines)
+			if n, ok := s.fullLogged.Tick(now); ok {
+				s.d.Log.WarnContext(ctx, "discovered machines not kept: discovery.max_machines reached (logged once a minute)", "mac", rep.MAC, "max", cfg.Discovery.MaxMachines, "turned_away", n)
 			}
 			return Answer{Status: http.StatusOK, Body: render.IPXEWait(s.wait(cfg), "kickstand keeps no more discovered machines"), Refused: "discovered machines at their cap"}, nil
 		case err != nil:

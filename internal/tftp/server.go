@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kickstand/kickstand/internal/ratelimit"
 )
 
 // Config configures a Server. Zero values take the documented defaults.
@@ -75,11 +77,11 @@ const (
 	maxWindowHard  = 4096 // keeps ACK numbers unambiguous across rollover
 )
 
-// Server is a read-only TFTP server. One Server may serve several listeners
-// (e.g. IPv4 and IPv6) at once; MaxTransfers is shared between them.
 // busyLogEvery spaces the log lines of busy refusals.
 const busyLogEvery = 10 * time.Second
 
+// Server is a read-only TFTP server. One Server may serve several listeners
+// (e.g. IPv4 and IPv6) at once; MaxTransfers is shared between them.
 type Server struct {
 	cfg   Config
 	log   *slog.Logger
@@ -182,8 +184,7 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	var busyLogged time.Time  // when a busy refusal was last logged
-	busyQuiet := 0            // refusals since, not logged
+	busyLog := ratelimit.Every{Interval: busyLogEvery}
 	buf := make([]byte, 2048) // requests are small; longer ones are truncated and fail to parse
 	oob := make([]byte, oobSpace())
 	for {
@@ -248,12 +249,9 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 			// One line per interval, with the count: a storm's ROMs
 			// retrying would otherwise write one per request (377,000
 			// lines in a 10,000-machine storm), and anyone can send them.
-			if now := time.Now(); now.Sub(busyLogged) >= busyLogEvery {
+			if n, ok := busyLog.Tick(time.Now()); ok {
 				s.log.Warn("tftp busy, requests refused", "client", client.String(), "file", r.filename,
-					"max_transfers", s.cfg.MaxTransfers, "refused_since_last_line", busyQuiet+1)
-				busyLogged, busyQuiet = now, 0
-			} else {
-				busyQuiet++
+					"max_transfers", s.cfg.MaxTransfers, "refused_since_last_line", n)
 			}
 			s.report(TransferInfo{Name: r.filename, Client: client, Local: local, Write: r.op == opWRQ,
 				Size: -1, Start: time.Now(), Err: ErrBusy})
