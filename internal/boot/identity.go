@@ -183,11 +183,17 @@ func (b *Booter) Choose(a netip.Addr, mac string, host *inventory.HostRecord) {
 	b.Bindings.put(a, binding{mac: mac, host: host.Name, token: host.Token, proof: ProofMenu, at: b.now(), until: host.TokenExpires})
 }
 
-// BindDiscovered binds the address a discovered machine reported from to
-// the host it was assigned, for as long as that install's token lasts, so
-// its waiting loop gets the install without a lease to prove it.
-func (b *Booter) BindDiscovered(a netip.Addr, mac string, host *inventory.HostRecord) {
+// BindDiscovered binds a to the host a discovered machine was assigned,
+// for as long as that install's token lasts, so its waiting loop gets the
+// install without a lease to prove it, but only when a is the address the
+// machine reported from (reportedFrom): a poll from anywhere else claims
+// another machine's MAC, and gets nothing.
+func (b *Booter) BindDiscovered(a netip.Addr, reportedFrom, mac string, host *inventory.HostRecord) bool {
+	if from, err := netip.ParseAddr(reportedFrom); err != nil || from.Unmap().WithZone("") != a.Unmap().WithZone("") {
+		return false
+	}
 	b.Bindings.put(a, binding{mac: mac, host: host.Name, token: host.Token, proof: ProofDiscovered, at: b.now(), until: host.TokenExpires})
+	return true
 }
 
 func (bs *Bindings) put(a netip.Addr, bd binding) {

@@ -134,3 +134,30 @@ func TestIndexFollows(t *testing.T) {
 		t.Error("a host removed elsewhere is still indexed")
 	}
 }
+
+// A discovered machine's poll is bound to its assigned host only from the
+// address it reported from; from any other address it is a claim.
+func TestBindDiscoveredOnlyFromTheReportingAddress(t *testing.T) {
+	ctx := context.Background()
+	b, _, _ := identityRig(t)
+	poll := netip.MustParseAddr("198.51.100.20")
+	if _, err := b.IdentifyAddr(ctx, poll); err != nil { // loads the index
+		t.Fatal(err)
+	}
+	rec := b.Index.Host("a")
+	if rec == nil || rec.State != inventory.StateInstall {
+		t.Fatalf("fixture: host a is not installing: %+v", rec)
+	}
+	if b.BindDiscovered(poll, "198.51.100.99", "52:54:00:00:00:77", rec) {
+		t.Error("bound a poll from another address than the report's")
+	}
+	if id, _ := b.IdentifyAddr(ctx, poll); id.Host != nil {
+		t.Errorf("the refused poll's address belongs to %s", id.Host.Name)
+	}
+	if !b.BindDiscovered(poll, "198.51.100.20", "52:54:00:00:00:77", rec) {
+		t.Fatal("refused the poll from the reporting address")
+	}
+	if id, err := b.IdentifyAddr(ctx, poll); err != nil || id.Host == nil || id.Host.Name != "a" || id.Proof != ProofDiscovered {
+		t.Errorf("after the binding: %+v %v, want a by %s", id, err, ProofDiscovered)
+	}
+}

@@ -179,10 +179,10 @@ func (s *Service) byRule(ctx context.Context, cfg *inventory.Config, d store.Dis
 	return nil, false, nil
 }
 
-// assigned answers a machine assigned to a host. Its address (the one it
-// reported from) is bound to the host for that install, unless the poll
-// comes from elsewhere: then it is a claim about another machine's MAC,
-// and it gets nothing but the wait.
+// assigned answers a machine assigned to a host: boot binds the poll's
+// address to the host when it is the one the machine reported from; a poll
+// from elsewhere claims another machine's MAC and gets nothing but the
+// wait.
 func (s *Service) assigned(ctx context.Context, f boot.Facts, d *store.Discovered) (Answer, error) {
 	rec := s.d.Booter.Index.Host(d.Host)
 	if rec == nil || rec.State != inventory.StateInstall {
@@ -190,11 +190,10 @@ func (s *Service) assigned(ctx context.Context, f boot.Facts, d *store.Discovere
 		// the store within a second.
 		return Answer{Status: http.StatusOK, Body: render.IPXEWait(time.Second, "assigned to "+d.Host+"; preparing")}, nil
 	}
-	if d.Addr != f.ClientIP.String() {
+	if !s.d.Booter.BindDiscovered(f.ClientIP, d.Addr, d.MAC, rec) {
 		return Answer{Status: http.StatusOK, Body: render.IPXEWait(s.wait(s.d.Config()), "waiting"),
 			Refused: fmt.Sprintf("machine %s was assigned to %s from %s, not %s", d.MAC, d.Host, d.Addr, f.ClientIP)}, nil
 	}
-	s.d.Booter.BindDiscovered(f.ClientIP, d.MAC, rec)
 	return s.boot(ctx, f, d.Host)
 }
 
