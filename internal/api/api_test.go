@@ -565,3 +565,30 @@ func countKind(evs []store.Event, kind string) int {
 	}
 	return n
 }
+
+// Every route the API registers refuses a stranger as its access level
+// says: a write route without a token is 401 even with reads open, a read
+// route is 401 unless reads are open, and only the public ones answer.
+// A route added later is covered without a new case.
+func TestEveryRouteRefusesStrangers(t *testing.T) {
+	f := newFixture(t)
+	fill := strings.NewReplacer("{name}", "b", "{kind}", "ipxe", "{mac}", "52:54:00:00:00:0b")
+	for _, r := range routes() {
+		path := "/api/v1" + fill.Replace(r.path)
+		for _, open := range []bool{false, true} {
+			if open && strings.HasSuffix(path, "/stream") {
+				continue // an open stream answers 200 and stays open (TestStream)
+			}
+			f.open.Store(open)
+			got, body := f.do(r.method, path, "", `{}`)
+			stranger := r.access == write || r.access == read && !open
+			if stranger && got != 401 {
+				t.Errorf("%s %s (%v, reads open %v) without a token: %d %s, want 401", r.method, path, r.access, open, got, body)
+			}
+			if !stranger && got == 401 {
+				t.Errorf("%s %s (%v, reads open %v): 401, want an answer", r.method, path, r.access, open)
+			}
+		}
+	}
+	f.open.Store(false)
+}
