@@ -59,10 +59,13 @@ sleep 0.5 # let the last timeline events be written
 
 echo
 echo "== timeline of bios1 (kickstand host timeline --config examples/netns-lab.yaml bios1)"
-"$bin" host timeline --config examples/netns-lab.yaml bios1
+# Read once, then searched: `timeline | grep -q` under pipefail fails
+# whenever grep stops reading before the timeline is written.
+timeline=$("$bin" host timeline --config examples/netns-lab.yaml bios1)
+echo "$timeline"
 echo
 if grep -q 'KSTEST: ks-fetch ok' build/demo-serial.log && grep -q 'KSTEST: done' build/demo-serial.log \
-   && "$bin" host timeline --config examples/netns-lab.yaml bios1 | grep -q callback.built; then
+   && grep -q callback.built <<<"$timeline"; then
   echo "RESULT: bios1 booted from the network, fetched its kickstart under its build token,"
   echo "        ran %post and reported built. Its next network boot goes to the local disk:"
   "$bin" render ipxe --config examples/netns-lab.yaml bios1 | tail -2
