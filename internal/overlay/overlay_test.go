@@ -118,7 +118,9 @@ func TestHookBoundedInWallTime(t *testing.T) {
 			t.Errorf("%s: want one give-up line:\n%s", sh, out)
 		}
 		calls, _ := os.ReadFile(filepath.Join(bin, "calls-"+filepath.Base(sh)))
-		if n := strings.Count(string(calls), "x"); n < 2 || n > 4 {
+		// At least one call; at most a few: a loaded machine may take
+		// more than the bound for the first call and its sleep.
+		if n := strings.Count(string(calls), "x"); n < 1 || n > 4 {
 			t.Errorf("%s: ip called %d times in a 2 s bound with 1 s per call", sh, n)
 		}
 	}
